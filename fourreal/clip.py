@@ -1,0 +1,96 @@
+"""The clip: one short video labelled with its generation mode (see docs/GRID_FORMAT.md).
+
+Clips are what the base video model trains on. ``mode`` is ``"dynamic"`` (a fixed-view or
+freely moving video: scene and camera may move) or ``"freeze_time"`` (the scene is static,
+only the camera moves). One clip is one ``.clip.npz`` file, written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from fourreal.files import atomic_path
+
+FORMAT = "fourreal.clip/1"
+SUFFIX = ".clip.npz"
+MODES = ("dynamic", "freeze_time")
+Mode = Literal["dynamic", "freeze_time"]
+
+
+class ClipFormatError(ValueError):
+    """A clip file or array does not follow the clip format."""
+
+
+@dataclass
+class Clip:
+    """A video clip.
+
+    Attributes:
+        rgb: ``[T, H, W, 3]`` uint8 frames.
+        mode: ``"dynamic"`` or ``"freeze_time"``.
+        meta: JSON-serialisable metadata; ``source`` and ``fps`` are expected.
+    """
+
+    rgb: np.ndarray
+    mode: Mode = "dynamic"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self, where: str = "clip") -> None:
+        """Check shape, dtype and mode; raise :class:`ClipFormatError` naming the field."""
+        rgb = self.rgb
+        if not isinstance(rgb, np.ndarray) or rgb.ndim != 4 or rgb.shape[-1] != 3:
+            got = getattr(rgb, "shape", type(rgb).__name__)
+            raise ClipFormatError(f"{where}: rgb must be [T, H, W, 3], got {got}")
+        if rgb.dtype != np.uint8:
+            raise ClipFormatError(f"{where}: rgb must be uint8, got {rgb.dtype}")
+        if min(rgb.shape[:3]) < 1:
+            raise ClipFormatError(f"{where}: rgb has an empty axis {rgb.shape}")
+        if self.mode not in MODES:
+            raise ClipFormatError(f"{where}: mode must be one of {MODES}, got {self.mode!r}")
+
+
+def save_clip(path: str | os.PathLike, clip: Clip) -> Path:
+    """Validate and write ``clip`` to ``path`` (must end in ``.clip.npz``), atomically."""
+    path = Path(path)
+    if not path.name.endswith(SUFFIX):
+        raise ClipFormatError(f"{path}: clip files must end in {SUFFIX}")
+    clip.validate(str(path))
+    meta = {"format": FORMAT, "mode": clip.mode, **clip.meta}
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, rgb=clip.rgb, meta=np.array(json.dumps(meta, sort_keys=True)))
+    return path
+
+
+def load_clip(path: str | os.PathLike) -> Clip:
+    """Read and validate a clip file; raise :class:`ClipFormatError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ClipFormatError(f"{path}: no such clip file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            rgb, meta = data["rgb"], json.loads(str(data["meta"]))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        raise ClipFormatError(f"{path}: unreadable clip file ({exc}); re-run the stage that wrote it") from None
+    if meta.get("format") != FORMAT:
+        raise ClipFormatError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    mode = meta.pop("mode", None)
+    clip = Clip.__new__(Clip)
+    clip.rgb, clip.mode, clip.meta = rgb, mode, meta
+    clip.validate(str(path))
+    return clip
+
+
+def list_clips(directory: str | os.PathLike) -> list[Path]:
+    """Sorted clip files directly under ``directory``."""
+    return sorted(Path(directory).glob(f"*{SUFFIX}"))

@@ -1,0 +1,137 @@
+"""Typed stage configs loaded from ``params.yaml`` and validated at load time.
+
+Every stage's parameters are a section of ``params.yaml`` and a dataclass in the library
+module that uses them. :func:`load_section` checks the section against the dataclass:
+unknown keys, missing keys, wrong types and out-of-range values raise :class:`ConfigError`
+with the full key path (``params.yaml: pseudo4d.zoom_max: ...``) so the user knows what to edit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A parameter is missing, unknown, of the wrong type or out of range."""
+
+
+def require(ok: bool, key: str, message: str) -> None:
+    """Raise :class:`ConfigError` for ``key`` unless ``ok``; used in configs' ``__post_init__``."""
+    if not ok:
+        raise ConfigError(f"{key}: {message}")
+
+
+def _check_type(value: Any, tp: Any, key: str) -> Any:
+    """Return ``value`` converted to the annotated type ``tp``, or raise naming ``key``."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(value, arg, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{key}: must not be null")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: must be one of {list(args)}, got {value!r}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(f"{key}: expected {len(args)} values, got {len(value)}")
+            items = [_check_type(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
+        else:
+            item_tp = args[0] if args else Any
+            items = [_check_type(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, key)
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config annotation {tp!r} for {key}")
+
+
+def from_dict(cls: type[T], data: Any, where: str) -> T:
+    """Build dataclass ``cls`` from a mapping, validating keys, types and ranges.
+
+    ``where`` is the key path used in error messages (e.g. ``"params.yaml: videos"``).
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key; known keys are {sorted(fields)}")
+    kwargs = {}
+    for name, field in fields.items():
+        key = f"{where}.{name}"
+        if name not in data:
+            no_default = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+            if no_default:
+                raise ConfigError(f"{key}: missing")
+            continue
+        kwargs[name] = _check_type(data[name], hints[name], key)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}.{exc}") from None
+
+
+def read_params(path: str | Path = "params.yaml") -> dict:
+    """Read the whole params file as a mapping; a clear error if it is missing or malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: not found; run from the repository root or pass --params")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of stage sections")
+    return data
+
+
+def load_section(cls: type[T], section: str, path: str | Path = "params.yaml") -> T:
+    """Load and validate section ``section`` of the params file as dataclass ``cls``."""
+    params = read_params(path)
+    if section not in params:
+        raise ConfigError(f"{path}: section '{section}' missing")
+    return from_dict(cls, params[section], f"{Path(path).name}: {section}")
+
+
+def to_dict(cfg: Any) -> dict:
+    """A config dataclass as a plain mapping (for metadata and logs)."""
+    return dataclasses.asdict(cfg)
