@@ -1,0 +1,102 @@
+"""Prefect flows over the DVC pipeline.
+
+Each Prefect task runs ``dvc repro`` for one stage in a subprocess and streams its output to
+the run's logger, so ``dvc.lock`` stays the single source of truth: a stage whose code,
+params and inputs did not change is skipped, exactly as with ``dvc repro`` by hand.
+
+    python -m flows.pipeline                 # the whole pipeline, locally (ephemeral server)
+    python -m flows.pipeline pseudo4d -f     # one stage, forced
+    python -m flows.serve                    # deployments for the Prefect UI
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+
+REPO = Path(__file__).resolve().parents[1]
+_RUNNING = re.compile(r"^Running stage '([^']+)'")
+
+
+def _dvc(args: list[str]) -> list[str]:
+    """The command line of a DVC call that waits for DVC's lock instead of failing."""
+    return [sys.executable, "-m", "dvc", "--wait-for-lock", *args]
+
+
+def _env() -> dict[str, str]:
+    """Environment for DVC: the interpreter running this flow comes first on PATH, so
+    stage commands (``python -m stages...``) run in the same environment."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("DO_NOT_TRACK", "1")
+    return env
+
+
+def list_stages(repo: str | Path = REPO) -> list[str]:
+    """All stages of ``dvc.yaml`` in the order ``dvc repro`` runs them."""
+    out = subprocess.run(_dvc(["repro", "--dry", "--force"]), cwd=repo, env=_env(),
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"dvc repro --dry failed in {repo}:\n{out.stdout}\n{out.stderr}")
+    return [m.group(1) for line in out.stdout.splitlines() if (m := _RUNNING.match(line))]
+
+
+@task(task_run_name="dvc repro {stage}")
+def repro_stage(stage: str, repo: str, force: bool = False, upstream: bool = False) -> str:
+    """Run ``dvc repro`` for one stage; returns ``"ran"`` or ``"skipped"`` (up to date).
+
+    Output lines stream to the Prefect logger; a failing stage raises with its last lines.
+    """
+    logger = get_run_logger()
+    args = ["repro", *([] if upstream else ["--single-item"]), *(["--force"] if force else []), stage]
+    cmd = _dvc(args)
+    logger.info("$ %s", " ".join(cmd[2:]))
+    proc = subprocess.Popen(cmd, cwd=repo, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    ran = False
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip()
+        if not line:
+            continue
+        lines.append(line)
+        ran = ran or _RUNNING.match(line) is not None
+        logger.info(line)
+    if proc.wait() != 0:
+        tail = "\n".join(lines[-20:])
+        raise RuntimeError(f"stage {stage} failed (exit {proc.returncode}):\n{tail}")
+    return "ran" if ran else "skipped"
+
+
+@flow(name="pipeline", description="Reproduce every stage of dvc.yaml in order (only what changed, unless forced).")
+def pipeline(force: bool = False, repo: str = str(REPO)) -> dict[str, str]:
+    """Run all stages in DVC's order; returns ``{stage: "ran" | "skipped"}``."""
+    return {stage: repro_stage(stage, repo, force) for stage in list_stages(repo)}
+
+
+@flow(name="stage", description="Reproduce one DVC stage (optionally with its changed upstream stages).")
+def stage(name: str, force: bool = False, upstream: bool = False, repo: str = str(REPO)) -> str:
+    """Run one stage; returns ``"ran"`` or ``"skipped"``."""
+    stages = list_stages(repo)
+    if name not in stages:
+        raise ValueError(f"unknown stage {name!r}; dvc.yaml has {stages}")
+    return repro_stage(name, repo, force, upstream)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the pipeline, or one stage, as a Prefect flow.")
+    parser.add_argument("stage", nargs="?", help="stage name (default: the whole pipeline)")
+    parser.add_argument("-f", "--force", action="store_true", help="rerun even if up to date")
+    args = parser.parse_args()
+    result = stage(args.stage, args.force) if args.stage else pipeline(args.force)
+    print(result)
+
+
+if __name__ == "__main__":
+    main()

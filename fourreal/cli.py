@@ -1,0 +1,131 @@
+"""The ``fourreal`` command: run stages, look at grids, apply parameter profiles.
+
+    fourreal run                    # dvc repro: every stage that changed
+    fourreal run pseudo4d           # one stage (and its changed upstream stages)
+    fourreal run pseudo4d --single --force
+    fourreal show data/pseudo4d/grids/x.grid.npz   # summary + previews (PNG, mp4, HTML)
+    fourreal profile apply small    # merge profiles/small.yaml into params.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from fourreal.config import ConfigError
+from fourreal.files import atomic_path
+from fourreal.grid import SUFFIX, load_grid
+from fourreal.preview import PreviewConfig, write_grid_previews
+
+
+def _run(args: argparse.Namespace) -> int:
+    """``dvc repro`` with the current interpreter's environment first on PATH."""
+    cmd = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro"]
+    if args.single:
+        cmd.append("--single-item")
+    if args.force:
+        cmd.append("--force")
+    if args.stage:
+        cmd.append(args.stage)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.call(cmd, env=env)
+
+
+def _show(args: argparse.Namespace) -> int:
+    """Print a grid's summary and write its previews."""
+    grid = load_grid(args.grid)
+    v, t, h, w = grid.shape
+    table = Table(title=str(args.grid), show_header=False)
+    table.add_row("views x times", f"{v} x {t}")
+    table.add_row("frame size", f"{h} x {w}")
+    table.add_row("depth", "yes" if grid.depth is not None else "no")
+    table.add_row("cameras", "yes" if grid.cam_to_world is not None else "no")
+    table.add_row("conditioning cells", str(int(grid.cond_mask.sum())))
+    for key in ("source", "kind", "seed", "fps"):
+        if key in grid.meta:
+            table.add_row(key, str(grid.meta[key]))
+    console = Console()
+    console.print(table)
+    name = Path(args.grid).name.removesuffix(SUFFIX)
+    cfg = PreviewConfig(cell_height=args.cell_height, mp4=not args.no_mp4)
+    written = write_grid_previews(grid, args.out, name, cfg)
+    for path in written:
+        console.print(f"wrote {path}")
+    return 0
+
+
+def _deep_merge(base, override, where: str) -> None:
+    """Merge ``override`` into ``base`` in place; every key must already exist in ``base``."""
+    for key, value in override.items():
+        if key not in base:
+            raise ConfigError(f"{where}.{key}: not a key of params.yaml")
+        if isinstance(value, dict):
+            if not isinstance(base[key], dict):
+                raise ConfigError(f"{where}.{key}: params.yaml has a value here, the profile a section")
+            _deep_merge(base[key], value, f"{where}.{key}")
+        else:
+            base[key] = value
+
+
+def _profile(args: argparse.Namespace) -> int:
+    """Merge ``profiles/<name>.yaml`` into the params file, keeping its comments."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    profile_path = Path(args.profiles) / f"{args.name}.yaml"
+    if not profile_path.is_file():
+        names = sorted(p.stem for p in Path(args.profiles).glob("*.yaml"))
+        raise SystemExit(f"profile {profile_path} not found; available: {names}")
+    params_path = Path(args.params)
+    params = yaml.load(params_path.read_text())
+    _deep_merge(params, yaml.load(profile_path.read_text()) or {}, profile_path.stem)
+    with atomic_path(params_path) as tmp:
+        with open(tmp, "w") as f:
+            yaml.dump(params, f)
+    print(f"applied {profile_path} to {params_path}; now run `dvc repro` (or `git diff {params_path}` to review)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fourreal", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="reproduce the pipeline or one stage with DVC")
+    run.add_argument("stage", nargs="?", help="stage name from dvc.yaml (default: all)")
+    run.add_argument("--single", action="store_true", help="only this stage, not its upstream stages")
+    run.add_argument("--force", action="store_true", help="rerun even if nothing changed")
+    run.set_defaults(func=_run)
+
+    show = sub.add_parser("show", help="summarize a grid file and write its previews")
+    show.add_argument("grid", help="a .grid.npz file")
+    show.add_argument("--out", default="previews", help="where previews go (default: ./previews)")
+    show.add_argument("--cell-height", type=int, default=128, help="upscale frames to this height")
+    show.add_argument("--no-mp4", action="store_true", help="skip the per-row/column mp4s")
+    show.set_defaults(func=_show)
+
+    profile = sub.add_parser("profile", help="apply a parameter profile (profiles/*.yaml) to params.yaml")
+    profile.add_argument("action", choices=["apply"])
+    profile.add_argument("name", help="profile name, e.g. small or paper")
+    profile.add_argument("--params", default="params.yaml")
+    profile.add_argument("--profiles", default="profiles")
+    profile.set_defaults(func=_profile)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, ValueError, FileNotFoundError) as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
