@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -91,3 +93,12 @@ def test_clip_round_trip_and_mode(tmp_path):
         Clip(rgb, "slow_motion")
     with pytest.raises(ClipFormatError, match=r"rgb must be \[T, H, W, 3\]"):
         Clip(rgb[0])
+
+
+def test_outputs_are_readable_by_others(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = save_grid(tmp_path / "p.grid.npz", full_grid())
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
