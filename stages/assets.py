@@ -1,0 +1,42 @@
+"""Stage `assets`: gather animated 3D assets (procedural, local directories, Objaverse cache).
+
+Outputs under ``data/assets/``: ``glb/`` (every usable asset as one file),
+``manifest.json`` (name, source, animations, train/test split) and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import asdict
+
+from fourreal.assets import AssetsConfig, prepare_assets
+from fourreal.config import load_section
+from fourreal.files import atomic_dir, write_json
+from fourreal.stage import stage_args, write_metrics
+
+log = logging.getLogger("stages.assets")
+
+
+def main() -> None:
+    args = stage_args("assets", __doc__, "data/assets")
+    cfg = load_section(AssetsConfig, "assets", args.params)
+    with atomic_dir(f"{args.out}/glb") as tmp:
+        entries, skipped = prepare_assets(cfg, tmp)
+        if not entries:
+            raise SystemExit(f"assets: no usable asset (skipped: {skipped or 'none'}); check assets.sources in params.yaml")
+    write_json(f"{args.out}/manifest.json", {"assets": [asdict(e) for e in entries], "skipped": skipped})
+    sources = Counter(e.source for e in entries)
+    splits = Counter(e.split for e in entries)
+    write_metrics(args.out, {
+        "assets": len(entries),
+        **{f"source_{k}": v for k, v in sorted(sources.items())},
+        "train": splits.get("train", 0),
+        "test": splits.get("test", 0),
+        "static": sum(not e.animated for e in entries),
+        "skipped": len(skipped),
+    })
+
+
+if __name__ == "__main__":
+    main()

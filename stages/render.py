@@ -1,0 +1,86 @@
+"""Stage `render`: render every asset of `assets` into a 4D grid with BlenderProc.
+
+Outputs under ``data/render/``: ``grids/{train,test}/<asset>.grid.npz`` (RGB, depth,
+cameras; kept between runs so an interrupted render resumes), ``clips/`` (rows, columns and
+the diagonal of training grids, for the base video model), ``previews/``,
+``failures.json`` and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from fourreal.clip import Clip, save_clip
+from fourreal.config import load_section
+from fourreal.files import atomic_dir, write_json
+from fourreal.grid import list_grids, load_grid
+from fourreal.preview import write_grid_previews
+from fourreal.render import RenderConfig, RenderJob, render_assets
+from fourreal.stage import stage_args, write_metrics
+
+ASSETS = Path("data/assets")
+log = logging.getLogger("stages.render")
+
+
+def grid_clips(grid, name: str, rows: int, cols: int) -> list[tuple[str, Clip]]:
+    """Rows (dynamic), columns (freeze-time) and the diagonal (dynamic) of a grid as clips."""
+    v, t = grid.shape[:2]
+    fps = grid.meta.get("fps", 8.0)
+    out = []
+    for i in np.unique(np.linspace(0, v - 1, rows).round().astype(int)) if rows else []:
+        out.append((f"{name}_row{i}", Clip(grid.row(i), "dynamic", {"source": name, "fps": fps, "row": int(i)})))
+    for j in np.unique(np.linspace(0, t - 1, cols).round().astype(int)) if cols else []:
+        out.append((f"{name}_col{j}", Clip(grid.column(j), "freeze_time", {"source": name, "fps": fps, "col": int(j)})))
+    n = min(v, t)
+    diag = np.stack([grid.rgb[k, k] for k in range(n)])
+    out.append((f"{name}_diag", Clip(diag, "dynamic", {"source": name, "fps": fps, "diagonal": True})))
+    return out
+
+
+def main() -> None:
+    args = stage_args("render", __doc__, "data/render")
+    cfg = load_section(RenderConfig, "render", args.params)
+    manifest = json.loads((ASSETS / "manifest.json").read_text())["assets"]
+    out = Path(args.out)
+    jobs = [RenderJob(name=a["name"], asset=ASSETS / "glb" / a["file"], out=out / "grids" / a["split"] / f"{a['name']}.grid.npz",
+                      split=a["split"], allow_static=not a["animated"]) for a in manifest]
+    wanted = {j.out for j in jobs}
+    for stale in list_grids(out / "grids" / "train") + list_grids(out / "grids" / "test"):
+        if stale not in wanted:
+            log.info("removing grid of an asset no longer listed: %s", stale)
+            stale.unlink()
+    start = time.time()
+    rendered, reused, failed = render_assets(jobs, cfg)
+    seconds = time.time() - start
+    write_json(out / "failures.json", failed)
+    done = [j for j in jobs if j.name in set(rendered) | set(reused)]
+    if not done:
+        raise SystemExit(f"render: no asset rendered; failures: {failed}")
+    with atomic_dir(out / "clips") as tmp:
+        for job in tqdm([j for j in done if j.split == "train"], desc="clips", unit="grid"):
+            for name, clip in grid_clips(load_grid(job.out), job.name, cfg.clip_rows, cfg.clip_cols):
+                save_clip(tmp / f"{name}.clip.npz", clip)
+    with atomic_dir(out / "previews") as tmp:
+        for job in done[: cfg.preview.max_items]:
+            write_grid_previews(load_grid(job.out), tmp, job.name, cfg.preview)
+    images = len(rendered) * cfg.num_views * cfg.num_times
+    write_metrics(out, {
+        "assets": len(done),
+        "train": sum(j.split == "train" for j in done),
+        "test": sum(j.split == "test" for j in done),
+        "rendered_now": len(rendered),
+        "reused": len(reused),
+        "failed": len(failed),
+        "seconds": round(seconds, 2),
+        "seconds_per_image": round(seconds / images, 4) if images else None,
+    })
+
+
+if __name__ == "__main__":
+    main()
