@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 import struct
 import subprocess
@@ -208,7 +209,8 @@ def generate_procedural(out_dir: Path, cfg: AssetsConfig) -> list[Path]:
     families = tuple(cfg.procedural_families)
     cmd = [sys.executable, "-m", "fourreal.procedural", "--out", str(out_dir), "--count", str(cfg.procedural_count),
            "--seed", str(cfg.procedural_seed), "--frames", str(cfg.procedural_frames), "--families", ",".join(families)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    # The glTF exporter orders some buffers by Python hashes: fix the seed for identical files.
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
     paths = [out_dir / f"{asset_name(cfg.procedural_seed, i, pick_family(cfg.procedural_seed, i, families))}.glb"
              for i in range(cfg.procedural_count)]
     missing = [p.name for p in paths if not p.is_file()]

@@ -20,7 +20,13 @@ import numpy as np
 # BlenderProc refuses to import outside its launcher unless this is set.
 os.environ.setdefault("OUTSIDE_OF_THE_INTERNAL_BLENDER_PYTHON_ENVIRONMENT_BUT_IN_RUN_SCRIPT", "1")
 
-import bpy  # noqa: E402
+try:
+    import bpy  # noqa: E402
+except ImportError:  # pragma: no cover - depends on the interpreter
+    raise ImportError(
+        "rendering needs PyPI's bpy wheel (Blender as a Python module), published for Python 3.11: "
+        "run the pipeline's render stages with Python 3.11 (scripts/setup.sh does)"
+    ) from None
 
 # OpenCV (camera z forward, y down) to Blender (camera z backward, y up) camera axes.
 CV_TO_BLENDER = np.diag([1.0, -1.0, -1.0, 1.0])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import subprocess
 import sys
 import tempfile
@@ -53,9 +54,10 @@ class RenderConfig:
         seed: base seed of the per-asset randomization (azimuth, light, background, start time).
         workers: assets rendered in parallel (one process each).
         timeout_s: a worker running longer than this is killed and its asset counted as failed.
-        clip_rows, clip_cols: rows (dynamic clips) and columns (freeze-time clips) of each
-            training grid written as clips for the base video model; the diagonal (camera
-            and time moving together) is also written as a dynamic clip.
+        clip_rows, clip_cols: how many rows (dynamic clips) and columns (freeze-time clips),
+            evenly spaced, of each training grid are written as clips for the base video
+            model (at most V and T); the diagonal (camera and time moving together) is also
+            written as a dynamic clip.
         preview: previews of the first grids.
     """
 
@@ -92,8 +94,7 @@ class RenderConfig:
         require(0 <= self.background[0] <= self.background[1] <= 1, "background", "must be [low, high] within [0, 1]")
         require(self.workers >= 1, "workers", "must be >= 1")
         require(self.timeout_s >= 10, "timeout_s", "must be >= 10")
-        require(0 <= self.clip_rows <= self.num_views and 0 <= self.clip_cols <= self.num_times, "clip_rows",
-                "clip_rows <= num_views and clip_cols <= num_times")
+        require(self.clip_rows >= 0 and self.clip_cols >= 0, "clip_rows", "clip_rows and clip_cols must be >= 0")
 
 
 def intrinsics(cfg: RenderConfig) -> np.ndarray:
@@ -254,7 +255,10 @@ def worker_main(job_file: str) -> None:
         grid.meta.update(name=job["name"], split=job["split"], render_key=job["key"], seed=job["seed"])
         save_grid(job["out"], grid)
     except Exception as exc:  # reported to the parent through the exit code and stderr
-        print(f"RENDER-ERROR: {exc}", file=sys.stderr, flush=True)
+        message = str(exc).strip().replace("\n", " ")
+        if job["asset"] not in message:
+            message = f"{job['asset']}: {message}"
+        print(f"RENDER-ERROR: {message}", file=sys.stderr, flush=True)
         exit_worker(3)
     exit_worker(0)
 
@@ -290,7 +294,7 @@ def _run_worker(job: RenderJob, cfg: RenderConfig, key: str) -> tuple[str, str |
         json.dump(spec, f)
     try:
         proc = subprocess.run([sys.executable, "-m", "fourreal.render", f.name], capture_output=True, text=True,
-                              timeout=cfg.timeout_s)
+                              timeout=cfg.timeout_s, env={**os.environ, "PYTHONHASHSEED": "0"})
     except subprocess.TimeoutExpired:
         return job.name, f"timed out after {cfg.timeout_s} s (raise render.timeout_s)"
     finally:

@@ -52,11 +52,17 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
         videos={"input_dir": str(video_dir), "height": 16, "width": 32, "clip_frames": 4, "clip_stride": 4,
                 "max_clips_per_video": 2, "exclude": []},
         pseudo4d={"num_views": 3, "preview": {"max_items": 1, "cell_height": 16, "mp4": True, "html": True}},
+        assets={"sources": ["procedural", "local"], "procedural_count": 2, "test_fraction": 0.34},
+        render={"num_views": 2, "num_times": 2, "height": 16, "width": 24, "samples": 2,
+                "preview": {"max_items": 1, "cell_height": 16, "mp4": False, "html": True}},
     )
-    assert list_stages(repo)[:2] == ["videos", "pseudo4d"]
+    assert list_stages(repo) == ["videos", "pseudo4d", "assets", "render"]
 
     first = pipeline(repo=str(repo))
-    assert first["videos"] == "ran" and first["pseudo4d"] == "ran"
+    assert set(first.values()) == {"ran"}
+    render_metrics = json.loads((repo / "data/render/metrics.json").read_text())
+    assert render_metrics["assets"] == 4 and render_metrics["test"] == 2 and render_metrics["failed"] == 0
+    assert len(list_grids(repo / "data/render/grids/test")) == 2
     metrics = json.loads((repo / "data/videos/metrics.json").read_text())
     assert metrics["videos_used"] == 2 and metrics["videos_skipped"] == 1 and metrics["clips"] == 4
     grids = list_grids(repo / "data/pseudo4d/grids")
@@ -69,7 +75,7 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
     assert set(pipeline(repo=str(repo)).values()) == {"skipped"}  # nothing changed: nothing runs
 
     set_params(repo, pseudo4d={"seed": 1})
-    assert pipeline(repo=str(repo)) == {"videos": "skipped", "pseudo4d": "ran"}
+    assert pipeline(repo=str(repo)) == {"videos": "skipped", "pseudo4d": "ran", "assets": "skipped", "render": "skipped"}
     assert not (load_grid(grids[0]).rgb == grid.rgb).all()
 
     assert stage("pseudo4d", force=True, repo=str(repo)) == "ran"
