@@ -52,7 +52,13 @@ class RenderConfig:
         background: range of the plain background's gray level, sampled per asset (0-1);
             the background also lights the asset.
         seed: base seed of the per-asset randomization (azimuth, light, background, start time).
-        workers: assets rendered in parallel (one process each).
+        workers: assets rendered in parallel (one process each; with ``executor: dask`` the
+            number of processes of the local Dask cluster).
+        executor: ``processes`` (worker processes on this machine) or ``dask`` (a Prefect
+            flow with one task per batch of assets on a Dask cluster: a local one, or the
+            scheduler at ``dask_address``; its workers must see the same file system).
+        dask_address: scheduler address such as ``tcp://10.0.0.5:8786``; empty = local cluster.
+        batch_size: assets per Prefect task with ``executor: dask``.
         timeout_s: a worker running longer than this is killed and its asset counted as failed.
         clip_rows, clip_cols: how many rows (dynamic clips) and columns (freeze-time clips),
             evenly spaced, of each training grid are written as clips for the base video
@@ -76,6 +82,9 @@ class RenderConfig:
     background: tuple[float, float] = (0.3, 0.8)
     seed: int = 0
     workers: int = 2
+    executor: Literal["processes", "dask"] = "processes"
+    dask_address: str = ""
+    batch_size: int = 4
     timeout_s: int = 600
     clip_rows: int = 2
     clip_cols: int = 2
@@ -93,6 +102,7 @@ class RenderConfig:
         require(0 <= self.light_energy[0] <= self.light_energy[1], "light_energy", "must be [low, high] with 0 <= low <= high")
         require(0 <= self.background[0] <= self.background[1] <= 1, "background", "must be [low, high] within [0, 1]")
         require(self.workers >= 1, "workers", "must be >= 1")
+        require(self.batch_size >= 1, "batch_size", "must be >= 1")
         require(self.timeout_s >= 10, "timeout_s", "must be >= 10")
         require(self.clip_rows >= 0 and self.clip_cols >= 0, "clip_rows", "clip_rows and clip_cols must be >= 0")
 
@@ -135,7 +145,8 @@ def animation_frames(frame_range: tuple[float, float], num_times: int, step: int
 def render_key(cfg: RenderConfig, asset_file: Path) -> str:
     """Hash of everything a grid depends on (render params and the asset file's bytes):
     an existing grid with the same key needs no re-rendering."""
-    h = hashlib.sha256(json.dumps({k: v for k, v in asdict(cfg).items() if k not in ("workers", "timeout_s", "preview", "clip_rows", "clip_cols")}, sort_keys=True).encode())
+    how = ("workers", "executor", "dask_address", "batch_size", "timeout_s", "preview", "clip_rows", "clip_cols")
+    h = hashlib.sha256(json.dumps({k: v for k, v in asdict(cfg).items() if k not in how}, sort_keys=True).encode())
     h.update(Path(asset_file).read_bytes())
     return h.hexdigest()[:16]
 
@@ -306,8 +317,14 @@ def _run_worker(job: RenderJob, cfg: RenderConfig, key: str) -> tuple[str, str |
     return job.name, None
 
 
+def render_batch(batch: list[RenderJob], cfg: RenderConfig, keys: dict[str, str]) -> list[tuple[str, str | None]]:
+    """Render a batch of jobs one after another; ``[(name, error or None)]``."""
+    return [_run_worker(job, cfg, keys[job.name]) for job in batch]
+
+
 def render_assets(jobs: list[RenderJob], cfg: RenderConfig) -> tuple[list[str], list[str], dict[str, str]]:
-    """Render every job not already done, ``cfg.workers`` at a time, with a progress bar.
+    """Render every job not already done, with a progress bar: ``cfg.workers`` worker
+    processes at a time, or batches of ``cfg.batch_size`` on Dask (``executor: dask``).
 
     Returns ``(rendered, reused, failed)``: names rendered now, names whose grids were
     already complete, and ``{name: reason}`` of failures (logged, never fatal here).
@@ -315,19 +332,24 @@ def render_assets(jobs: list[RenderJob], cfg: RenderConfig) -> tuple[list[str], 
     keys = {job.name: render_key(cfg, job.asset) for job in jobs}
     todo = [j for j in jobs if not is_done(j, keys[j.name])]
     reused = [j.name for j in jobs if j not in todo]
-    rendered, failed = [], {}
-    with ThreadPoolExecutor(max_workers=cfg.workers) as pool, tqdm(total=len(todo), desc="rendering assets", unit="asset") as bar:
-        futures = [pool.submit(_run_worker, j, cfg, keys[j.name]) for j in todo]
-        for fut in as_completed(futures):
-            name, error = fut.result()
-            if error:
-                failed[name] = error
-                log.warning("asset %s failed: %s", name, error)
-            else:
-                rendered.append(name)
-            bar.update(1)
-    return sorted(rendered), sorted(reused), failed
+    with tqdm(total=len(todo), desc="rendering assets", unit="asset") as bar:
+        if cfg.executor == "dask" and todo:
+            batches = [todo[i : i + cfg.batch_size] for i in range(0, len(todo), cfg.batch_size)]
+            from fourreal.fanout import render_on_dask
 
+            results = render_on_dask(batches, cfg, keys)
+            bar.update(len(results))
+        else:
+            results = []
+            with ThreadPoolExecutor(max_workers=cfg.workers) as pool:
+                for fut in as_completed([pool.submit(_run_worker, j, cfg, keys[j.name]) for j in todo]):
+                    results.append(fut.result())
+                    bar.update(1)
+    failed = {name: error for name, error in results if error}
+    for name, error in failed.items():
+        log.warning("asset %s failed: %s", name, error)
+    rendered = sorted(name for name, error in results if not error)
+    return rendered, sorted(reused), failed
 
 if __name__ == "__main__":
     worker_main(sys.argv[1])

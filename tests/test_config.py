@@ -4,8 +4,12 @@ import pytest
 
 from fourreal.cli import main as cli_main
 from fourreal.config import ConfigError, from_dict, load_section, read_params, require
+from fourreal.assets import AssetsConfig
 from fourreal.pseudo4d import Pseudo4DConfig
+from fourreal.render import RenderConfig
 from fourreal.videos import VideosConfig
+
+SECTIONS = {"videos": VideosConfig, "pseudo4d": Pseudo4DConfig, "assets": AssetsConfig, "render": RenderConfig}
 
 from conftest import REPO
 
@@ -50,12 +54,12 @@ def test_errors_name_the_key(data, message):
     assert str(exc.value).startswith(message)
 
 
-def test_repository_params_load():
+def test_repository_params_load_and_every_section_has_a_config():
     params = read_params(REPO / "params.yaml")
-    videos = load_section(VideosConfig, "videos", REPO / "params.yaml")
-    pseudo = load_section(Pseudo4DConfig, "pseudo4d", REPO / "params.yaml")
-    assert videos.clip_frames == params["videos"]["clip_frames"]
-    assert pseudo.num_views >= 2
+    assert set(params) == set(SECTIONS)
+    configs = {name: load_section(cls, name, REPO / "params.yaml") for name, cls in SECTIONS.items()}
+    assert configs["videos"].clip_frames == params["videos"]["clip_frames"]
+    assert configs["render"].light_energy == tuple(params["render"]["light_energy"])
 
 
 def test_out_of_range_pseudo4d_value():
@@ -70,8 +74,8 @@ def test_profiles_apply_to_params_and_validate(tmp_path, profile):
     assert cli_main(["profile", "apply", profile, "--params", str(params), "--profiles", str(REPO / "profiles")]) == 0
     text = params.read_text()
     assert "# Every parameter of every stage" in text  # comments survive
-    load_section(VideosConfig, "videos", params)
-    load_section(Pseudo4DConfig, "pseudo4d", params)
+    for name, cls in SECTIONS.items():
+        load_section(cls, name, params)
 
 
 def test_profile_with_unknown_key_is_refused(tmp_path):

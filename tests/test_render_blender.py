@@ -111,3 +111,18 @@ def test_resume_renders_only_what_is_missing_and_broken_assets_are_counted(proce
     assert rendered == [] and len(reused) == 2
     rendered, _, _ = render_assets(jobs[:1], RenderConfig(**{**TINY, "num_views": 2, "num_times": 2, "samples": 8}))
     assert rendered == [jobs[0].name]  # changed params invalidate the grid
+
+
+def test_dask_fan_out_renders_the_same_grids(procedural, tmp_path):
+    from prefect.testing.utilities import prefect_test_harness
+
+    cfg = RenderConfig(**{**TINY, "num_views": 2, "num_times": 2, "executor": "dask", "batch_size": 1})
+    local = RenderConfig(**{**TINY, "num_views": 2, "num_times": 2})
+    jobs = [job(p, tmp_path / "dask") for p in procedural[:2]]
+    with prefect_test_harness():
+        rendered, reused, failed = render_assets(jobs, cfg)
+    assert failed == {} and rendered == sorted(j.name for j in jobs)
+    ref = [job(p, tmp_path / "local") for p in procedural[:2]]
+    render_assets(ref, local)
+    for a, b in zip(jobs, ref):
+        np.testing.assert_array_equal(load_grid(a.out).rgb, load_grid(b.out).rgb)
