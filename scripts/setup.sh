@@ -17,6 +17,16 @@ if [ ! -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ]; then
   fi
 fi
 
+# glTF-Transform decompresses Draco meshes (common in Objaverse), which Blender's wheel cannot read.
+if ! command -v gltf-transform >/dev/null 2>&1; then
+  if command -v npm >/dev/null 2>&1; then
+    npm install -g --silent @gltf-transform/cli@4.5.1 >/dev/null 2>&1 \
+      || echo "warning: could not install @gltf-transform/cli; Draco-compressed assets will be skipped" >&2
+  else
+    echo "warning: no npm; Draco-compressed assets will be skipped (install @gltf-transform/cli to decode them)" >&2
+  fi
+fi
+
 python="${PYTHON:-}"
 if [ -z "$python" ]; then
   for candidate in python3.11 python3; do

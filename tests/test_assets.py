@@ -1,4 +1,5 @@
 import shutil
+import subprocess
 
 import pytest
 
@@ -85,3 +86,18 @@ def test_split_is_by_asset_and_order_free():
     assert split_assets(list(reversed(names)), 0.25, seed=0) == split
     assert split_assets(names, 0.25, seed=1) != split
     assert all(v == "train" for v in split_assets(names, 0.0, 0).values())
+
+
+def test_real_draco_file_is_decompressed_with_gltf_transform(tmp_path):
+    tool = shutil.which("gltf-transform")
+    if tool is None:
+        pytest.skip("gltf-transform CLI not installed (scripts/setup.sh installs it with npm)")
+    src = tmp_path / "src"
+    src.mkdir()
+    subprocess.run([tool, "draco", str(FOX), str(src / "fox_draco.glb")], check=True, capture_output=True)
+    assert inspect_glb(src / "fox_draco.glb").draco
+    entries, skipped = prepare_assets(AssetsConfig(sources=["local"], local_dirs=[str(src)], test_fraction=0.0),
+                                      tmp_path / "out")
+    assert skipped == {} and [e.name for e in entries] == ["fox_draco"]
+    plain = inspect_glb(tmp_path / "out" / "fox_draco.glb")
+    assert not plain.draco and plain.meshes == 5 and plain.animations == inspect_glb(FOX).animations

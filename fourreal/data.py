@@ -1,0 +1,140 @@
+"""Training videos for the base model: clips of every source, labelled with their mode.
+
+Sources (paper Sec. 3.1, 3.3): ``videos`` clips (dynamic), ``pseudo4d`` grids (each row a
+dynamic video, each column a freeze-time video) and ``render`` clips (both modes). Batches
+are cut to the phase's frame count and resized to its resolution on the fly, so progressive
+training reads the same files at every phase. Random conditioning masks teach the model to
+fill in any subset of frames (paper: masked training).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fourreal.clip import list_clips, load_clip
+from fourreal.dit import CONTEXTS
+from fourreal.grid import list_grids, load_grid
+
+
+@dataclass
+class VideoBatch:
+    """A training batch: ``x0 [B, F, 3, H, W]`` in [-1, 1], ``context [B]`` mode ids,
+    ``cond_mask [B, F]`` (1 = frame given clean)."""
+
+    x0: torch.Tensor
+    context: torch.Tensor
+    cond_mask: torch.Tensor
+
+
+def to_unit(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 ``[..., H, W, 3]`` -> float ``[..., 3, H, W]`` in [-1, 1]."""
+    t = torch.as_tensor(frames)
+    return t.movedim(-1, -3).float() / 127.5 - 1.0
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """float ``[..., 3, H, W]`` in [-1, 1] -> uint8 ``[..., H, W, 3]``."""
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().movedim(-3, -1).cpu().numpy()
+
+
+def resize_video(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Resize ``[B, F, 3, H, W]`` to ``height x width`` (area when shrinking, bilinear otherwise)."""
+    b, f, c, h, w = x.shape
+    if (h, w) == (height, width):
+        return x
+    mode = "area" if height <= h and width <= w else "bilinear"
+    kwargs = {} if mode == "area" else {"align_corners": False}
+    return F.interpolate(x.reshape(b * f, c, h, w), size=(height, width), mode=mode, **kwargs).view(b, f, c, height, width)
+
+
+class VideoSet:
+    """All training videos in memory as uint8 ``[F, H, W, 3]`` arrays, grouped by mode."""
+
+    def __init__(self) -> None:
+        self.videos: dict[str, list[np.ndarray]] = {mode: [] for mode in CONTEXTS}
+        self.sources: dict[str, list[str]] = {mode: [] for mode in CONTEXTS}
+
+    def add(self, frames: np.ndarray, mode: str, source: str) -> None:
+        self.videos[mode].append(frames)
+        self.sources[mode].append(source)
+
+    def add_clips(self, directory: str | Path) -> int:
+        """Add every clip file of ``directory``; returns how many."""
+        paths = list_clips(directory)
+        for p in paths:
+            clip = load_clip(p)
+            self.add(clip.rgb, clip.mode, str(p))
+        return len(paths)
+
+    def add_grids(self, directory: str | Path) -> int:
+        """Add every grid of ``directory`` as its rows (dynamic) and columns (freeze-time)."""
+        paths = list_grids(directory)
+        for p in paths:
+            grid = load_grid(p)
+            for v in range(grid.shape[0]):
+                self.add(grid.row(v), "dynamic", f"{p}#row{v}")
+            for t in range(grid.shape[1]):
+                self.add(grid.column(t), "freeze_time", f"{p}#col{t}")
+        return len(paths)
+
+    def counts(self) -> dict[str, int]:
+        return {mode: len(v) for mode, v in self.videos.items()}
+
+    def split_holdout(self, fraction: float, seed: int) -> "VideoSet":
+        """Move a seeded ``fraction`` of each mode's videos into a new held-out set."""
+        held = VideoSet()
+        rng = np.random.default_rng(seed)
+        for mode in CONTEXTS:
+            n = len(self.videos[mode])
+            k = int(round(n * fraction)) if n > 1 else 0
+            idx = set(rng.choice(n, size=k, replace=False).tolist()) if k else set()
+            keep = [i for i in range(n) if i not in idx]
+            for i in sorted(idx):
+                held.add(self.videos[mode][i], mode, self.sources[mode][i])
+            self.videos[mode] = [self.videos[mode][i] for i in keep]
+            self.sources[mode] = [self.sources[mode][i] for i in keep]
+        return held
+
+    def batch(self, size: int, frames: int, height: int, width: int, rng: np.random.Generator,
+              freeze_time_share: float = 0.5, mask_probs: tuple[float, float, float, float] = (0.25, 0.25, 0.25, 0.25)) -> VideoBatch:
+        """Sample a batch: each item picks a mode (freeze-time with ``freeze_time_share``), a
+        video long enough, a random window of ``frames`` frames and a conditioning mask:
+        none / first frame / a prefix / a random subset, with ``mask_probs``."""
+        usable = {m: [v for v in vids if len(v) >= frames] for m, vids in self.videos.items()}
+        if not any(usable.values()):
+            raise ValueError(f"no training video has {frames} frames; lower the phase's frames or add data")
+        xs, ctx, masks = [], [], []
+        for _ in range(size):
+            mode = "freeze_time" if rng.random() < freeze_time_share else "dynamic"
+            if not usable[mode]:
+                mode = "dynamic" if mode == "freeze_time" else "freeze_time"
+            video = usable[mode][rng.integers(len(usable[mode]))]
+            start = rng.integers(len(video) - frames + 1)
+            clip = video[start : start + frames]
+            if rng.random() < 0.5:  # play backwards: both directions are valid camera/scene paths
+                clip = clip[::-1]
+            xs.append(to_unit(np.ascontiguousarray(clip)))
+            ctx.append(CONTEXTS[mode])
+            masks.append(random_mask(frames, rng, mask_probs))
+        x = resize_video(torch.stack(xs), height, width)
+        return VideoBatch(x0=x, context=torch.tensor(ctx), cond_mask=torch.stack(masks))
+
+
+def random_mask(frames: int, rng: np.random.Generator, probs: tuple[float, float, float, float]) -> torch.Tensor:
+    """A conditioning mask ``[frames]``: none, first frame, a prefix, or a random subset
+    (never all frames), chosen with ``probs``."""
+    kind = rng.choice(4, p=np.asarray(probs) / np.sum(probs))
+    mask = torch.zeros(frames)
+    if kind == 1:
+        mask[0] = 1
+    elif kind == 2:
+        mask[: rng.integers(1, frames)] = 1
+    elif kind == 3:
+        k = rng.integers(1, frames)
+        mask[torch.as_tensor(rng.choice(frames, size=k, replace=False))] = 1
+    return mask

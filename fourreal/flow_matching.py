@@ -1,0 +1,45 @@
+"""Rectified flow (paper Sec. 3.3, "velocity matching loss of rectified flow").
+
+Data ``x0`` and noise ``eps`` are joined by the straight path
+``x_sigma = (1 - sigma) * x0 + sigma * eps`` for ``sigma`` in [0, 1] (``sigma = 1`` is pure
+noise). The model predicts the velocity ``v = eps - x0``; sampling integrates
+``dx / dsigma = v`` from ``sigma = 1`` down to 0.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+
+def sample_sigma(n: int, schedule: Literal["uniform", "logit_normal"] = "logit_normal", mean: float = 0.0,
+                 std: float = 1.0, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    """Training flow times ``[n]`` in (0, 1): uniform, or logit-normal (``sigmoid(N(mean, std))``)."""
+    if schedule == "uniform":
+        return torch.rand(n, generator=generator, device=device)
+    if schedule == "logit_normal":
+        return torch.sigmoid(mean + std * torch.randn(n, generator=generator, device=device))
+    raise ValueError(f"unknown timestep schedule {schedule!r}; use 'uniform' or 'logit_normal'")
+
+
+def interpolate(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """``x_sigma = (1 - sigma) x0 + sigma noise``; ``sigma [B]`` broadcast over ``x0 [B, ...]``."""
+    s = sigma.view(-1, *([1] * (x0.dim() - 1))).to(x0.dtype)
+    return (1 - s) * x0 + s * noise
+
+
+def velocity_target(x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """The velocity of the straight path: ``noise - x0``."""
+    return noise - x0
+
+
+def flow_loss(pred: torch.Tensor, target: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared velocity error over the frames to generate.
+
+    ``pred``, ``target``: ``[B, F, ...]``; ``frame_mask [B, F]`` is 1 for conditioning frames,
+    which are excluded. Returns a scalar (0 if every frame is conditioning).
+    """
+    per_frame = (pred.float() - target.float()).pow(2).flatten(2).mean(-1)  # [B, F]
+    weight = 1.0 - frame_mask.float()
+    return (per_frame * weight).sum() / weight.sum().clamp(min=1.0)
