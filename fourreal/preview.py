@@ -8,7 +8,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
@@ -84,6 +83,8 @@ def write_png(path: str | Path, image: np.ndarray) -> None:
 
 def write_mp4(path: str | Path, frames: np.ndarray, fps: float = 8.0) -> None:
     """Encode ``[N, H, W, 3]`` uint8 frames (H, W even) as an H.264 mp4, atomically."""
+    import av  # only needed here: machines without PyAV can still write PNG previews
+
     n, h, w, _ = frames.shape
     with atomic_path(path) as tmp:
         with av.open(str(tmp), mode="w", format="mp4") as container:

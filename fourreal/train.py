@@ -1,0 +1,250 @@
+"""The training loop shared by the base video model and the 4D model.
+
+Rectified-flow training with AdamW, linear warmup, gradient clipping, EMA weights, bf16
+autocast on GPU, a progressive schedule of phases (resolution, frames, batch size),
+safetensors checkpoints with exact resume (model, EMA, optimizer, RNG state), TensorBoard
+logs plus a ``loss.csv`` for DVC plots, and ``torchrun`` data parallelism (DDP): the same
+entry point runs on one CPU or many GPUs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm import tqdm
+
+from fourreal.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from fourreal.config import require
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Phase:
+    """One phase of the progressive schedule: ``steps`` optimizer steps on batches of
+    ``batch_size`` videos of ``frames`` frames at ``height x width``."""
+
+    steps: int
+    height: int
+    width: int
+    frames: int
+    batch_size: int
+
+    def __post_init__(self) -> None:
+        require(self.steps >= 1 and self.batch_size >= 1 and self.frames >= 1, "steps", "steps, frames and batch_size must be >= 1")
+        require(self.height >= 4 and self.width >= 4, "height", "height and width must be >= 4")
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer, schedule and bookkeeping of a training run.
+
+    Attributes:
+        phases: the progressive schedule, run in order.
+        lr, weight_decay, warmup, grad_clip: AdamW with linear warmup then constant rate.
+        ema_decay: EMA of the weights (0 disables).
+        sigma_schedule, sigma_mean, sigma_std: distribution of training flow times.
+        context_dropout: probability of replacing the mode by the null context (for
+            classifier-free guidance at sampling).
+        checkpoint_every, log_every: in steps.
+        max_shard_mb: checkpoint shard size.
+        precision: ``auto`` (bf16 autocast on CUDA, fp32 on CPU), ``fp32`` or ``bf16``.
+        seed: seed of data order, noise and masks.
+    """
+
+    phases: list[Phase] = field(default_factory=lambda: [Phase(100, 16, 32, 8, 4)])
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    warmup: int = 20
+    grad_clip: float = 1.0
+    ema_decay: float = 0.99
+    sigma_schedule: Literal["uniform", "logit_normal"] = "logit_normal"
+    sigma_mean: float = 0.0
+    sigma_std: float = 1.0
+    context_dropout: float = 0.1
+    checkpoint_every: int = 50
+    log_every: int = 10
+    max_shard_mb: float = 15.0
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        require(len(self.phases) > 0, "phases", "need at least one phase")
+        require(self.lr > 0, "lr", "must be > 0")
+        require(0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1)")
+        require(0 <= self.context_dropout < 1, "context_dropout", "must be in [0, 1)")
+        require(self.checkpoint_every >= 1 and self.log_every >= 1, "checkpoint_every", "must be >= 1")
+
+    @property
+    def total_steps(self) -> int:
+        return sum(p.steps for p in self.phases)
+
+    def phase_at(self, step: int) -> Phase:
+        """The phase that optimizer step ``step`` (0-based) belongs to."""
+        for phase in self.phases:
+            if step < phase.steps:
+                return phase
+            step -= phase.steps
+        return self.phases[-1]
+
+
+class NonFiniteLoss(FloatingPointError):
+    """The loss became NaN or inf; training stops with the step and batch sources named."""
+
+
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """``ema = decay * ema + (1 - decay) * model`` for every trainable parameter (buffers copied)."""
+    with torch.no_grad():
+        for e, p in zip(ema.parameters(), model.parameters()):
+            if p.requires_grad:
+                e.lerp_(p.detach().to(e.dtype), 1 - decay)
+        for e, b in zip(ema.buffers(), model.buffers()):
+            e.copy_(b)
+
+
+def distributed() -> tuple[int, int, torch.device]:
+    """``(rank, world_size, device)``; initializes the process group under ``torchrun``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    rank = dist.get_rank() if world > 1 else 0
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        return rank, world, torch.device("cuda", local)
+    return rank, world, torch.device("cpu")
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast on CUDA for ``auto``/``bf16``; nothing otherwise."""
+    use = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16) if use else contextlib.nullcontext()
+
+
+# step_fn(model, batch, generator) -> (loss, sources of the batch for error messages)
+StepFn = Callable[[nn.Module, Any, torch.Generator], torch.Tensor]
+# make_batch(phase, numpy rng) -> batch
+BatchFn = Callable[[Phase, np.random.Generator], Any]
+
+
+def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: BatchFn, loss_fn: StepFn,
+          on_checkpoint: Callable[[nn.Module, int], None] | None = None, run_key: str = "") -> dict[str, Any]:
+    """Train ``model``'s parameters that require grad; resume from the newest checkpoint in
+    ``out_dir/checkpoints`` made with the same ``run_key`` (a hash of everything the run
+    depends on; checkpoints of another key are removed and training starts over).
+    Returns a summary (steps, wall time, final loss, the EMA model).
+
+    ``make_batch(phase, rng)`` draws a batch; ``loss_fn(model, batch, generator)`` returns a
+    scalar loss. ``on_checkpoint(ema_model, step)`` runs on rank 0 after each checkpoint
+    (previews). Rank 0 writes ``loss.csv``, TensorBoard logs and checkpoints.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    out = Path(out_dir)
+    rank, world, device = distributed()
+    model.to(device)
+    ema = copy.deepcopy(model).requires_grad_(False) if cfg.ema_decay > 0 else None
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    step, rng_state = 0, None
+    checkpoints = list_checkpoints(out / "checkpoints")
+    if checkpoints and json.loads((checkpoints[-1] / "state.json").read_text()).get("run_key") != run_key:
+        log.warning("checkpoints in %s come from other parameters: starting over", out / "checkpoints")
+        if rank == 0:
+            shutil.rmtree(out / "checkpoints")
+        checkpoints = []
+    if checkpoints:
+        state = load_checkpoint(checkpoints[-1], model, ema, opt)
+        step, rng_state = state["step"], state.get("rng")
+        log.info("resumed from %s (step %d)", checkpoints[-1], step)
+    elif rank == 0 and not list_checkpoints(out / "checkpoints" / "init"):
+        save_checkpoint(out / "checkpoints" / "init", 0, model, ema, None, {}, cfg.max_shard_mb)  # the step-0 reference
+    rng = np.random.default_rng([cfg.seed, rank])
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
+    if rng_state is not None:
+        rng.bit_generator.state = rng_state["numpy"][rank] if rank < len(rng_state["numpy"]) else rng.bit_generator.state
+        gen.set_state(torch.tensor(rng_state["torch"][rank], dtype=torch.uint8))
+    net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    writer = SummaryWriter(str(out / "tensorboard")) if rank == 0 else None
+    csv_path = out / "loss.csv"
+    if rank == 0:
+        rows = []
+        if csv_path.exists():
+            with open(csv_path) as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+        with open(csv_path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["step", "loss", "lr"])
+            w.writeheader()
+            w.writerows(rows)
+    start, recent = time.time(), []
+    bar = tqdm(total=cfg.total_steps, initial=step, desc="training", unit="step", disable=rank != 0,
+               mininterval=0.5 if os.isatty(2) else 10.0)
+    while step < cfg.total_steps:
+        phase = cfg.phase_at(step)
+        batch = make_batch(phase, rng)
+        lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        with autocast(device, cfg.precision):
+            loss = loss_fn(net, batch, gen)
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(f"loss is {loss.item()} at step {step + 1} (batch from {getattr(batch, 'sources', 'n/a')}); "
+                                f"last good checkpoint: {list_checkpoints(out / 'checkpoints')[-1:]}; lower optim.lr")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        opt.step()
+        if ema is not None:
+            update_ema(ema, model, cfg.ema_decay)
+        step += 1
+        value = loss.detach().float().item()
+        recent.append(value)
+        bar.update(1)
+        if rank == 0 and (step % cfg.log_every == 0 or step == cfg.total_steps):
+            mean = float(np.mean(recent[-cfg.log_every:]))
+            bar.set_postfix(loss=f"{mean:.4f}")
+            writer.add_scalar("loss/train", mean, step)
+            writer.add_scalar("lr", lr, step)
+            with open(csv_path, "a", newline="") as f:
+                csv.writer(f).writerow([step, f"{mean:.6f}", f"{lr:.3g}"])
+        if step % cfg.checkpoint_every == 0 or step == cfg.total_steps:
+            states = _gather_rng(rng, gen, world)
+            if rank == 0:
+                save_checkpoint(out / "checkpoints", step, model, ema, opt, {"rng": states, "run_key": run_key},
+                                cfg.max_shard_mb)
+                if on_checkpoint is not None:
+                    on_checkpoint(ema if ema is not None else model, step)
+    bar.close()
+    if writer is not None:
+        writer.close()
+    seconds = time.time() - start
+    return {"steps": step, "seconds": seconds, "final_loss": float(np.mean(recent[-cfg.log_every:])) if recent else math.nan,
+            "world_size": world, "device": str(device), "ema": ema}
+
+
+def _gather_rng(rng: np.random.Generator, gen: torch.Generator, world: int) -> dict[str, list]:
+    """Every rank's RNG states (numpy bit generator and torch generator) for exact resume."""
+    mine = {"numpy": rng.bit_generator.state, "torch": gen.get_state().tolist()}
+    if world > 1:
+        allstates: list[Any] = [None] * world
+        dist.all_gather_object(allstates, mine)
+    else:
+        allstates = [mine]
+    return {"numpy": [s["numpy"] for s in allstates], "torch": [s["torch"] for s in allstates]}
+

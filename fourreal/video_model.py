@@ -1,0 +1,117 @@
+"""The base video model (paper Sec. 3.1): what it is trained on, its loss, its held-out
+evaluation and its sampling of dynamic and freeze-time videos."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from fourreal.config import require
+from fourreal.data import VideoBatch, VideoSet
+from fourreal.dit import CONTEXTS, NULL_CONTEXT, PRESETS, DiT, DiTConfig
+from fourreal.flow_matching import flow_loss, interpolate, sample_sigma, velocity_target
+from fourreal.samplers import guided, sample
+from fourreal.train import OptimConfig
+
+
+@dataclass
+class BaseModelConfig:
+    """Parameters of the ``train_base`` stage.
+
+    Attributes:
+        preset: model size, one of ``tiny``, ``small``, ``paper`` (see :data:`fourreal.dit.PRESETS`).
+        sources: clip directories (``*.clip.npz``) and grid directories (``*.grid.npz``; rows
+            are used as dynamic videos, columns as freeze-time videos).
+        freeze_time_share: share of freeze-time videos in a batch.
+        holdout_fraction: share of videos kept out of training for the held-out loss.
+        eval_batches, eval_batch_size: size of the held-out evaluation.
+        sample_steps, sampler, guidance: previews: ODE steps, ``euler``/``heun``, CFG scale.
+        optim: optimizer and schedule.
+    """
+
+    preset: str = "tiny"
+    sources: list[str] = field(default_factory=lambda: ["data/videos/clips", "data/pseudo4d/grids", "data/render/clips"])
+    freeze_time_share: float = 0.5
+    holdout_fraction: float = 0.1
+    eval_batches: int = 4
+    eval_batch_size: int = 4
+    sample_steps: int = 20
+    sampler: str = "euler"
+    guidance: float = 1.0
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def __post_init__(self) -> None:
+        require(self.preset in PRESETS, "preset", f"must be one of {sorted(PRESETS)}")
+        require(0 <= self.freeze_time_share <= 1, "freeze_time_share", "must be in [0, 1]")
+        require(0 <= self.holdout_fraction < 1, "holdout_fraction", "must be in [0, 1)")
+        require(self.sampler in ("euler", "heun"), "sampler", "must be euler or heun")
+
+    def model_config(self) -> DiTConfig:
+        return PRESETS[self.preset]
+
+
+def load_videos(sources: list[str]) -> VideoSet:
+    """All videos of the given clip or grid directories."""
+    from pathlib import Path
+
+    videos = VideoSet()
+    for src in sources:
+        d = Path(src)
+        if not d.is_dir():
+            raise FileNotFoundError(f"train_base.sources: {d} is not a directory; run its stage first or remove it")
+        if not videos.add_clips(d) + videos.add_grids(d):
+            raise FileNotFoundError(f"train_base.sources: {d} holds no .clip.npz or .grid.npz files")
+    return videos
+
+
+def video_loss(model: nn.Module, batch: VideoBatch, gen: torch.Generator, optim: OptimConfig,
+               device: torch.device | None = None) -> torch.Tensor:
+    """Rectified-flow velocity loss of one batch, conditioning frames excluded; the mode is
+    replaced by the null context with probability ``optim.context_dropout``."""
+    device = device or next(model.parameters()).device
+    x0 = batch.x0.to(device)
+    b = x0.shape[0]
+    sigma = sample_sigma(b, optim.sigma_schedule, optim.sigma_mean, optim.sigma_std, generator=gen).to(device)
+    noise = torch.randn(x0.shape, generator=gen).to(device)
+    drop = torch.rand(b, generator=gen) < optim.context_dropout
+    context = torch.where(drop, torch.full_like(batch.context, NULL_CONTEXT), batch.context).to(device)
+    mask = batch.cond_mask.to(device)
+    pred = model(interpolate(x0, noise, sigma), sigma, context, cond=x0, mask=mask)
+    return flow_loss(pred, velocity_target(x0, noise), mask)
+
+
+@torch.no_grad()
+def heldout_loss(model: nn.Module, batches: list[VideoBatch], seed: int = 1234) -> float:
+    """Mean velocity loss on fixed batches with fixed noise (no context dropout): comparable
+    across models and checkpoints."""
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    losses = [video_loss(model, b, gen, OptimConfig(context_dropout=0.0, sigma_schedule="uniform")).item() for b in batches]
+    model.train()
+    return float(np.mean(losses))
+
+
+@torch.no_grad()
+def sample_from_first_frame(model: DiT, first: torch.Tensor, frames: int, mode: str, steps: int = 20,
+                            method: str = "euler", guidance: float = 1.0, seed: int = 0) -> torch.Tensor:
+    """Generate ``[B, frames, 3, H, W]`` videos in ``mode`` whose first frame is ``first [B, 3, H, W]``."""
+    b, _, h, w = first.shape
+    device = next(model.parameters()).device
+    cond = torch.zeros(b, frames, 3, h, w, device=device)
+    cond[:, 0] = first.to(device)
+    mask = torch.zeros(b, frames, device=device)
+    mask[:, 0] = 1
+    ctx = torch.full((b,), CONTEXTS[mode], device=device)
+    null = torch.full((b,), NULL_CONTEXT, device=device)
+
+    def v_cond(x, s):
+        return model(x, s, ctx, cond=cond, mask=mask)
+
+    def v_null(x, s):
+        return model(x, s, null, cond=cond, mask=mask)
+
+    velocity = guided(v_cond, v_null if guidance != 1.0 else None, guidance)
+    return sample(velocity, (b, frames, 3, h, w), steps, method, cond, mask, seed=seed, device=device, progress=False)

@@ -1,0 +1,92 @@
+"""Stage `train_base`: train the base video DiT with rectified flow on every video source.
+
+Outputs under ``data/train_base/``: ``model/`` (EMA weights as safetensors + config.json),
+``checkpoints/`` (kept between runs: a killed run resumes), ``loss.csv`` (DVC plot),
+``tensorboard/``, ``samples/`` (dynamic and freeze-time previews) and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fourreal.checkpoint import list_checkpoints, load_checkpoint, save_tensors
+from fourreal.config import load_section
+from fourreal.data import to_uint8
+from fourreal.dit import DiT, count_parameters
+from fourreal.files import atomic_dir
+from fourreal.preview import contact_sheet, write_png
+from fourreal.stage import stage_args, write_metrics
+from fourreal.train import train
+from fourreal.video_model import BaseModelConfig, heldout_loss, load_videos, sample_from_first_frame, video_loss
+
+log = logging.getLogger("stages.train_base")
+
+
+def main() -> None:
+    args = stage_args("train_base", __doc__, "data/train_base")
+    cfg = load_section(BaseModelConfig, "train_base", args.params)
+    out = Path(args.out)
+    videos = load_videos(cfg.sources)
+    held = videos.split_holdout(cfg.holdout_fraction, cfg.optim.seed)
+    log.info("training videos %s, held out %s", videos.counts(), held.counts())
+    last = cfg.optim.phases[-1]
+    eval_rng = np.random.default_rng(cfg.optim.seed + 99)
+    evalset = held if sum(held.counts().values()) else videos
+    eval_batches = [evalset.batch(cfg.eval_batch_size, last.frames, last.height, last.width, eval_rng, cfg.freeze_time_share)
+                    for _ in range(cfg.eval_batches)]
+    firsts = torch.stack([b.x0[0] for b in eval_batches[:2]])  # [2, F, 3, H, W]
+
+    torch.manual_seed(cfg.optim.seed)
+    model = DiT(cfg.model_config())
+
+    def make_batch(phase, rng):
+        return videos.batch(phase.batch_size, phase.frames, phase.height, phase.width, rng, cfg.freeze_time_share)
+
+    def loss_fn(net, batch, gen):
+        return video_loss(net, batch, gen, cfg.optim)
+
+    def previews(ema, step):
+        rows = [to_uint8(firsts)]
+        for mode in ("dynamic", "freeze_time"):
+            video = sample_from_first_frame(ema, firsts[:, 0], last.frames, mode, cfg.sample_steps, cfg.sampler, cfg.guidance)
+            rows.append(to_uint8(video))
+        sheet = np.stack([r[i] for i in range(len(firsts)) for r in rows])  # per example: truth, dynamic, freeze-time
+        write_png(out / "samples" / f"step_{step:07d}.png", contact_sheet(sheet, 72, labels=None))
+
+    data_id = sorted(src for srcs in videos.sources.values() for src in srcs)
+    run_key = hashlib.sha256(json.dumps([asdict(cfg), data_id], sort_keys=True).encode()).hexdigest()[:16]
+    summary = train(model, cfg.optim, out, make_batch, loss_fn, previews, run_key)
+    ema = summary["ema"] or model
+    with atomic_dir(out / "model") as tmp:
+        save_tensors(tmp, "model", ema.state_dict(), cfg.optim.max_shard_mb)
+        (tmp / "config.json").write_text(json.dumps({"preset": cfg.preset, "dit": asdict(cfg.model_config())}, indent=1))
+
+    untrained = DiT(cfg.model_config())
+    torch.manual_seed(cfg.optim.seed + 1)
+    step0 = DiT(cfg.model_config())
+    load_checkpoint(list_checkpoints(out / "checkpoints" / "init")[-1], step0)
+    ema_cpu = ema.to("cpu")
+    tokens = sum(p.steps * p.batch_size * p.frames * (p.height // model.cfg.patch) * (p.width // model.cfg.patch)
+                 for p in cfg.optim.phases)
+    write_metrics(out, {
+        "parameters": count_parameters(model),
+        "steps": summary["steps"],
+        "seconds": round(summary["seconds"], 2),
+        "final_train_loss": round(summary["final_loss"], 5),
+        "heldout_loss_ema": round(heldout_loss(ema_cpu, eval_batches), 5),
+        "heldout_loss_step0": round(heldout_loss(step0, eval_batches), 5),
+        "heldout_loss_untrained": round(heldout_loss(untrained, eval_batches), 5),
+        "tokens_per_s": round(tokens / max(summary["seconds"], 1e-9)),
+        "device": summary["device"],
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fourreal.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, load_tensors, save_checkpoint
+from fourreal.data import VideoSet, random_mask
+from fourreal.dit import DiT, DiTConfig
+from fourreal.train import NonFiniteLoss, OptimConfig, Phase, train, update_ema
+from fourreal.video_model import video_loss
+
+
+def small_model(seed=0) -> DiT:
+    torch.manual_seed(seed)
+    return DiT(DiTConfig(patch=4, dim=24, depth=1, heads=2))
+
+
+def toy_videos() -> VideoSet:
+    rng = np.random.default_rng(0)
+    videos = VideoSet()
+    base = rng.integers(0, 255, (8, 16, 3), dtype=np.uint8)
+    for i in range(6):
+        shift = [np.roll(base, k * (i % 3 + 1), axis=1) for k in range(6)]
+        videos.add(np.stack(shift), "dynamic", f"dyn{i}")
+        videos.add(np.stack([base] * 6), "freeze_time", f"ft{i}")
+    return videos
+
+
+def run(out, steps=8, interrupt_at=None, lr=3e-3, batch=4, phases=None):
+    videos = toy_videos()
+    phases = phases or [Phase(steps // 2, 8, 8, 3, batch), Phase(steps - steps // 2, 8, 16, 4, batch)]
+    cfg = OptimConfig(phases=phases, lr=lr, warmup=2, checkpoint_every=2, log_every=1, ema_decay=0.9)
+    calls = {"n": 0}
+
+    def make_batch(phase, rng):
+        calls["n"] += 1
+        if interrupt_at is not None and calls["n"] == interrupt_at:
+            raise KeyboardInterrupt("killed")
+        return videos.batch(phase.batch_size, phase.frames, phase.height, phase.width, rng)
+
+    model = small_model()
+    summary = train(model, cfg, out, make_batch, lambda m, b, g: video_loss(m, b, g, cfg), run_key="k")
+    return model, summary
+
+
+def test_resume_after_a_kill_is_bit_identical(tmp_path):
+    ref, _ = run(tmp_path / "ref")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "cut", interrupt_at=6)  # dies during step 6, after the step-4 checkpoint
+    assert [p.name for p in list_checkpoints(tmp_path / "cut" / "checkpoints")][-1] == "step_0000004"
+    resumed, summary = run(tmp_path / "cut")
+    assert summary["steps"] == 8
+    for a, b in zip(ref.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    rows = list(csv.DictReader(open(tmp_path / "cut" / "loss.csv")))
+    assert [int(r["step"]) for r in rows] == list(range(1, 9))  # no duplicated steps after resume
+
+
+def test_loss_falls_on_the_logged_curve(tmp_path):
+    run(tmp_path, lr=1e-2, phases=[Phase(60, 8, 8, 3, 8)])
+    losses = [float(r["loss"]) for r in csv.DictReader(open(tmp_path / "loss.csv"))]
+    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+
+
+def test_checkpoint_round_trip_and_refusals(tmp_path):
+    model, ema = small_model(1), small_model(2)
+    opt = torch.optim.AdamW(model.parameters())
+    model(torch.randn(1, 2, 3, 8, 8), torch.rand(1), torch.tensor([0])).sum().backward()
+    opt.step()
+    path = save_checkpoint(tmp_path, 3, model, ema, opt, {"note": "x"}, max_shard_mb=0.01)
+    assert len(list(path.glob("model-*.safetensors"))) > 1  # sharded
+    m2, e2 = small_model(5), small_model(6)
+    o2 = torch.optim.AdamW(m2.parameters())
+    state = load_checkpoint(path, m2, e2, o2)
+    assert state["step"] == 3 and state["note"] == "x"
+    for a, b in zip(model.state_dict().values(), m2.state_dict().values()):
+        assert torch.equal(a, b)
+    torch.testing.assert_close(o2.state_dict()["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])
+    with pytest.raises(CheckpointError, match="does not match the model"):
+        load_checkpoint(path, DiT(DiTConfig(patch=4, dim=48, depth=1, heads=2)))
+    torch.save({"x": 1}, path / "evil.pt")
+    with pytest.raises(CheckpointError, match="pickle"):
+        load_tensors(path, "model")
+    (path / "evil.pt").unlink()
+    shard = sorted(path.glob("model-*.safetensors"))[0]
+    shard.write_bytes(shard.read_bytes()[:50])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_tensors(path, "model")
+
+
+def test_ema_update():
+    model, ema = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+        ema.weight.fill_(0.0)
+    update_ema(ema, model, 0.9)
+    torch.testing.assert_close(ema.weight, torch.full((1, 2), 0.1))
+
+
+def test_nan_loss_stops_with_the_step(tmp_path):
+    videos = toy_videos()
+    cfg = OptimConfig(phases=[Phase(4, 8, 8, 3, 2)], checkpoint_every=1, ema_decay=0.0)
+    calls = {"n": 0}
+
+    def loss_fn(m, b, g):
+        calls["n"] += 1
+        loss = video_loss(m, b, g, cfg)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    with pytest.raises(NonFiniteLoss, match="at step 3.*step_0000002"):
+        train(small_model(), cfg, tmp_path, lambda p, r: videos.batch(2, 3, 8, 8, r), loss_fn)
+    assert json.loads((list_checkpoints(tmp_path / "checkpoints")[-1] / "state.json").read_text())["step"] == 2
+
+
+def test_masks_and_batches():
+    rng = np.random.default_rng(0)
+    kinds = [random_mask(6, rng, (0.25, 0.25, 0.25, 0.25)) for _ in range(200)]
+    assert all(0 <= int(m.sum()) < 6 for m in kinds)
+    assert any(m.sum() == 0 for m in kinds) and any(m[0] == 1 and m.sum() == 1 for m in kinds)
+    batch = toy_videos().batch(5, 4, 8, 16, rng, freeze_time_share=1.0)
+    assert batch.x0.shape == (5, 4, 3, 8, 16) and batch.context.tolist() == [1] * 5
+    assert -1 <= batch.x0.min() and batch.x0.max() <= 1
+    held = toy_videos()
+    out = held.split_holdout(0.5, seed=0)
+    assert out.counts() == {"dynamic": 3, "freeze_time": 3} and held.counts() == {"dynamic": 3, "freeze_time": 3}
+    with pytest.raises(ValueError, match="no training video has 9 frames"):
+        toy_videos().batch(1, 9, 8, 8, rng)
