@@ -4,6 +4,7 @@
     fourreal run pseudo4d           # one stage (and its changed upstream stages)
     fourreal run pseudo4d --single --force
     fourreal show data/pseudo4d/grids/x.grid.npz   # summary + previews (PNG, mp4, HTML)
+    fourreal sample first.png       # a dynamic and a freeze-time video from one frame
     fourreal profile apply small    # merge profiles/small.yaml into params.yaml
 """
 
@@ -60,6 +61,46 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_first_frame(path: Path, height: int, width: int):
+    """The first frame of an image or video file, center-cropped and resized: ``[3, H, W]`` in [-1, 1]."""
+    import cv2
+
+    from fourreal.data import to_unit
+    from fourreal.videos import center_crop_resize, read_video
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp") else None
+    if image is not None:
+        frame = center_crop_resize(image[..., ::-1], height, width)
+    else:
+        frame = read_video(path, fps=1.0, height=height, width=width)[0]
+    return to_unit(frame.copy())
+
+
+def _sample(args: argparse.Namespace) -> int:
+    """Sample a dynamic and a freeze-time video from one first frame with the base model."""
+    import numpy as np
+
+    from fourreal.data import to_uint8
+    from fourreal.preview import contact_sheet, write_mp4, write_png
+    from fourreal.video_model import load_model, sample_from_first_frame
+
+    model = load_model(args.model)
+    first = _read_first_frame(Path(args.input), args.height, args.width)[None]
+    out = Path(args.out)
+    rows = []
+    for mode in ("dynamic", "freeze_time"):
+        video = to_uint8(sample_from_first_frame(model, first, args.frames, mode, args.steps, args.sampler,
+                                                 args.guidance, args.seed))[0]
+        write_mp4(out / f"{mode}.mp4", video.repeat(4, axis=1).repeat(4, axis=2), fps=8)
+        rows.append(video)
+        print(f"wrote {out / f'{mode}.mp4'}")
+    write_png(out / "samples.png", contact_sheet(np.stack(rows), 96))
+    print(f"wrote {out / 'samples.png'} (row 0: dynamic, row 1: freeze-time)")
+    return 0
+
+
 def _deep_merge(base, override, where: str) -> None:
     """Merge ``override`` into ``base`` in place; every key must already exist in ``base``."""
     for key, value in override.items():
@@ -109,6 +150,19 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--no-mp4", action="store_true", help="skip the per-row/column mp4s")
     show.set_defaults(func=_show)
 
+    smp = sub.add_parser("sample", help="sample a dynamic and a freeze-time video from a first frame (base model)")
+    smp.add_argument("input", help="an image, or a video whose first frame is used")
+    smp.add_argument("--model", default="data/train_base/model", help="trained model directory")
+    smp.add_argument("--out", default="samples", help="output directory (default: ./samples)")
+    smp.add_argument("--frames", type=int, default=8)
+    smp.add_argument("--height", type=int, default=36)
+    smp.add_argument("--width", type=int, default=64)
+    smp.add_argument("--steps", type=int, default=30)
+    smp.add_argument("--sampler", choices=["euler", "heun"], default="euler")
+    smp.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale on the mode")
+    smp.add_argument("--seed", type=int, default=0)
+    smp.set_defaults(func=_sample)
+
     profile = sub.add_parser("profile", help="apply a parameter profile (profiles/*.yaml) to params.yaml")
     profile.add_argument("action", choices=["apply"])
     profile.add_argument("name", help="profile name, e.g. small or paper")
@@ -122,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, ValueError, FileNotFoundError) as exc:
+    except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}")
         return 2
 

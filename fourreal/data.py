@@ -42,11 +42,24 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().movedim(-3, -1).cpu().numpy()
 
 
+def fit_video(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Center-crop ``[F, 3, H, W]`` to the aspect ratio of ``height x width``, then resize:
+    sources of any size and aspect become one batch."""
+    h, w = x.shape[-2:]
+    if h * width > w * height:  # too tall
+        ch = max(1, round(w * height / width))
+        x = x[..., (h - ch) // 2 : (h - ch) // 2 + ch, :]
+    elif h * width < w * height:  # too wide
+        cw = max(1, round(h * width / height))
+        x = x[..., (w - cw) // 2 : (w - cw) // 2 + cw]
+    return resize_video(x[None], height, width)[0]
+
+
 def resize_video(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Resize ``[B, F, 3, H, W]`` to ``height x width`` (area when shrinking, bilinear otherwise)."""
     b, f, c, h, w = x.shape
     if (h, w) == (height, width):
-        return x
+        return x.contiguous()
     mode = "area" if height <= h and width <= w else "bilinear"
     kwargs = {} if mode == "area" else {"align_corners": False}
     return F.interpolate(x.reshape(b * f, c, h, w), size=(height, width), mode=mode, **kwargs).view(b, f, c, height, width)
@@ -81,6 +94,17 @@ class VideoSet:
             for t in range(grid.shape[1]):
                 self.add(grid.column(t), "freeze_time", f"{p}#col{t}")
         return len(paths)
+
+    def fingerprint(self) -> str:
+        """Hash of the contents of every file the videos came from (for resume keys)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        files = sorted({src.split("#")[0] for srcs in self.sources.values() for src in srcs})
+        for f in files:
+            h.update(f.encode())
+            h.update(Path(f).read_bytes())
+        return h.hexdigest()[:16]
 
     def counts(self) -> dict[str, int]:
         return {mode: len(v) for mode, v in self.videos.items()}
@@ -118,11 +142,10 @@ class VideoSet:
             clip = video[start : start + frames]
             if rng.random() < 0.5:  # play backwards: both directions are valid camera/scene paths
                 clip = clip[::-1]
-            xs.append(to_unit(np.ascontiguousarray(clip)))
+            xs.append(fit_video(to_unit(np.ascontiguousarray(clip)), height, width))
             ctx.append(CONTEXTS[mode])
             masks.append(random_mask(frames, rng, mask_probs))
-        x = resize_video(torch.stack(xs), height, width)
-        return VideoBatch(x0=x, context=torch.tensor(ctx), cond_mask=torch.stack(masks))
+        return VideoBatch(x0=torch.stack(xs), context=torch.tensor(ctx), cond_mask=torch.stack(masks))
 
 
 def random_mask(frames: int, rng: np.random.Generator, probs: tuple[float, float, float, float]) -> torch.Tensor:

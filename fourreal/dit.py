@@ -42,6 +42,8 @@ class DiTConfig:
         mlp_ratio: SwiGLU hidden size as a multiple of ``dim``.
         max_frames, max_height, max_width: largest inputs accepted (checked at run time).
         rope_theta: rotary embedding base.
+        extra_channels: per-pixel conditioning channels beyond the frame conditioning (the
+            upsampler's low-resolution video, resized to the output size); 0 for the base model.
     """
 
     patch: int = 4
@@ -53,6 +55,7 @@ class DiTConfig:
     max_height: int = 288
     max_width: int = 512
     rope_theta: float = 10000.0
+    extra_channels: int = 0
 
     def __post_init__(self) -> None:
         require(self.patch >= 1, "patch", "must be >= 1")
@@ -168,7 +171,8 @@ class DiT(nn.Module):
         super().__init__()
         self.cfg = cfg
         p, d = cfg.patch, cfg.dim
-        self.patch_embed = nn.Linear(7 * p * p, d)  # noisy RGB + clean RGB + mask, per pixel
+        self.in_channels = 7 + cfg.extra_channels  # noisy RGB + clean RGB + mask (+ extra), per pixel
+        self.patch_embed = nn.Linear(self.in_channels * p * p, d)
         self.time_mlp = nn.Sequential(nn.Linear(256, d), nn.SiLU(), nn.Linear(d, d))
         self.context = nn.Embedding(len(CONTEXTS) + 1, d)
         self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
@@ -193,15 +197,22 @@ class DiT(nn.Module):
         p = self.cfg.patch
         return rope_tables(frames, height // p, width // p, self.cfg.dim // self.cfg.heads, self.cfg.rope_theta, device)
 
-    def embed(self, x: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def embed(self, x: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         """Tokens ``[B, F * h * w, D]`` of noisy frames ``x [B, F, 3, H, W]`` with clean
-        conditioning frames ``cond`` (same shape) where ``mask [B, F]`` is 1."""
+        conditioning frames ``cond`` (same shape) where ``mask [B, F]`` is 1, and the
+        ``extra [B, F, extra_channels, H, W]`` conditioning when the model has some."""
         b, f, _, h, w = x.shape
-        p = self.cfg.patch
+        p, c = self.cfg.patch, self.in_channels
         m = mask.to(x.dtype)[:, :, None, None, None]
-        inp = torch.cat([x * (1 - m) + cond * m, cond * m, m.expand(b, f, 1, h, w)], dim=2)
-        patches = inp.view(b, f, 7, h // p, p, w // p, p).permute(0, 1, 3, 5, 2, 4, 6)
-        return self.patch_embed(patches.reshape(b, f * (h // p) * (w // p), 7 * p * p))
+        parts = [x * (1 - m) + cond * m, cond * m, m.expand(b, f, 1, h, w)]
+        if self.cfg.extra_channels:
+            if extra is None or extra.shape != (b, f, self.cfg.extra_channels, h, w):
+                got = None if extra is None else tuple(extra.shape)
+                raise ValueError(f"this model needs extra conditioning [B, F, {self.cfg.extra_channels}, H, W], got {got}")
+            parts.append(extra.to(x.dtype))
+        inp = torch.cat(parts, dim=2)
+        patches = inp.view(b, f, c, h // p, p, w // p, p).permute(0, 1, 3, 5, 2, 4, 6)
+        return self.patch_embed(patches.reshape(b, f * (h // p) * (w // p), c * p * p))
 
     def conditioning(self, sigma: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """Conditioning vector ``[N, D]`` from flow times ``sigma [N]`` and mode ids ``context [N]``."""
@@ -221,17 +232,18 @@ class DiT(nn.Module):
         return out.reshape(b, frames, 3, height, width)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, context: torch.Tensor,
-                cond: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+                cond: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+                extra: torch.Tensor | None = None) -> torch.Tensor:
         """Velocity ``[B, F, 3, H, W]`` for noisy video ``x`` at flow times ``sigma [B]`` in
         mode ``context [B]`` (ids of :data:`CONTEXTS`), given clean frames ``cond`` where
-        ``mask [B, F]`` is 1."""
+        ``mask [B, F]`` is 1 (and the ``extra`` conditioning of an upsampler)."""
         b, f, _, h, w = x.shape
         self.check_size(f, h, w)
         if mask is None:
             mask = torch.zeros(b, f, device=x.device)
         if cond is None:
             cond = torch.zeros_like(x)
-        tokens = self.embed(x, cond, mask)
+        tokens = self.embed(x, cond, mask, extra)
         c = self.conditioning(sigma, context)
         rope = self.rope(f, h, w, x.device)
         for i in range(len(self.blocks)):

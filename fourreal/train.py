@@ -192,7 +192,7 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
             w = csv.DictWriter(f, fieldnames=["step", "loss", "lr"])
             w.writeheader()
             w.writerows(rows)
-    start, recent = time.time(), []
+    start, recent, first_step = time.time(), [], step
     bar = tqdm(total=cfg.total_steps, initial=step, desc="training", unit="step", disable=rank != 0,
                mininterval=0.5 if os.isatty(2) else 10.0)
     while step < cfg.total_steps:
@@ -231,10 +231,18 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
                 if on_checkpoint is not None:
                     on_checkpoint(ema if ema is not None else model, step)
     bar.close()
+    if rank == 0 and step == first_step and on_checkpoint is not None:  # resumed a finished run: redo its outputs
+        on_checkpoint(ema if ema is not None else model, step)
     if writer is not None:
         writer.close()
     seconds = time.time() - start
-    return {"steps": step, "seconds": seconds, "final_loss": float(np.mean(recent[-cfg.log_every:])) if recent else math.nan,
+    if recent:
+        final = float(np.mean(recent[-cfg.log_every:]))
+    else:  # nothing left to train: report the logged loss
+        with open(csv_path) as f:
+            logged = [float(r["loss"]) for r in csv.DictReader(f)]
+        final = logged[-1] if logged else math.nan
+    return {"steps": step, "seconds": seconds, "final_loss": final,
             "world_size": world, "device": str(device), "ema": ema}
 
 
@@ -248,3 +256,22 @@ def _gather_rng(rng: np.random.Generator, gen: torch.Generator, world: int) -> d
         allstates = [mine]
     return {"numpy": [s["numpy"] for s in allstates], "torch": [s["torch"] for s in allstates]}
 
+
+
+def run_key(*parts: Any) -> str:
+    """A short hash of everything a run depends on (configs as dataclasses or plain data)."""
+    import hashlib
+    from dataclasses import asdict, is_dataclass
+
+    plain = [asdict(p) if is_dataclass(p) else p for p in parts]
+    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def export_model(directory: str | Path, model: nn.Module, config: dict[str, Any], max_shard_mb: float) -> None:
+    """Write final weights (safetensors shards) and ``config.json`` to ``directory`` atomically."""
+    from fourreal.checkpoint import save_tensors
+    from fourreal.files import atomic_dir
+
+    with atomic_dir(directory) as tmp:
+        save_tensors(tmp, "model", model.state_dict(), max_shard_mb)
+        (tmp / "config.json").write_text(json.dumps(config, indent=1))

@@ -4,6 +4,7 @@ evaluation and its sampling of dynamic and freeze-time videos."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -55,8 +56,6 @@ class BaseModelConfig:
 
 def load_videos(sources: list[str]) -> VideoSet:
     """All videos of the given clip or grid directories."""
-    from pathlib import Path
-
     videos = VideoSet()
     for src in sources:
         d = Path(src)
@@ -115,3 +114,20 @@ def sample_from_first_frame(model: DiT, first: torch.Tensor, frames: int, mode: 
 
     velocity = guided(v_cond, v_null if guidance != 1.0 else None, guidance)
     return sample(velocity, (b, frames, 3, h, w), steps, method, cond, mask, seed=seed, device=device, progress=False)
+
+
+def load_model(directory: str | Path) -> DiT:
+    """A trained model from ``directory`` (``config.json`` + ``model-NN.safetensors``, as the
+    training stages export it); clear errors for a missing or mismatched model."""
+    import json
+
+    from fourreal.checkpoint import CheckpointError, load_tensors, load_weights
+
+    directory = Path(directory)
+    config = directory / "config.json"
+    if not config.is_file():
+        raise CheckpointError(f"{config}: missing; train the model first (dvc repro train_base) or pass its directory")
+    dit = DiTConfig(**json.loads(config.read_text())["dit"])
+    model = DiT(dit)
+    load_weights(model, load_tensors(directory, "model"), str(directory))
+    return model.eval()

@@ -7,8 +7,6 @@ Outputs under ``data/train_base/``: ``model/`` (EMA weights as safetensors + con
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
@@ -16,14 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fourreal.checkpoint import list_checkpoints, load_checkpoint, save_tensors
+from fourreal.checkpoint import list_checkpoints, load_checkpoint
 from fourreal.config import load_section
 from fourreal.data import to_uint8
 from fourreal.dit import DiT, count_parameters
-from fourreal.files import atomic_dir
 from fourreal.preview import contact_sheet, write_png
 from fourreal.stage import stage_args, write_metrics
-from fourreal.train import train
+from fourreal.train import export_model, run_key, train
 from fourreal.video_model import BaseModelConfig, heldout_loss, load_videos, sample_from_first_frame, video_loss
 
 log = logging.getLogger("stages.train_base")
@@ -60,13 +57,10 @@ def main() -> None:
         sheet = np.stack([r[i] for i in range(len(firsts)) for r in rows])  # per example: truth, dynamic, freeze-time
         write_png(out / "samples" / f"step_{step:07d}.png", contact_sheet(sheet, 72, labels=None))
 
-    data_id = sorted(src for srcs in videos.sources.values() for src in srcs)
-    run_key = hashlib.sha256(json.dumps([asdict(cfg), data_id], sort_keys=True).encode()).hexdigest()[:16]
-    summary = train(model, cfg.optim, out, make_batch, loss_fn, previews, run_key)
+    key = run_key(cfg, videos.fingerprint(), held.fingerprint())
+    summary = train(model, cfg.optim, out, make_batch, loss_fn, previews, key)
     ema = summary["ema"] or model
-    with atomic_dir(out / "model") as tmp:
-        save_tensors(tmp, "model", ema.state_dict(), cfg.optim.max_shard_mb)
-        (tmp / "config.json").write_text(json.dumps({"preset": cfg.preset, "dit": asdict(cfg.model_config())}, indent=1))
+    export_model(out / "model", ema, {"preset": cfg.preset, "dit": asdict(cfg.model_config())}, cfg.optim.max_shard_mb)
 
     untrained = DiT(cfg.model_config())
     torch.manual_seed(cfg.optim.seed + 1)

@@ -56,13 +56,24 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
         render={"num_views": 2, "num_times": 2, "height": 16, "width": 24, "samples": 2,
                 "preview": {"max_items": 1, "cell_height": 16, "mp4": False, "html": True}},
     )
-    assert list_stages(repo) == ["videos", "pseudo4d", "assets", "render"]
+    tiny_phase = {"phases": [{"steps": 30, "height": 16, "width": 32, "frames": 2, "batch_size": 4}], "checkpoint_every": 30}
+    set_params(repo, train_base={"eval_batches": 1, "sample_steps": 2}, train_upsampler={"eval_batches": 1, "sample_steps": 2})
+    for section in ("train_base", "train_upsampler"):
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        params[section]["optim"].update(tiny_phase)
+        (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    assert list_stages(repo) == ["videos", "pseudo4d", "assets", "render", "train_base", "train_upsampler"]
 
     first = pipeline(repo=str(repo))
     assert set(first.values()) == {"ran"}
     render_metrics = json.loads((repo / "data/render/metrics.json").read_text())
     assert render_metrics["assets"] == 4 and render_metrics["test"] == 2 and render_metrics["failed"] == 0
     assert len(list_grids(repo / "data/render/grids/test")) == 2
+    base = json.loads((repo / "data/train_base/metrics.json").read_text())
+    assert base["steps"] == 30 and base["heldout_loss_ema"] < base["heldout_loss_untrained"]
+    losses = [float(line.split(",")[1]) for line in (repo / "data/train_base/loss.csv").read_text().splitlines()[1:]]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert (repo / "data/train_upsampler/model/config.json").is_file()
     metrics = json.loads((repo / "data/videos/metrics.json").read_text())
     assert metrics["videos_used"] == 2 and metrics["videos_skipped"] == 1 and metrics["clips"] == 4
     grids = list_grids(repo / "data/pseudo4d/grids")
@@ -75,7 +86,8 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
     assert set(pipeline(repo=str(repo)).values()) == {"skipped"}  # nothing changed: nothing runs
 
     set_params(repo, pseudo4d={"seed": 1})
-    assert pipeline(repo=str(repo)) == {"videos": "skipped", "pseudo4d": "ran", "assets": "skipped", "render": "skipped"}
+    rerun = pipeline(repo=str(repo))
+    assert {k: v for k, v in rerun.items() if v == "ran"} == {"pseudo4d": "ran", "train_base": "ran", "train_upsampler": "ran"}
     assert not (load_grid(grids[0]).rgb == grid.rgb).all()
 
     assert stage("pseudo4d", force=True, repo=str(repo)) == "ran"

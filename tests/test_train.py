@@ -127,3 +127,15 @@ def test_masks_and_batches():
     assert out.counts() == {"dynamic": 3, "freeze_time": 3} and held.counts() == {"dynamic": 3, "freeze_time": 3}
     with pytest.raises(ValueError, match="no training video has 9 frames"):
         toy_videos().batch(1, 9, 8, 8, rng)
+
+
+def test_sources_of_other_sizes_are_cropped_and_resized():
+    from fourreal.data import fit_video
+
+    videos = toy_videos()
+    videos.add(np.zeros((6, 12, 12, 3), np.uint8), "dynamic", "square")
+    for _ in range(5):
+        assert videos.batch(6, 3, 8, 16, np.random.default_rng(0)).x0.shape == (6, 3, 3, 8, 16)
+    wide = torch.zeros(1, 3, 4, 16)
+    wide[..., 6:10] = 1.0  # the central square of the wide frame
+    assert fit_video(wide, 4, 4).min() == 1.0

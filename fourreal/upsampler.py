@@ -1,0 +1,99 @@
+"""The diffusion upsampler (paper Sec. 4.1: from 72x128 to 288x512): a video DiT at the
+output resolution whose extra input channels hold the low-resolution video, resized up
+(bilinear). It generates the residual between the truth and that bilinear video, divided
+by ``residual_scale`` to bring it near unit variance, with the same rectified-flow loss on
+the same videos (each downscaled by ``scale`` to make its input); applied row by row to grids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+
+from fourreal.config import require
+from fourreal.data import VideoBatch, resize_video
+from fourreal.dit import PRESETS, DiT, DiTConfig
+from fourreal.flow_matching import flow_loss, interpolate, sample_sigma, velocity_target
+from fourreal.samplers import sample
+from fourreal.train import OptimConfig
+
+
+@dataclass
+class UpsamplerConfig:
+    """Parameters of the ``train_upsampler`` stage.
+
+    Attributes:
+        preset: model size (see :data:`fourreal.dit.PRESETS`).
+        scale: upsampling factor (paper: 4; each phase's size is the output size).
+        sources: the video sources, as for the base model.
+        holdout_fraction, eval_batches, eval_batch_size: held-out evaluation.
+        sample_steps: ODE steps when upsampling.
+        residual_scale: the generated residual is ``(truth - bilinear) / residual_scale``.
+        optim: optimizer and schedule (phase sizes are output sizes).
+    """
+
+    preset: str = "tiny"
+    scale: int = 2
+    sources: list[str] = field(default_factory=lambda: ["data/videos/clips", "data/pseudo4d/grids", "data/render/clips"])
+    holdout_fraction: float = 0.1
+    eval_batches: int = 2
+    eval_batch_size: int = 4
+    sample_steps: int = 10
+    residual_scale: float = 0.1
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def __post_init__(self) -> None:
+        require(self.preset in PRESETS, "preset", f"must be one of {sorted(PRESETS)}")
+        require(self.scale in (2, 4), "scale", "must be 2 or 4")
+        require(self.residual_scale > 0, "residual_scale", "must be > 0")
+        for i, p in enumerate(self.optim.phases):
+            require(p.height % self.scale == 0 and p.width % self.scale == 0, "optim.phases",
+                    f"phase {i}: {p.height}x{p.width} is not divisible by scale {self.scale}")
+
+    def model_config(self) -> DiTConfig:
+        return replace(PRESETS[self.preset], extra_channels=3)
+
+
+def low_res_input(video: torch.Tensor, scale: int) -> torch.Tensor:
+    """The upsampler's conditioning for ``video [B, F, 3, H, W]``: downscaled by ``scale``
+    (area), then resized back to ``H x W`` (bilinear): what it sees at inference."""
+    b, f, c, h, w = video.shape
+    return resize_video(resize_video(video, h // scale, w // scale), h, w)
+
+
+def upsampler_loss(model: nn.Module, batch: VideoBatch, gen: torch.Generator, cfg: UpsamplerConfig) -> torch.Tensor:
+    """Rectified-flow loss of generating the high-resolution residual given the low-resolution video."""
+    device = next(model.parameters()).device
+    truth = batch.x0.to(device)
+    b, f = truth.shape[:2]
+    optim = cfg.optim
+    bilinear = low_res_input(truth, cfg.scale)
+    x0 = (truth - bilinear) / cfg.residual_scale
+    sigma = sample_sigma(b, optim.sigma_schedule, optim.sigma_mean, optim.sigma_std, generator=gen).to(device)
+    noise = torch.randn(x0.shape, generator=gen).to(device)
+    zeros = torch.zeros(b, f, device=device)
+    pred = model(interpolate(x0, noise, sigma), sigma, batch.context.to(device), mask=zeros, extra=bilinear)
+    return flow_loss(pred, velocity_target(x0, noise), zeros)
+
+
+@torch.no_grad()
+def upsample(model: DiT, low: torch.Tensor, cfg: UpsamplerConfig, context: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Upsample ``low [B, F, 3, h, w]`` (in [-1, 1]) to ``[B, F, 3, h * scale, w * scale]``."""
+    b, f, c, h, w = low.shape
+    device = next(model.parameters()).device
+    bilinear = resize_video(low.to(device), h * cfg.scale, w * cfg.scale)
+    context = context.to(device)
+    zeros = torch.zeros(b, f, device=device)
+
+    def velocity(x, s):
+        return model(x, s, context, mask=zeros, extra=bilinear)
+
+    residual = sample(velocity, bilinear.shape, cfg.sample_steps, "euler", seed=seed, device=device, progress=False)
+    return bilinear + cfg.residual_scale * residual
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of two videos in [-1, 1]."""
+    mse = ((a.float().clamp(-1, 1) - b.float().clamp(-1, 1)) / 2).pow(2).mean().item()
+    return float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(1.0 / mse)).item()

@@ -1,0 +1,86 @@
+"""Stage `train_upsampler`: train the diffusion upsampler (x``scale``) on every video source.
+
+Outputs under ``data/train_upsampler/``: ``model/`` (EMA weights + config.json),
+``checkpoints/`` (resume), ``loss.csv``, ``tensorboard/``, ``samples/`` (low-res input,
+bilinear, upsampled, truth) and ``metrics.json`` (held-out PSNR against bilinear).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fourreal.config import load_section
+from fourreal.data import resize_video, to_uint8
+from fourreal.dit import DiT, count_parameters
+from fourreal.preview import contact_sheet, write_png
+from fourreal.stage import stage_args, write_metrics
+from fourreal.train import export_model, run_key, train
+from fourreal.upsampler import UpsamplerConfig, psnr, upsample, upsampler_loss
+from fourreal.video_model import load_videos
+
+log = logging.getLogger("stages.train_upsampler")
+
+
+def main() -> None:
+    args = stage_args("train_upsampler", __doc__, "data/train_upsampler")
+    cfg = load_section(UpsamplerConfig, "train_upsampler", args.params)
+    out = Path(args.out)
+    videos = load_videos(cfg.sources)
+    held = videos.split_holdout(cfg.holdout_fraction, cfg.optim.seed)
+    last = cfg.optim.phases[-1]
+    eval_rng = np.random.default_rng(cfg.optim.seed + 99)
+    evalset = held if sum(held.counts().values()) else videos
+    eval_batches = [evalset.batch(cfg.eval_batch_size, last.frames, last.height, last.width, eval_rng)
+                    for _ in range(cfg.eval_batches)]
+
+    torch.manual_seed(cfg.optim.seed)
+    model = DiT(cfg.model_config())
+
+    def make_batch(phase, rng):
+        return videos.batch(phase.batch_size, phase.frames, phase.height, phase.width, rng)
+
+    def loss_fn(net, batch, gen):
+        return upsampler_loss(net, batch, gen, cfg)
+
+    def evaluate(ema):
+        """Held-out PSNR of the upsampler and of bilinear resizing, and a preview sheet."""
+        ours, bilinear, sheet = [], [], []
+        for batch in eval_batches:
+            truth = batch.x0
+            low = resize_video(truth, truth.shape[-2] // cfg.scale, truth.shape[-1] // cfg.scale)
+            up = upsample(ema, low, cfg, batch.context).cpu()
+            lin = resize_video(low, truth.shape[-2], truth.shape[-1])
+            ours.append(psnr(up, truth))
+            bilinear.append(psnr(lin, truth))
+            sheet.append(np.stack([to_uint8(resize_video(low, *truth.shape[-2:]).clamp(-1, 1))[0], to_uint8(lin)[0],
+                                   to_uint8(up)[0], to_uint8(truth)[0]]))
+        return float(np.mean(ours)), float(np.mean(bilinear)), np.concatenate(sheet)
+
+    def previews(ema, step):
+        sheet = evaluate(ema)[2]
+        write_png(out / "samples" / f"step_{step:07d}.png", contact_sheet(sheet, 72, labels=None))
+
+    key = run_key(cfg, videos.fingerprint(), held.fingerprint())
+    summary = train(model, cfg.optim, out, make_batch, loss_fn, previews, key)
+    ema = (summary["ema"] or model).to("cpu")
+    export_model(out / "model", ema, {"preset": cfg.preset, "scale": cfg.scale, "dit": asdict(cfg.model_config())},
+                 cfg.optim.max_shard_mb)
+    ours, bilinear, _ = evaluate(ema)
+    write_metrics(out, {
+        "parameters": count_parameters(model),
+        "steps": summary["steps"],
+        "seconds": round(summary["seconds"], 2),
+        "final_train_loss": round(summary["final_loss"], 5),
+        "heldout_psnr_upsampler": round(ours, 3),
+        "heldout_psnr_bilinear": round(bilinear, 3),
+        "device": summary["device"],
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+import torch
+
+from fourreal.data import VideoBatch
+from fourreal.dit import DiT
+from fourreal.train import OptimConfig, Phase
+from fourreal.upsampler import UpsamplerConfig, low_res_input, psnr, upsample, upsampler_loss
+
+
+def config(**kw) -> UpsamplerConfig:
+    return UpsamplerConfig(optim=OptimConfig(phases=[Phase(1, 16, 16, 2, 2)]), **kw)
+
+
+def test_low_res_input_and_psnr():
+    flat = torch.full((1, 2, 3, 16, 16), 0.3)
+    torch.testing.assert_close(low_res_input(flat, 4), flat)
+    a = torch.zeros(1, 1, 3, 4, 4)
+    assert psnr(a, a + 0.2) == pytest.approx(20.0, abs=1e-4)  # error 0.1 of a unit range -> 20 dB
+
+
+def test_shapes_loss_and_extra_conditioning():
+    cfg = config()
+    torch.manual_seed(0)
+    model = DiT(cfg.model_config())
+    assert model.in_channels == 10
+    batch = VideoBatch(x0=torch.rand(2, 2, 3, 16, 16) * 2 - 1, context=torch.tensor([0, 1]), cond_mask=torch.zeros(2, 2))
+    loss = upsampler_loss(model, batch, torch.Generator().manual_seed(0), cfg)
+    assert torch.isfinite(loss) and loss.item() > 0
+    out = upsample(model, batch.x0[..., ::2, ::2], cfg, batch.context)
+    assert out.shape == (2, 2, 3, 16, 16)
+    with pytest.raises(ValueError, match="needs extra conditioning"):
+        model(batch.x0, torch.rand(2), batch.context)
+
+
+def test_an_untrained_upsampler_is_bilinear_plus_scaled_noise():
+    cfg = config(residual_scale=0.1)
+    model = DiT(cfg.model_config())  # zero-initialised output: velocity 0, the residual stays noise
+    low = torch.zeros(1, 1, 3, 8, 8)
+    out = upsample(model, low, cfg, torch.tensor([0]), seed=1)
+    assert 0.05 < out.std().item() < 0.15 and abs(out.mean().item()) < 0.05
+
+
+def test_scale_must_divide_the_phase_sizes():
+    with pytest.raises(Exception, match="not divisible by scale 4"):
+        UpsamplerConfig(scale=4, optim=OptimConfig(phases=[Phase(1, 18, 32, 2, 2)]))
