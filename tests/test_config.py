@@ -7,9 +7,12 @@ from fourreal.config import ConfigError, from_dict, load_section, read_params, r
 from fourreal.assets import AssetsConfig
 from fourreal.pseudo4d import Pseudo4DConfig
 from fourreal.render import RenderConfig
+from fourreal.upsampler import UpsamplerConfig
+from fourreal.video_model import BaseModelConfig
 from fourreal.videos import VideosConfig
 
-SECTIONS = {"videos": VideosConfig, "pseudo4d": Pseudo4DConfig, "assets": AssetsConfig, "render": RenderConfig}
+SECTIONS = {"videos": VideosConfig, "pseudo4d": Pseudo4DConfig, "assets": AssetsConfig, "render": RenderConfig,
+            "train_base": BaseModelConfig, "train_upsampler": UpsamplerConfig}
 
 from conftest import REPO
 
