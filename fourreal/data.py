@@ -1,4 +1,7 @@
-"""Training videos for the base model: clips of every source, labelled with their mode.
+"""Training data: videos for the base model (:class:`VideoSet`) and grid windows for the 4D
+model (:class:`GridSet`).
+
+Videos are clips of every source, labelled with their mode.
 
 Sources (paper Sec. 3.1, 3.3): ``videos`` clips (dynamic), ``pseudo4d`` grids (each row a
 dynamic video, each column a freeze-time video) and ``render`` clips (both modes). Batches
@@ -161,3 +164,59 @@ def random_mask(frames: int, rng: np.random.Generator, probs: tuple[float, float
         k = rng.integers(1, frames)
         mask[torch.as_tensor(rng.choice(frames, size=k, replace=False))] = 1
     return mask
+
+
+@dataclass
+class GridBatch:
+    """A 4D training batch: ``x0 [B, V, T, 3, H, W]`` in [-1, 1], ``cond_mask [B, V, T]``
+    (1 = cell given clean) and the files the windows came from."""
+
+    x0: torch.Tensor
+    cond_mask: torch.Tensor
+    sources: list[str]
+
+
+class GridSet:
+    """Grids in memory as uint8 ``[V, T, H, W, 3]``; batches are random ``views x times`` windows."""
+
+    def __init__(self) -> None:
+        self.grids: list[np.ndarray] = []
+        self.sources: list[str] = []
+
+    def add_grids(self, directory: str | Path) -> int:
+        """Add every grid of ``directory``; returns how many."""
+        paths = list_grids(directory)
+        for p in paths:
+            self.grids.append(load_grid(p).rgb)
+            self.sources.append(str(p))
+        return len(paths)
+
+    def batch(self, size: int, views: int, times: int, height: int, width: int, rng: np.random.Generator,
+              extra_known: float = 0.25) -> GridBatch:
+        """Random windows with the first row and column given; with probability
+        ``extra_known`` also a few more leading rows and/or columns (as in sliding-window
+        sampling, where earlier windows' cells are known)."""
+        usable = [i for i, g in enumerate(self.grids) if g.shape[0] >= views and g.shape[1] >= times]
+        if not usable:
+            raise ValueError(f"no training grid has at least {views} views and {times} times")
+        xs, masks, sources = [], [], []
+        for _ in range(size):
+            i = usable[rng.integers(len(usable))]
+            g = self.grids[i]
+            v0, t0 = rng.integers(g.shape[0] - views + 1), rng.integers(g.shape[1] - times + 1)
+            win = g[v0 : v0 + views, t0 : t0 + times]
+            if rng.random() < 0.5:
+                win = win[:, ::-1]  # time reversed
+            if rng.random() < 0.5:
+                win = win[::-1]  # camera path reversed
+            frames = to_unit(np.ascontiguousarray(win)).flatten(0, 1)
+            xs.append(fit_video(frames, height, width).view(views, times, 3, height, width))
+            mask = torch.zeros(views, times)
+            mask[0], mask[:, 0] = 1, 1
+            if rng.random() < extra_known:
+                mask[: rng.integers(1, max(2, views // 2 + 1))] = 1
+            if rng.random() < extra_known:
+                mask[:, : rng.integers(1, max(2, times // 2 + 1))] = 1
+            masks.append(mask)
+            sources.append(self.sources[i])
+        return GridBatch(x0=torch.stack(xs), cond_mask=torch.stack(masks), sources=sources)

@@ -147,10 +147,12 @@ class Block(nn.Module):
         nn.init.zeros_(self.ada[1].weight)
         nn.init.zeros_(self.ada[1].bias)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """``x [N, L, D]``, ``c [N, D]`` -> ``[N, L, D]``."""
+    def forward(self, x: torch.Tensor, c: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
+                attn: Attention | None = None) -> torch.Tensor:
+        """``x [N, L, D]``, ``c [N, D]`` -> ``[N, L, D]``; ``attn`` replaces the block's own
+        attention (the sequential 4D baseline fine-tunes a copy of it for one axis)."""
         shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(c).chunk(6, dim=-1)
-        x = x + gate1.unsqueeze(1) * self.attn(modulate(self.norm1(x), shift1, scale1), rope)
+        x = x + gate1.unsqueeze(1) * (attn or self.attn)(modulate(self.norm1(x), shift1, scale1), rope)
         return x + gate2.unsqueeze(1) * self.mlp(modulate(self.norm2(x), shift2, scale2))
 
 
@@ -218,9 +220,10 @@ class DiT(nn.Module):
         """Conditioning vector ``[N, D]`` from flow times ``sigma [N]`` and mode ids ``context [N]``."""
         return self.time_mlp(timestep_embedding(sigma, 256).to(self.context.weight.dtype)) + self.context(context)
 
-    def block(self, index: int, x: torch.Tensor, c: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def block(self, index: int, x: torch.Tensor, c: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
+              attn: Attention | None = None) -> torch.Tensor:
         """Apply block ``index`` to token sequences ``x [N, L, D]`` with conditioning ``c [N, D]``."""
-        return self.blocks[index](x, c, rope)
+        return self.blocks[index](x, c, rope, attn)
 
     def head(self, x: torch.Tensor, c: torch.Tensor, frames: int, height: int, width: int) -> torch.Tensor:
         """Tokens ``[B, F * h * w, D]`` -> velocity ``[B, F, 3, H, W]``."""

@@ -65,6 +65,8 @@ class OptimConfig:
         max_shard_mb: checkpoint shard size.
         precision: ``auto`` (bf16 autocast on CUDA, fp32 on CPU), ``fp32`` or ``bf16``.
         seed: seed of data order, noise and masks.
+        time_limit_s: stop (with a checkpoint) once a run has trained this long; 0 = no limit.
+            A rerun continues from there.
     """
 
     phases: list[Phase] = field(default_factory=lambda: [Phase(100, 16, 32, 8, 4)])
@@ -82,6 +84,7 @@ class OptimConfig:
     max_shard_mb: float = 15.0
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     seed: int = 0
+    time_limit_s: float = 0.0
 
     def __post_init__(self) -> None:
         require(len(self.phases) > 0, "phases", "need at least one phase")
@@ -223,13 +226,21 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
             writer.add_scalar("lr", lr, step)
             with open(csv_path, "a", newline="") as f:
                 csv.writer(f).writerow([step, f"{mean:.6f}", f"{lr:.3g}"])
-        if step % cfg.checkpoint_every == 0 or step == cfg.total_steps:
+        out_of_time = cfg.time_limit_s > 0 and time.time() - start > cfg.time_limit_s
+        if world > 1 and cfg.time_limit_s > 0:  # every rank stops at the same step
+            flag = torch.tensor([float(out_of_time)], device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            out_of_time = bool(flag.item())
+        if step % cfg.checkpoint_every == 0 or step == cfg.total_steps or out_of_time:
             states = _gather_rng(rng, gen, world)
             if rank == 0:
                 save_checkpoint(out / "checkpoints", step, model, ema, opt, {"rng": states, "run_key": run_key},
                                 cfg.max_shard_mb)
                 if on_checkpoint is not None:
                     on_checkpoint(ema if ema is not None else model, step)
+        if out_of_time:
+            log.warning("time limit of %.0f s reached at step %d of %d; rerun to continue", cfg.time_limit_s, step, cfg.total_steps)
+            break
     bar.close()
     if rank == 0 and step == first_step and on_checkpoint is not None:  # resumed a finished run: redo its outputs
         on_checkpoint(ema if ema is not None else model, step)

@@ -1,0 +1,96 @@
+"""Training throughput of the video DiT on one GPU: tokens/s and model FLOPs utilisation.
+
+    python benchmarks/train_throughput.py --preset paper --height 72 --width 128 --frames 8 --batch 2
+
+Times forward + backward + AdamW steps of the base model in bf16 autocast (fp32 master
+weights) on random videos, counts the model's FLOPs analytically (matmuls and attention,
+x3 for the backward pass), and measures the card's bf16 matmul ceiling in the same run.
+Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from fourreal.dit import PRESETS, DiT, count_parameters
+
+
+def model_flops(model: DiT, batch: int, frames: int, height: int, width: int) -> float:
+    """Forward FLOPs of one batch: 2 x tokens x (linear parameters) plus attention's two
+    matmuls (``4 x B x L^2 x dim`` per block)."""
+    cfg = model.cfg
+    tokens_per_video = frames * (height // cfg.patch) * (width // cfg.patch)
+    linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    per_video_linear = 2 * tokens_per_video * linear
+    attention = cfg.depth * 4 * tokens_per_video**2 * cfg.dim
+    return batch * (per_video_linear + attention)
+
+
+def matmul_ceiling(n: int = 8192, repeats: int = 10) -> float:
+    """Measured bf16 matmul TFLOP/s on this GPU (random ``n x n`` operands)."""
+    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    torch.cuda.synchronize()
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e12
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="paper", choices=sorted(PRESETS))
+    parser.add_argument("--height", type=int, default=72)
+    parser.add_argument("--width", type=int, default=128)
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    args = parser.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = True
+    model = DiT(PRESETS[args.preset]).cuda()
+    net = torch.compile(model) if args.compile else model
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    x = torch.randn(args.batch, args.frames, 3, args.height, args.width, device="cuda")
+    sigma = torch.rand(args.batch, device="cuda")
+    ctx = torch.zeros(args.batch, dtype=torch.long, device="cuda")
+
+    def step():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = net(x, sigma, ctx).float().pow(2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    for _ in range(3):
+        step()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / args.steps
+    flops = 3 * model_flops(model, args.batch, args.frames, args.height, args.width)
+    ceiling = matmul_ceiling()
+    tokens = args.batch * args.frames * (args.height // model.cfg.patch) * (args.width // model.cfg.patch)
+    achieved = flops / seconds / 1e12
+    print(json.dumps({
+        "device": torch.cuda.get_device_name(), "preset": args.preset, "parameters": count_parameters(model),
+        "batch": args.batch, "frames": args.frames, "size": f"{args.height}x{args.width}", "compile": args.compile,
+        "tokens_per_step": tokens, "seconds_per_step": round(seconds, 4), "tokens_per_s": round(tokens / seconds),
+        "model_tflop_per_step": round(flops / 1e12, 2), "achieved_tflops": round(achieved, 1),
+        "matmul_ceiling_tflops": round(ceiling, 1), "mfu_vs_measured_ceiling": round(achieved / ceiling, 3),
+        "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+    }))
+
+
+if __name__ == "__main__":
+    main()
