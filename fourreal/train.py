@@ -97,6 +97,15 @@ class OptimConfig:
     def total_steps(self) -> int:
         return sum(p.steps for p in self.phases)
 
+    def tokens_done(self, steps: int, patch: int) -> int:
+        """Video tokens (``p x p`` patches) processed by the first ``steps`` steps."""
+        total = 0
+        for p in self.phases:
+            n = min(steps, p.steps)
+            total += n * p.batch_size * p.frames * (p.height // patch) * (p.width // patch)
+            steps -= n
+        return total
+
     def phase_at(self, step: int) -> Phase:
         """The phase that optimizer step ``step`` (0-based) belongs to."""
         for phase in self.phases:
@@ -253,7 +262,8 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
         with open(csv_path) as f:
             logged = [float(r["loss"]) for r in csv.DictReader(f)]
         final = logged[-1] if logged else math.nan
-    return {"steps": step, "seconds": seconds, "final_loss": final,
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
+    return {"steps": step, "seconds": seconds, "final_loss": final, "peak_gpu_memory_gib": round(peak, 2),
             "world_size": world, "device": str(device), "ema": ema}
 
 

@@ -67,8 +67,7 @@ def main() -> None:
     step0 = DiT(cfg.model_config())
     load_checkpoint(list_checkpoints(out / "checkpoints" / "init")[-1], step0)
     ema_cpu = ema.to("cpu")
-    tokens = sum(p.steps * p.batch_size * p.frames * (p.height // model.cfg.patch) * (p.width // model.cfg.patch)
-                 for p in cfg.optim.phases)
+    tokens = cfg.optim.tokens_done(summary["steps"], model.cfg.patch)
     write_metrics(out, {
         "parameters": count_parameters(model),
         "steps": summary["steps"],
@@ -77,7 +76,9 @@ def main() -> None:
         "heldout_loss_ema": round(heldout_loss(ema_cpu, eval_batches), 5),
         "heldout_loss_step0": round(heldout_loss(step0, eval_batches), 5),
         "heldout_loss_untrained": round(heldout_loss(untrained, eval_batches), 5),
+        "steps_per_s": round(summary["steps"] / max(summary["seconds"], 1e-9), 3),
         "tokens_per_s": round(tokens / max(summary["seconds"], 1e-9)),
+        "peak_gpu_memory_gib": summary["peak_gpu_memory_gib"],
         "device": summary["device"],
     })
 
