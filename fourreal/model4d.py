@@ -13,13 +13,18 @@ a row update, then a column update of its result.
 from __future__ import annotations
 
 import copy
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import torch
 from torch import nn
 
-from fourreal.dit import CONTEXTS, DiT, timestep_embedding
+from fourreal.config import require
+from fourreal.dit import CONTEXTS, DiT, DiTConfig, timestep_embedding
 from fourreal.sync import SYNC_MODES, make_sync
+from fourreal.train import OptimConfig
 
 ARCHITECTURES = (*SYNC_MODES, "sequential")
 # which parameters train: everything, the sync layers, or (sequential baseline) a copy of
@@ -131,3 +136,71 @@ def grid_loss(model: nn.Module, batch, gen: torch.Generator, optim) -> torch.Ten
     mask = batch.cond_mask.to(device)
     pred = model(interpolate(x0, noise, sigma), sigma, cond=x0, mask=mask)
     return flow_loss(pred.flatten(1, 2), velocity_target(x0, noise).flatten(1, 2), mask.flatten(1, 2))
+
+
+@dataclass
+class Variant4D:
+    """One 4D model variant of the paper's ablation.
+
+    Attributes:
+        architecture: a sync mode (``hard``, ``soft``, ``hard_free``, ``soft_free``) or ``sequential``.
+        seq_attention: for ``sequential``: ``time`` or ``view`` gets its own attention copy, or "".
+        pseudo_trainable, render_trainable: what trains on pseudo-4D grids (phase 1) and on
+            rendered grids (phase 2): ``all``, ``sync``, ``time_attention``, ``view_attention``.
+    """
+
+    architecture: str
+    seq_attention: str = ""
+    pseudo_trainable: str = "all"
+    render_trainable: str = "sync"
+
+    def __post_init__(self) -> None:
+        require(self.architecture in ARCHITECTURES, "architecture", f"must be one of {list(ARCHITECTURES)}")
+        require(self.seq_attention in ("", "time", "view"), "seq_attention", "must be '', 'time' or 'view'")
+        for name in ("pseudo_trainable", "render_trainable"):
+            require(getattr(self, name) in ("all", "sync", "time_attention", "view_attention", "none"), name,
+                    "must be all, sync, time_attention, view_attention or none")
+
+
+@dataclass
+class Train4DConfig:
+    """Parameters of the ``train_4d`` and ``finetune_4d`` stages (paper Sec. 3.3: phase 1 on
+    pseudo-4D grids, phase 2 on rendered grids, only the sync layers).
+
+    Attributes:
+        base_model: the trained base model directory.
+        extra_known: probability of extra known leading rows/columns in training windows.
+        variants: the trained variants, by name.
+        pseudo, render: optimizer and schedule of each phase; a phase's ``frames`` is the
+            side of the square training window (views = times = frames).
+    """
+
+    base_model: str = "data/train_base/model"
+    extra_known: float = 0.25
+    variants: dict[str, Variant4D] = field(default_factory=dict)
+    pseudo: OptimConfig = field(default_factory=OptimConfig)
+    render: OptimConfig = field(default_factory=OptimConfig)
+
+
+def build_model4d(base: DiT, architecture: str, seq_attention: str = "") -> Model4D:
+    """A 4D model around ``base`` (its weights are used as they are)."""
+    return Model4D(base, architecture, seq_attention or None)
+
+
+def model4d_config(model: Model4D) -> dict:
+    """What :func:`load_model4d` needs to rebuild ``model``."""
+    return {"architecture": model.architecture, "seq_attention": model.seq_attention or "", "dit": asdict(model.base.cfg)}
+
+
+def load_model4d(directory: str | Path) -> Model4D:
+    """A 4D model exported by the ``train_4d``/``finetune_4d`` stages."""
+    from fourreal.checkpoint import CheckpointError, load_tensors, load_weights
+
+    directory = Path(directory)
+    config = directory / "config.json"
+    if not config.is_file():
+        raise CheckpointError(f"{config}: missing; run `dvc repro train_4d` first or fix the model path")
+    spec = json.loads(config.read_text())
+    model = build_model4d(DiT(DiTConfig(**spec["dit"])), spec["architecture"], spec["seq_attention"])
+    load_weights(model, load_tensors(directory, "model"), str(directory))
+    return model.eval()

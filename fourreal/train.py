@@ -14,7 +14,6 @@ import copy
 import csv
 import json
 import logging
-import math
 import os
 import shutil
 import time
@@ -261,7 +260,7 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
     else:  # nothing left to train: report the logged loss
         with open(csv_path) as f:
             logged = [float(r["loss"]) for r in csv.DictReader(f)]
-        final = logged[-1] if logged else math.nan
+        final = logged[-1] if logged else None
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
     return {"steps": step, "seconds": seconds, "final_loss": final, "peak_gpu_memory_gib": round(peak, 2),
             "world_size": world, "device": str(device), "ema": ema}

@@ -92,8 +92,3 @@ def upsample(model: DiT, low: torch.Tensor, cfg: UpsamplerConfig, context: torch
     residual = sample(velocity, bilinear.shape, cfg.sample_steps, "euler", seed=seed, device=device, progress=False)
     return bilinear + cfg.residual_scale * residual
 
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR in dB of two videos in [-1, 1]."""
-    mse = ((a.float().clamp(-1, 1) - b.float().clamp(-1, 1)) / 2).pow(2).mean().item()
-    return float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(1.0 / mse)).item()

@@ -72,7 +72,7 @@ def main() -> None:
         "parameters": count_parameters(model),
         "steps": summary["steps"],
         "seconds": round(summary["seconds"], 2),
-        "final_train_loss": round(summary["final_loss"], 5),
+        "final_train_loss": None if summary["final_loss"] is None else round(summary["final_loss"], 5),
         "heldout_loss_ema": round(heldout_loss(ema_cpu, eval_batches), 5),
         "heldout_loss_step0": round(heldout_loss(step0, eval_batches), 5),
         "heldout_loss_untrained": round(heldout_loss(untrained, eval_batches), 5),

@@ -20,7 +20,8 @@ from fourreal.dit import DiT, count_parameters
 from fourreal.preview import contact_sheet, write_png
 from fourreal.stage import stage_args, write_metrics
 from fourreal.train import export_model, run_key, train
-from fourreal.upsampler import UpsamplerConfig, psnr, upsample, upsampler_loss
+from fourreal.metrics import psnr
+from fourreal.upsampler import UpsamplerConfig, upsample, upsampler_loss
 from fourreal.video_model import load_videos
 
 log = logging.getLogger("stages.train_upsampler")
@@ -75,7 +76,7 @@ def main() -> None:
         "parameters": count_parameters(model),
         "steps": summary["steps"],
         "seconds": round(summary["seconds"], 2),
-        "final_train_loss": round(summary["final_loss"], 5),
+        "final_train_loss": None if summary["final_loss"] is None else round(summary["final_loss"], 5),
         "heldout_psnr_upsampler": round(ours, 3),
         "heldout_psnr_bilinear": round(bilinear, 3),
         "device": summary["device"],

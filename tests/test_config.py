@@ -5,6 +5,8 @@ import pytest
 from fourreal.cli import main as cli_main
 from fourreal.config import ConfigError, from_dict, load_section, read_params, require
 from fourreal.assets import AssetsConfig
+from fourreal.model4d import Train4DConfig
+from fourreal.sampling4d import Sample4DConfig
 from fourreal.pseudo4d import Pseudo4DConfig
 from fourreal.render import RenderConfig
 from fourreal.upsampler import UpsamplerConfig
@@ -12,7 +14,8 @@ from fourreal.video_model import BaseModelConfig
 from fourreal.videos import VideosConfig
 
 SECTIONS = {"videos": VideosConfig, "pseudo4d": Pseudo4DConfig, "assets": AssetsConfig, "render": RenderConfig,
-            "train_base": BaseModelConfig, "train_upsampler": UpsamplerConfig}
+            "train_base": BaseModelConfig, "train_upsampler": UpsamplerConfig, "train_4d": Train4DConfig,
+            "sample_4d": Sample4DConfig}
 
 from conftest import REPO
 

@@ -53,16 +53,21 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
                 "max_clips_per_video": 2, "exclude": []},
         pseudo4d={"num_views": 3, "preview": {"max_items": 1, "cell_height": 16, "mp4": True, "html": True}},
         assets={"sources": ["procedural", "local"], "procedural_count": 2, "test_fraction": 0.34},
-        render={"num_views": 2, "num_times": 2, "height": 16, "width": 24, "samples": 2,
+        render={"num_views": 3, "num_times": 3, "height": 16, "width": 24, "samples": 2,
                 "preview": {"max_items": 1, "cell_height": 16, "mp4": False, "html": True}},
     )
     tiny_phase = {"phases": [{"steps": 30, "height": 16, "width": 32, "frames": 2, "batch_size": 4}], "checkpoint_every": 30}
     set_params(repo, train_base={"eval_batches": 1, "sample_steps": 2}, train_upsampler={"eval_batches": 1, "sample_steps": 2})
-    for section in ("train_base", "train_upsampler"):
-        params = yaml.safe_load((repo / "params.yaml").read_text())
-        params[section]["optim"].update(tiny_phase)
-        (repo / "params.yaml").write_text(yaml.safe_dump(params))
-    assert list_stages(repo) == ["videos", "pseudo4d", "assets", "render", "train_base", "train_upsampler"]
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for optim in (params["train_base"]["optim"], params["train_upsampler"]["optim"]):
+        optim.update(tiny_phase)
+    for optim in (params["train_4d"]["pseudo"], params["train_4d"]["render"]):
+        optim.update({"phases": [{"steps": 4, "height": 16, "width": 32, "frames": 2, "batch_size": 2}], "checkpoint_every": 4})
+    params["sample_4d"].update({"views": 3, "times": 3, "height": 16, "width": 32, "window": 2, "steps": 2})
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    stages = list_stages(repo)
+    assert stages[:6] == ["videos", "pseudo4d", "assets", "render", "train_base", "train_upsampler"]
+    assert {"train_4d@soft", "finetune_4d@hard", "sample_4d"} <= set(stages) and stages[-1] == "sample_4d"
 
     first = pipeline(repo=str(repo))
     assert set(first.values()) == {"ran"}
@@ -74,6 +79,12 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
     losses = [float(line.split(",")[1]) for line in (repo / "data/train_base/loss.csv").read_text().splitlines()[1:]]
     assert len(losses) == 3 and losses[-1] < losses[0]
     assert (repo / "data/train_upsampler/model/config.json").is_file()
+    finetune = json.loads((repo / "data/finetune_4d/soft/metrics.json").read_text())
+    assert finetune["trainable"] == "sync" and finetune["frozen_parameters_unchanged"] is True
+    samples = json.loads((repo / "data/sample_4d/metrics.json").read_text())
+    assert {"soft_psnr", "hard_free_ssim", "copy_baseline_psnr"} <= set(samples)
+    generated = list_grids(repo / "data/sample_4d/soft")
+    assert len(generated) == 2 and load_grid(generated[0]).shape == (3, 3, 16, 32)
     metrics = json.loads((repo / "data/videos/metrics.json").read_text())
     assert metrics["videos_used"] == 2 and metrics["videos_skipped"] == 1 and metrics["clips"] == 4
     grids = list_grids(repo / "data/pseudo4d/grids")
@@ -87,7 +98,8 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
 
     set_params(repo, pseudo4d={"seed": 1})
     rerun = pipeline(repo=str(repo))
-    assert {k: v for k, v in rerun.items() if v == "ran"} == {"pseudo4d": "ran", "train_base": "ran", "train_upsampler": "ran"}
+    assert rerun["videos"] == rerun["assets"] == rerun["render"] == "skipped"
+    assert rerun["pseudo4d"] == rerun["train_base"] == rerun["train_4d@soft"] == rerun["sample_4d"] == "ran"
     assert not (load_grid(grids[0]).rgb == grid.rgb).all()
 
     assert stage("pseudo4d", force=True, repo=str(repo)) == "ran"

@@ -5,7 +5,8 @@ import torch
 from fourreal.data import VideoBatch
 from fourreal.dit import DiT
 from fourreal.train import OptimConfig, Phase
-from fourreal.upsampler import UpsamplerConfig, low_res_input, psnr, upsample, upsampler_loss
+from fourreal.metrics import psnr
+from fourreal.upsampler import UpsamplerConfig, low_res_input, upsample, upsampler_loss
 
 
 def config(**kw) -> UpsamplerConfig:

@@ -1,0 +1,62 @@
+"""Stage `sample_4d`: every 4D variant generates grids for the held-out rendered assets from
+their first row (fixed-view video) and first column (freeze-time video).
+
+Outputs under ``data/sample_4d/``: ``<variant>/<asset>.grid.npz``, ``previews/`` (each
+variant's first grid), ``scores.json`` (per variant and asset) and ``metrics.json`` (mean
+PSNR/SSIM of generated cells per variant, and of the copy baseline).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from fourreal.config import load_section
+from fourreal.data import to_uint8
+from fourreal.files import atomic_dir, write_json
+from fourreal.grid import Grid, list_grids, load_grid, save_grid
+from fourreal.preview import write_grid_previews
+from fourreal.sampling4d import Sample4DConfig, copy_baseline, generate, score, truth_window, variant_model
+from fourreal.stage import stage_args, write_metrics
+
+log = logging.getLogger("stages.sample_4d")
+
+
+def main() -> None:
+    args = stage_args("sample_4d", __doc__, "data/sample_4d")
+    cfg = load_section(Sample4DConfig, "sample_4d", args.params)
+    out = Path(args.out)
+    tests = list_grids(cfg.test_grids)
+    if not tests:
+        raise SystemExit(f"sample_4d: no test grids in {cfg.test_grids}; run `dvc repro render` first")
+    truths = {p.name.removesuffix(".grid.npz"): truth_window(load_grid(p).rgb, cfg) for p in tests}
+    scores: dict[str, dict[str, dict[str, float]]] = {"copy_baseline": {a: score(copy_baseline(t), t) for a, t in truths.items()}}
+    torch.manual_seed(cfg.seed)
+    for name, variant in cfg.variants.items():
+        model = variant_model(cfg, variant)
+        scores[name] = {}
+        with atomic_dir(out / name) as tmp:
+            for asset, truth in tqdm(truths.items(), desc=f"sampling {name}", unit="grid"):
+                grid = generate(model, truth, cfg)
+                scores[name][asset] = score(grid, truth)
+                save_grid(tmp / f"{asset}.grid.npz", Grid(rgb=to_uint8(grid), meta={
+                    "kind": "generated", "variant": name, "source": asset, "seed": cfg.seed, "fps": 8.0}))
+    with atomic_dir(out / "previews") as tmp:
+        for name in cfg.variants:
+            first = sorted((out / name).glob("*.grid.npz"))[: cfg.preview.max_items]
+            for path in first:
+                write_grid_previews(load_grid(path), tmp, f"{name}_{path.name.removesuffix('.grid.npz')}", cfg.preview)
+    write_json(out / "scores.json", scores)
+    metrics = {}
+    for name, per_asset in scores.items():
+        metrics[f"{name}_psnr"] = round(float(np.mean([s["psnr"] for s in per_asset.values()])), 3)
+        metrics[f"{name}_ssim"] = round(float(np.mean([s["ssim"] for s in per_asset.values()])), 4)
+    write_metrics(out, metrics)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Stages `train_4d` and `finetune_4d`: train one 4D variant, phase 1 or phase 2.
+
+    python -m stages.train_4d --variant soft --phase pseudo   # from the base model, on pseudo-4D grids
+    python -m stages.train_4d --variant soft --phase render   # from phase 1, on rendered grids
+
+Outputs under ``data/train_4d/<variant>/`` (phase 1) or ``data/finetune_4d/<variant>/``
+(phase 2): ``model/``, ``checkpoints/``, ``loss.csv``, ``tensorboard/`` and ``metrics.json``
+(with the trainable parameter count and a check that frozen weights did not change).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from fourreal.config import load_section
+from fourreal.data import GridSet
+from fourreal.model4d import Train4DConfig, build_model4d, grid_loss, load_model4d, model4d_config
+from fourreal.stage import setup_logging, write_metrics
+from fourreal.train import export_model, run_key, train
+from fourreal.video_model import load_model
+
+SOURCES = {"pseudo": ["data/pseudo4d/grids"], "render": ["data/render/grids/train"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="stages.train_4d", description=__doc__)
+    parser.add_argument("--variant", required=True)
+    parser.add_argument("--phase", choices=["pseudo", "render"], required=True)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    setup_logging()
+    cfg = load_section(Train4DConfig, "train_4d", args.params)
+    if args.variant not in cfg.variants:
+        raise SystemExit(f"train_4d.variants has no {args.variant!r}; known: {sorted(cfg.variants)}")
+    variant = cfg.variants[args.variant]
+    optim = cfg.pseudo if args.phase == "pseudo" else cfg.render
+    out = Path("data/train_4d" if args.phase == "pseudo" else "data/finetune_4d") / args.variant
+    if args.phase == "pseudo":
+        model = build_model4d(load_model(cfg.base_model), variant.architecture, variant.seq_attention)
+    else:
+        model = load_model4d(Path("data/train_4d") / args.variant / "model")
+    trainable = variant.pseudo_trainable if args.phase == "pseudo" else variant.render_trainable
+    params = model.set_trainable(trainable)
+    frozen_before = {k: v.clone() for k, v in model.named_parameters() if not v.requires_grad}
+    grids = GridSet()
+    for src in SOURCES[args.phase]:
+        if not grids.add_grids(src):
+            raise SystemExit(f"train_4d: no grids in {src}; run the stage that makes them first")
+
+    def make_batch(phase, rng):
+        return grids.batch(phase.batch_size, phase.frames, phase.frames, phase.height, phase.width, rng, cfg.extra_known)
+
+    def loss_fn(net, batch, gen):
+        return grid_loss(net, batch, gen, optim)
+
+    key = run_key(cfg, args.variant, args.phase, sorted(grids.sources))
+    summary = train(model, optim, out, make_batch, loss_fn, None, key)
+    final = summary["ema"] or model
+    export_model(out / "model", final, model4d_config(model), optim.max_shard_mb)
+    model_cpu = model.to("cpu")
+    unchanged = all(torch.equal(frozen_before[k], v.detach()) for k, v in model_cpu.named_parameters() if k in frozen_before)
+    write_metrics(out, {
+        "trainable": trainable,
+        "trainable_parameters": sum(p.numel() for p in params),
+        "frozen_parameters_unchanged": unchanged,
+        "steps": summary["steps"],
+        "seconds": round(summary["seconds"], 2),
+        "final_train_loss": None if summary["final_loss"] is None else round(summary["final_loss"], 5),
+        "device": summary["device"],
+    })
+
+
+if __name__ == "__main__":
+    main()
