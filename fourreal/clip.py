@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from fourreal.files import atomic_path
+from fourreal.files import read_npz, write_npz
 
 FORMAT = "fourreal.clip/1"
 SUFFIX = ".clip.npz"
@@ -66,22 +65,17 @@ def save_clip(path: str | os.PathLike, clip: Clip) -> Path:
         raise ClipFormatError(f"{path}: clip files must end in {SUFFIX}")
     clip.validate(str(path))
     meta = {"format": FORMAT, "mode": clip.mode, **clip.meta}
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, rgb=clip.rgb, meta=np.array(json.dumps(meta, sort_keys=True)))
+    write_npz(path, {"rgb": clip.rgb, "meta": np.array(json.dumps(meta, sort_keys=True))})
     return path
 
 
 def load_clip(path: str | os.PathLike) -> Clip:
     """Read and validate a clip file; raise :class:`ClipFormatError` naming the file."""
     path = Path(path)
-    if not path.is_file():
-        raise ClipFormatError(f"{path}: no such clip file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            rgb, meta = data["rgb"], json.loads(str(data["meta"]))
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-        raise ClipFormatError(f"{path}: unreadable clip file ({exc}); re-run the stage that wrote it") from None
+    arrays = read_npz(path, ClipFormatError, "clip")
+    if "rgb" not in arrays or "meta" not in arrays:
+        raise ClipFormatError(f"{path}: not a clip file (needs 'rgb' and 'meta' arrays, has {sorted(arrays)})")
+    rgb, meta = arrays["rgb"], json.loads(str(arrays["meta"]))
     if meta.get("format") != FORMAT:
         raise ClipFormatError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
     mode = meta.pop("mode", None)

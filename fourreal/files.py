@@ -65,3 +65,29 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def write_npz(path: str | os.PathLike, arrays: dict) -> None:
+    """Write ``arrays`` as a compressed ``.npz`` archive, atomically."""
+    import numpy as np
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+
+
+def read_npz(path: str | os.PathLike, error: type[Exception], what: str) -> dict:
+    """Every array of an ``.npz`` archive (no pickles); ``error`` names the file when it is
+    missing or unreadable (``what`` is the kind of file, e.g. ``"grid"``)."""
+    import zipfile
+
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: no such {what} file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise error(f"{path}: unreadable {what} file ({exc}); re-run the stage that wrote it") from None

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fourreal.files import atomic_path
+from fourreal.files import read_npz, write_npz
 
 FORMAT = "fourreal.grid/1"
 SUFFIX = ".grid.npz"
@@ -124,22 +123,14 @@ def save_grid(path: str | os.PathLike, grid: Grid) -> Path:
             arrays[name] = arr.astype(np.float32)
     meta = {"format": FORMAT, **grid.meta}
     arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
+    write_npz(path, arrays)
     return path
 
 
 def load_grid(path: str | os.PathLike) -> Grid:
     """Read and validate a grid file; raise :class:`GridFormatError` naming the file."""
     path = Path(path)
-    if not path.is_file():
-        raise GridFormatError(f"{path}: no such grid file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise GridFormatError(f"{path}: unreadable grid file ({exc}); re-run the stage that wrote it") from None
+    arrays = read_npz(path, GridFormatError, "grid")
     if "rgb" not in arrays or "meta" not in arrays:
         raise GridFormatError(f"{path}: not a grid file (needs 'rgb' and 'meta' arrays, has {sorted(arrays)})")
     meta = json.loads(str(arrays.pop("meta")))

@@ -66,6 +66,29 @@ def load_videos(sources: list[str]) -> VideoSet:
     return videos
 
 
+@dataclass
+class VideoData:
+    """Training videos, the held-out ones, and fixed evaluation batches drawn from the latter."""
+
+    train: VideoSet
+    held: VideoSet
+    eval_batches: list[VideoBatch]
+
+
+def prepare_video_data(sources: list[str], holdout_fraction: float, optim: OptimConfig, eval_batches: int,
+                       eval_batch_size: int, freeze_time_share: float = 0.5) -> VideoData:
+    """Load the sources, hold out a seeded share, and draw fixed evaluation batches at the
+    last phase's size (from the training videos if nothing is held out)."""
+    videos = load_videos(sources)
+    held = videos.split_holdout(holdout_fraction, optim.seed)
+    last = optim.phases[-1]
+    rng = np.random.default_rng(optim.seed + 99)
+    evalset = held if sum(held.counts().values()) else videos
+    batches = [evalset.batch(eval_batch_size, last.frames, last.height, last.width, rng, freeze_time_share)
+               for _ in range(eval_batches)]
+    return VideoData(videos, held, batches)
+
+
 def video_loss(model: nn.Module, batch: VideoBatch, gen: torch.Generator, optim: OptimConfig,
                device: torch.device | None = None) -> torch.Tensor:
     """Rectified-flow velocity loss of one batch, conditioning frames excluded; the mode is

@@ -21,7 +21,7 @@ from fourreal.dit import DiT, count_parameters
 from fourreal.preview import contact_sheet, write_png
 from fourreal.stage import stage_args, write_metrics
 from fourreal.train import export_model, run_key, train
-from fourreal.video_model import BaseModelConfig, heldout_loss, load_videos, sample_from_first_frame, video_loss
+from fourreal.video_model import BaseModelConfig, heldout_loss, prepare_video_data, sample_from_first_frame, video_loss
 
 log = logging.getLogger("stages.train_base")
 
@@ -30,14 +30,11 @@ def main() -> None:
     args = stage_args("train_base", __doc__, "data/train_base")
     cfg = load_section(BaseModelConfig, "train_base", args.params)
     out = Path(args.out)
-    videos = load_videos(cfg.sources)
-    held = videos.split_holdout(cfg.holdout_fraction, cfg.optim.seed)
+    data = prepare_video_data(cfg.sources, cfg.holdout_fraction, cfg.optim, cfg.eval_batches, cfg.eval_batch_size,
+                              cfg.freeze_time_share)
+    videos, held, eval_batches = data.train, data.held, data.eval_batches
     log.info("training videos %s, held out %s", videos.counts(), held.counts())
     last = cfg.optim.phases[-1]
-    eval_rng = np.random.default_rng(cfg.optim.seed + 99)
-    evalset = held if sum(held.counts().values()) else videos
-    eval_batches = [evalset.batch(cfg.eval_batch_size, last.frames, last.height, last.width, eval_rng, cfg.freeze_time_share)
-                    for _ in range(cfg.eval_batches)]
     firsts = torch.stack([b.x0[0] for b in eval_batches[:2]])  # [2, F, 3, H, W]
 
     torch.manual_seed(cfg.optim.seed)

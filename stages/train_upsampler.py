@@ -22,7 +22,7 @@ from fourreal.stage import stage_args, write_metrics
 from fourreal.train import export_model, run_key, train
 from fourreal.metrics import psnr
 from fourreal.upsampler import UpsamplerConfig, upsample, upsampler_loss
-from fourreal.video_model import load_videos
+from fourreal.video_model import prepare_video_data
 
 log = logging.getLogger("stages.train_upsampler")
 
@@ -31,13 +31,8 @@ def main() -> None:
     args = stage_args("train_upsampler", __doc__, "data/train_upsampler")
     cfg = load_section(UpsamplerConfig, "train_upsampler", args.params)
     out = Path(args.out)
-    videos = load_videos(cfg.sources)
-    held = videos.split_holdout(cfg.holdout_fraction, cfg.optim.seed)
-    last = cfg.optim.phases[-1]
-    eval_rng = np.random.default_rng(cfg.optim.seed + 99)
-    evalset = held if sum(held.counts().values()) else videos
-    eval_batches = [evalset.batch(cfg.eval_batch_size, last.frames, last.height, last.width, eval_rng)
-                    for _ in range(cfg.eval_batches)]
+    data = prepare_video_data(cfg.sources, cfg.holdout_fraction, cfg.optim, cfg.eval_batches, cfg.eval_batch_size)
+    videos, held, eval_batches = data.train, data.held, data.eval_batches
 
     torch.manual_seed(cfg.optim.seed)
     model = DiT(cfg.model_config())

@@ -88,7 +88,7 @@ def test_sliding_windows_keep_given_and_generated_cells():
     torch.manual_seed(0)
     row, col = torch.rand(12, 3, 4, 4) * 2 - 1, torch.rand(12, 3, 4, 4) * 2 - 1
     col[0] = row[0]
-    calls, snapshots = [], []
+    calls = []
 
     def velocity(x, s, cond, mask):
         calls.append(mask.clone())
