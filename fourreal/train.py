@@ -262,7 +262,7 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
             logged = [float(r["loss"]) for r in csv.DictReader(f)]
         final = logged[-1] if logged else None
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
-    return {"steps": step, "seconds": seconds, "final_loss": final, "peak_gpu_memory_gib": round(peak, 2),
+    return {"steps": step, "seconds": seconds, "final_loss": final, "peak_gpu_memory_gib": round(peak, 2), "rank": rank,
             "world_size": world, "device": str(device), "ema": ema}
 
 

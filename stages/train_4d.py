@@ -58,6 +58,8 @@ def main() -> None:
 
     key = run_key(cfg, args.variant, args.phase, sorted(grids.sources))
     summary = train(model, optim, out, make_batch, loss_fn, None, key)
+    if summary["rank"] != 0:  # under torchrun, rank 0 alone writes the outputs
+        return
     final = summary["ema"] or model
     export_model(out / "model", final, model4d_config(model), optim.max_shard_mb)
     model_cpu = model.to("cpu")

@@ -56,6 +56,8 @@ def main() -> None:
 
     key = run_key(cfg, videos.fingerprint(), held.fingerprint())
     summary = train(model, cfg.optim, out, make_batch, loss_fn, previews, key)
+    if summary["rank"] != 0:  # under torchrun, rank 0 alone writes the outputs
+        return
     ema = summary["ema"] or model
     export_model(out / "model", ema, {"preset": cfg.preset, "dit": asdict(cfg.model_config())}, cfg.optim.max_shard_mb)
 

@@ -63,6 +63,8 @@ def main() -> None:
 
     key = run_key(cfg, videos.fingerprint(), held.fingerprint())
     summary = train(model, cfg.optim, out, make_batch, loss_fn, previews, key)
+    if summary["rank"] != 0:  # under torchrun, rank 0 alone writes the outputs
+        return
     ema = (summary["ema"] or model).to("cpu")
     export_model(out / "model", ema, {"preset": cfg.preset, "scale": cfg.scale, "dit": asdict(cfg.model_config())},
                  cfg.optim.max_shard_mb)
