@@ -279,12 +279,16 @@ def _gather_rng(rng: np.random.Generator, gen: torch.Generator, world: int) -> d
 
 
 def run_key(*parts: Any) -> str:
-    """A short hash of everything a run depends on (configs as dataclasses or plain data)."""
+    """A short hash of everything a run depends on: the given configs (dataclasses or plain
+    data) and the library's source code, so checkpoints of other code are never resumed."""
     import hashlib
     from dataclasses import asdict, is_dataclass
 
-    plain = [asdict(p) if is_dataclass(p) else p for p in parts]
-    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    h = hashlib.sha256(json.dumps([asdict(p) if is_dataclass(p) else p for p in parts], sort_keys=True,
+                                  default=str).encode())
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(source.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def export_model(directory: str | Path, model: nn.Module, config: dict[str, Any], max_shard_mb: float) -> None:
