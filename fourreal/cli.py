@@ -5,6 +5,7 @@
     fourreal run pseudo4d --single --force
     fourreal show data/pseudo4d/grids/x.grid.npz   # summary + previews (PNG, mp4, HTML)
     fourreal sample first.png       # a dynamic and a freeze-time video from one frame
+    fourreal grid --row fixed.mp4 --column freeze.mp4   # a 4D grid from the two videos
     fourreal profile apply small    # merge profiles/small.yaml into params.yaml
 """
 
@@ -101,6 +102,41 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grid(args: argparse.Namespace) -> int:
+    """Generate a 4D grid from a fixed-view video (first row) and a freeze-time video (first column)."""
+    import torch
+
+    from fourreal.data import to_uint8, to_unit
+    from fourreal.grid import Grid, save_grid
+    from fourreal.grid_sampler import sample_grid
+    from fourreal.model4d import load_model4d
+    from fourreal.videos import read_video
+
+    def frames(path: str, count: int) -> torch.Tensor:
+        video = read_video(Path(path), args.fps, args.height, args.width)
+        if len(video) < count:
+            raise ValueError(f"{path}: {len(video)} frames at {args.fps} fps, {count} needed; lower the count or the fps")
+        return to_unit(video[:count].copy())
+
+    model = load_model4d(args.model)
+    row, col = frames(args.row, args.times), frames(args.column, args.views)
+
+    def velocity(x, s, cond, mask):
+        return model(x, s, cond=cond, mask=mask)
+
+    with torch.no_grad():
+        grid = sample_grid(velocity, row, col, (args.window, args.window), args.steps, args.sampler, args.seed)
+    out = Path(args.out)
+    name = Path(args.row).stem
+    result = Grid(rgb=to_uint8(grid), meta={"kind": "generated", "source": f"{args.row} + {args.column}",
+                                            "seed": args.seed, "fps": args.fps, "model": str(args.model)})
+    save_grid(out / f"{name}.grid.npz", result)
+    for path in write_grid_previews(result, out, name, PreviewConfig(cell_height=96)):
+        print(f"wrote {path}")
+    print(f"wrote {out / f'{name}.grid.npz'}")
+    return 0
+
+
 def _deep_merge(base, override, where: str) -> None:
     """Merge ``override`` into ``base`` in place; every key must already exist in ``base``."""
     for key, value in override.items():
@@ -162,6 +198,22 @@ def build_parser() -> argparse.ArgumentParser:
     smp.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale on the mode")
     smp.add_argument("--seed", type=int, default=0)
     smp.set_defaults(func=_sample)
+
+    grid = sub.add_parser("grid", help="generate a 4D grid from a fixed-view and a freeze-time video (4D model)")
+    grid.add_argument("--row", required=True, help="fixed-view video: the grid's first row")
+    grid.add_argument("--column", required=True, help="freeze-time video from the same first frame: the first column")
+    grid.add_argument("--model", default="data/finetune_4d/soft/model", help="trained 4D model directory")
+    grid.add_argument("--out", default="grids", help="output directory (default: ./grids)")
+    grid.add_argument("--views", type=int, default=8, help="grid rows (frames read from --column)")
+    grid.add_argument("--times", type=int, default=8, help="grid columns (frames read from --row)")
+    grid.add_argument("--height", type=int, default=36)
+    grid.add_argument("--width", type=int, default=64)
+    grid.add_argument("--fps", type=float, default=8.0, help="frame rate the videos are resampled to")
+    grid.add_argument("--window", type=int, default=8, help="the model's native grid side (sliding windows beyond)")
+    grid.add_argument("--steps", type=int, default=30)
+    grid.add_argument("--sampler", choices=["euler", "heun"], default="euler")
+    grid.add_argument("--seed", type=int, default=0)
+    grid.set_defaults(func=_grid)
 
     profile = sub.add_parser("profile", help="apply a parameter profile (profiles/*.yaml) to params.yaml")
     profile.add_argument("action", choices=["apply"])
