@@ -17,6 +17,7 @@ from fourreal.dit import PRESETS, DiT, DiTConfig
 from fourreal.flow_matching import flow_loss, interpolate, sample_sigma, velocity_target
 from fourreal.samplers import sample
 from fourreal.train import OptimConfig
+from fourreal.video_model import VIDEO_SOURCES
 
 
 @dataclass
@@ -35,7 +36,7 @@ class UpsamplerConfig:
 
     preset: str = "tiny"
     scale: int = 2
-    sources: list[str] = field(default_factory=lambda: ["data/videos/clips", "data/pseudo4d/grids", "data/render/clips"])
+    sources: list[str] = field(default_factory=lambda: list(VIDEO_SOURCES))
     holdout_fraction: float = 0.1
     eval_batches: int = 2
     eval_batch_size: int = 4

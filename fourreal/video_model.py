@@ -18,6 +18,10 @@ from fourreal.samplers import guided, sample
 from fourreal.train import OptimConfig
 
 
+# Every video source of the pipeline: real-video clips, pseudo-4D grids, rendered clips.
+VIDEO_SOURCES = ("data/videos/clips", "data/pseudo4d/grids", "data/render/clips")
+
+
 @dataclass
 class BaseModelConfig:
     """Parameters of the ``train_base`` stage.
@@ -34,7 +38,7 @@ class BaseModelConfig:
     """
 
     preset: str = "tiny"
-    sources: list[str] = field(default_factory=lambda: ["data/videos/clips", "data/pseudo4d/grids", "data/render/clips"])
+    sources: list[str] = field(default_factory=lambda: list(VIDEO_SOURCES))
     freeze_time_share: float = 0.5
     holdout_fraction: float = 0.1
     eval_batches: int = 4

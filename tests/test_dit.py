@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch import nn
 
@@ -74,15 +75,7 @@ def test_rope_is_relative():
 
 def test_size_limits_are_reported():
     model = tiny(max_frames=4)
-    try:
+    with pytest.raises(ValueError, match="exceeds the model's maxima"):
         model(torch.randn(1, 5, 3, 8, 8), torch.rand(1), torch.tensor([0]))
-    except ValueError as exc:
-        assert "exceeds the model's maxima" in str(exc)
-    else:
-        raise AssertionError("expected a size error")
-    try:
+    with pytest.raises(ValueError, match="not a multiple of the patch size"):
         model(torch.randn(1, 2, 3, 10, 8), torch.rand(1), torch.tensor([0]))
-    except ValueError as exc:
-        assert "not a multiple of the patch size" in str(exc)
-    else:
-        raise AssertionError("expected a patch error")
