@@ -66,10 +66,9 @@ class Sample4DConfig:
 
 
 def variant_model(cfg: Sample4DConfig, variant: SampleVariant) -> Model4D:
-    """The 4D model of a variant."""
-    if variant.model:
-        return load_model4d(variant.model)
-    return build_model4d(load_model(cfg.base_model), variant.architecture).eval()
+    """The 4D model of a variant, on the GPU when there is one."""
+    model = load_model4d(variant.model) if variant.model else build_model4d(load_model(cfg.base_model), variant.architecture)
+    return model.eval().to("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def truth_window(rgb: np.ndarray, cfg: Sample4DConfig) -> torch.Tensor:
@@ -84,12 +83,17 @@ def truth_window(rgb: np.ndarray, cfg: Sample4DConfig) -> torch.Tensor:
 
 
 def generate(model: Model4D, truth: torch.Tensor, cfg: Sample4DConfig) -> torch.Tensor:
-    """A grid from ``truth``'s first row and column (the rest is generated)."""
-    def velocity(x, s, cond, mask):
-        return model(x, s, cond=cond, mask=mask)
+    """A grid from ``truth``'s first row and column (the rest is generated), on the model's
+    device; returned on the CPU."""
+    device = next(model.parameters()).device
 
+    def velocity(x, s, cond, mask):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            return model(x, s, cond=cond, mask=mask).float()
+
+    truth = truth.to(device)
     return sample_grid(velocity, truth[0], truth[:, 0], (cfg.window, cfg.window), cfg.steps, cfg.sampler,
-                       cfg.seed, progress=False)
+                       cfg.seed, progress=False).cpu()
 
 
 def copy_baseline(truth: torch.Tensor) -> torch.Tensor:

@@ -62,8 +62,8 @@ def main() -> None:
         return
     final = summary["ema"] or model
     export_model(out / "model", final, model4d_config(model), optim.max_shard_mb)
-    model_cpu = model.to("cpu")
-    unchanged = all(torch.equal(frozen_before[k], v.detach()) for k, v in model_cpu.named_parameters() if k in frozen_before)
+    unchanged = all(torch.equal(frozen_before[k], v.detach().to(frozen_before[k].device))
+                    for k, v in model.named_parameters() if k in frozen_before)
     write_metrics(out, {
         "trainable": trainable,
         "trainable_parameters": sum(p.numel() for p in params),

@@ -61,18 +61,19 @@ def main() -> None:
     ema = summary["ema"] or model
     export_model(out / "model", ema, {"preset": cfg.preset, "dit": asdict(cfg.model_config())}, cfg.optim.max_shard_mb)
 
+    device = next(ema.parameters()).device  # evaluate where training ran
     untrained = DiT(cfg.model_config())
     torch.manual_seed(cfg.optim.seed + 1)
     step0 = DiT(cfg.model_config())
     load_checkpoint(list_checkpoints(out / "checkpoints" / "init")[-1], step0)
-    ema_cpu = ema.to("cpu")
+    untrained, step0 = untrained.to(device), step0.to(device)
     tokens = cfg.optim.tokens_done(summary["steps"], model.cfg.patch)
     write_metrics(out, {
         "parameters": count_parameters(model),
         "steps": summary["steps"],
         "seconds": round(summary["seconds"], 2),
         "final_train_loss": None if summary["final_loss"] is None else round(summary["final_loss"], 5),
-        "heldout_loss_ema": round(heldout_loss(ema_cpu, eval_batches), 5),
+        "heldout_loss_ema": round(heldout_loss(ema, eval_batches), 5),
         "heldout_loss_step0": round(heldout_loss(step0, eval_batches), 5),
         "heldout_loss_untrained": round(heldout_loss(untrained, eval_batches), 5),
         "steps_per_s": round(summary["steps"] / max(summary["seconds"], 1e-9), 3),

@@ -65,7 +65,7 @@ def main() -> None:
     summary = train(model, cfg.optim, out, make_batch, loss_fn, previews, key)
     if summary["rank"] != 0:  # under torchrun, rank 0 alone writes the outputs
         return
-    ema = (summary["ema"] or model).to("cpu")
+    ema = summary["ema"] or model
     export_model(out / "model", ema, {"preset": cfg.preset, "scale": cfg.scale, "dit": asdict(cfg.model_config())},
                  cfg.optim.max_shard_mb)
     ours, bilinear, _ = evaluate(ema)
