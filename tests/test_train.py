@@ -139,3 +139,20 @@ def test_sources_of_other_sizes_are_cropped_and_resized():
     wide = torch.zeros(1, 3, 4, 16)
     wide[..., 6:10] = 1.0  # the central square of the wide frame
     assert fit_video(wide, 4, 4).min() == 1.0
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager(tmp_path):
+    """torch.compile (optim.compile) gives the same losses as eager PyTorch, within tolerance."""
+    videos = toy_videos()
+    losses = {}
+    for compiled in (False, True):
+        cfg = OptimConfig(phases=[Phase(3, 8, 8, 3, 2)], checkpoint_every=3, log_every=1, ema_decay=0.0, compile=compiled)
+        model = small_model()
+        for p in model.parameters():  # non-zero output layers, so the loss depends on every weight
+            torch.nn.init.normal_(p, std=0.05)
+        train(model, cfg, tmp_path / str(compiled), lambda p, r: videos.batch(2, 3, 8, 8, r),
+              lambda m, b, g: video_loss(m, b, g, cfg))
+        losses[compiled] = [float(r["loss"]) for r in csv.DictReader(open(tmp_path / str(compiled) / "loss.csv"))]
+    assert len(losses[True]) == 3
+    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-3)
