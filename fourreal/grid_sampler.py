@@ -55,7 +55,7 @@ def sample_grid(velocity_fn, first_row: torch.Tensor, first_col: torch.Tensor, w
     grid = torch.zeros(v_len, t_len, c, h, w, device=device)
     known = torch.zeros(v_len, t_len, dtype=torch.bool, device=device)
     grid[0], grid[:, 0] = first_row, first_col
-    grid[0, 0] = first_row[0]
+    grid[0, 0] = first_row[0]  # the shared first frame: the fixed-view video's copy
     known[0], known[:, 0] = True, True
     wv, wt = min(window[0], v_len), min(window[1], t_len)
     plan = [(v0, t0) for v0 in window_starts(v_len, wv) for t0 in window_starts(t_len, wt)]

@@ -231,7 +231,7 @@ def render_asset(glb: Path, cfg: RenderConfig, seed: list[int], allow_static: bo
     for v in range(cfg.num_views):
         scene.camera.matrix_world = _matrix(c2w[v] @ blender.CV_TO_BLENDER)
         scene.frame_start, scene.frame_step = frames[0], step
-        scene.frame_end = frames[-1] + 1 if frames[-1] != frames[0] else frames[0] + 1
+        scene.frame_end = frames[-1] + 1
         api.renderer.render(output_dir=api.temp_dir, return_data=False)  # files are reused by every view
         for t, f in enumerate(frames):
             color = cv2.imread(str(Path(api.temp_dir) / f"rgb_{f:04d}.png"), cv2.IMREAD_COLOR)
@@ -300,7 +300,7 @@ def is_done(job: RenderJob, key: str) -> bool:
 def _run_worker(job: RenderJob, cfg: RenderConfig, key: str) -> tuple[str, str | None]:
     spec = {"name": job.name, "asset": str(job.asset), "out": str(job.out), "split": job.split,
             "allow_static": job.allow_static, "key": key, "seed": asset_seed(cfg.seed, job.name),
-            "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}}
+            "config": asdict(cfg)}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(spec, f)
     try:

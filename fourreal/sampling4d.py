@@ -4,6 +4,7 @@ their first row and column given, scored against the rendered truth."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
@@ -54,7 +55,7 @@ class Sample4DConfig:
     width: int = 32
     window: int = 4
     steps: int = 10
-    sampler: str = "euler"
+    sampler: Literal["euler", "heun"] = "euler"
     seed: int = 0
     variants: dict[str, SampleVariant] = field(default_factory=dict)
     preview: PreviewConfig = field(default_factory=PreviewConfig)
@@ -62,7 +63,6 @@ class Sample4DConfig:
     def __post_init__(self) -> None:
         require(self.views >= 2 and self.times >= 2, "views", "views and times must be >= 2")
         require(self.window >= 2, "window", "must be >= 2")
-        require(self.sampler in ("euler", "heun"), "sampler", "must be euler or heun")
 
 
 def variant_model(cfg: Sample4DConfig, variant: SampleVariant) -> Model4D:

@@ -151,7 +151,7 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16) if use else contextlib.nullcontext()
 
 
-# step_fn(model, batch, generator) -> (loss, sources of the batch for error messages)
+# loss_fn(model, batch, generator) -> scalar loss
 StepFn = Callable[[nn.Module, Any, torch.Generator], torch.Tensor]
 # make_batch(phase, numpy rng) -> batch
 BatchFn = Callable[[Phase, np.random.Generator], Any]
@@ -191,8 +191,8 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
         save_checkpoint(out / "checkpoints" / "init", 0, model, ema, None, {}, cfg.max_shard_mb)  # the step-0 reference
     rng = np.random.default_rng([cfg.seed, rank])
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
-    if rng_state is not None:
-        rng.bit_generator.state = rng_state["numpy"][rank] if rank < len(rng_state["numpy"]) else rng.bit_generator.state
+    if rng_state is not None and rank < len(rng_state["numpy"]):  # ranks beyond the saved ones keep fresh seeds
+        rng.bit_generator.state = rng_state["numpy"][rank]
         gen.set_state(torch.tensor(rng_state["torch"][rank], dtype=torch.uint8))
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     if cfg.compile:

@@ -4,6 +4,7 @@ evaluation and its sampling of dynamic and freeze-time videos."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ class BaseModelConfig:
     eval_batches: int = 4
     eval_batch_size: int = 4
     sample_steps: int = 20
-    sampler: str = "euler"
+    sampler: Literal["euler", "heun"] = "euler"
     guidance: float = 1.0
     optim: OptimConfig = field(default_factory=OptimConfig)
 
@@ -52,7 +53,6 @@ class BaseModelConfig:
         require(self.preset in PRESETS, "preset", f"must be one of {sorted(PRESETS)}")
         require(0 <= self.freeze_time_share <= 1, "freeze_time_share", "must be in [0, 1]")
         require(0 <= self.holdout_fraction < 1, "holdout_fraction", "must be in [0, 1)")
-        require(self.sampler in ("euler", "heun"), "sampler", "must be euler or heun")
 
     def model_config(self) -> DiTConfig:
         return PRESETS[self.preset]
