@@ -1,11 +1,13 @@
-"""Training throughput of the video DiT on one GPU: tokens/s and model FLOPs utilisation.
+"""Training throughput of the video DiT: tokens/s and model FLOPs utilisation, on one GPU or
+several under torchrun (DDP or FSDP, as the training loop wraps the model).
 
     python benchmarks/train_throughput.py --preset paper --height 72 --width 128 --frames 8 --batch 2
+    torchrun --nproc_per_node=2 benchmarks/train_throughput.py --preset paper --batch 2 --parallel fsdp
 
 Times forward + backward + AdamW steps of the base model in bf16 autocast (fp32 master
 weights) on random videos, counts the model's FLOPs analytically (matmuls and attention,
 x3 for the backward pass), and measures the card's bf16 matmul ceiling in the same run.
-Prints one JSON line.
+``--batch`` is per GPU. Prints one JSON line (rank 0) with the throughput summed over GPUs.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import json
 import time
 
 import torch
+import torch.distributed as dist
 
+from fourreal import parallel
 from fourreal.dit import PRESETS, DiT, count_parameters
 
 
@@ -53,14 +57,19 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    parser.add_argument("--parallel", default="ddp", choices=["ddp", "fsdp"], help="wrapping under torchrun")
     args = parser.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = True
-    model = DiT(PRESETS[args.preset]).cuda()
-    net = torch.compile(model) if args.compile else model
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-    x = torch.randn(args.batch, args.frames, 3, args.height, args.width, device="cuda")
-    sigma = torch.rand(args.batch, device="cuda")
-    ctx = torch.zeros(args.batch, dtype=torch.long, device="cuda")
+    rank, world, device = parallel.setup()
+    model = DiT(PRESETS[args.preset]).to(device)
+    parameters = count_parameters(model)
+    flops = 3 * model_flops(model, args.batch, args.frames, args.height, args.width) * world  # fwd + bwd, all GPUs
+    net = parallel.wrap(model, args.parallel, world, device, bf16=True)
+    net = torch.compile(net) if args.compile else net
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=world == 1 or args.parallel == "ddp")
+    x = torch.randn(args.batch, args.frames, 3, args.height, args.width, device=device)
+    sigma = torch.rand(args.batch, device=device)
+    ctx = torch.zeros(args.batch, dtype=torch.long, device=device)
 
     def step():
         with torch.autocast("cuda", dtype=torch.bfloat16):
@@ -78,13 +87,17 @@ def main() -> None:
         step()
     torch.cuda.synchronize()
     seconds = (time.perf_counter() - start) / args.steps
-    flops = 3 * model_flops(model, args.batch, args.frames, args.height, args.width)
-    ceiling = matmul_ceiling()
-    tokens = args.batch * args.frames * (args.height // model.cfg.patch) * (args.width // model.cfg.patch)
+    ceiling = matmul_ceiling() * world
+    tokens = world * args.batch * args.frames * (args.height // model.cfg.patch) * (args.width // model.cfg.patch)
     achieved = flops / seconds / 1e12
+    if world > 1:
+        dist.destroy_process_group()
+    if rank != 0:
+        return
     print(json.dumps({
-        "device": torch.cuda.get_device_name(), "preset": args.preset, "parameters": count_parameters(model),
-        "batch": args.batch, "frames": args.frames, "size": f"{args.height}x{args.width}", "compile": args.compile,
+        "device": torch.cuda.get_device_name(), "gpus": world, "parallel": args.parallel if world > 1 else "none",
+        "preset": args.preset, "parameters": parameters,
+        "batch_per_gpu": args.batch, "frames": args.frames, "size": f"{args.height}x{args.width}", "compile": args.compile,
         "tokens_per_step": tokens, "seconds_per_step": round(seconds, 4), "tokens_per_s": round(tokens / seconds),
         "model_tflop_per_step": round(flops / 1e12, 2), "achieved_tflops": round(achieved, 1),
         "matmul_ceiling_tflops": round(ceiling, 1), "mfu_vs_measured_ceiling": round(achieved / ceiling, 3),

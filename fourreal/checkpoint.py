@@ -4,7 +4,7 @@ A checkpoint is a directory ``step_XXXXXXX/`` written atomically:
 
 - ``model-NN.safetensors`` (weights, sharded to at most ``max_shard_mb`` each),
 - ``ema-NN.safetensors`` (EMA weights, same sharding),
-- ``optimizer-NN.safetensors`` (AdamW moments, flattened),
+- ``optimizer-NN.safetensors`` (AdamW moments as ``<parameter name>:<moment>``),
 - ``state.json`` (step, optimizer hyper-parameters, RNG states, free-form metadata).
 
 Pickle checkpoints (``.pt``/``.pth``/``.ckpt``) are refused.
@@ -76,22 +76,24 @@ def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], where
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()}, strict=strict)
 
 
-def save_checkpoint(root: Path, step: int, model: torch.nn.Module, ema: torch.nn.Module | None,
-                    optimizer: torch.optim.Optimizer | None, state: dict[str, Any], max_shard_mb: float = 15.0,
+def save_checkpoint(root: Path, step: int, model: dict[str, torch.Tensor], ema: dict[str, torch.Tensor] | None,
+                    optimizer: dict[str, Any] | None, state: dict[str, Any], max_shard_mb: float = 15.0,
                     keep: int = 2) -> Path:
-    """Write checkpoint ``root/step_XXXXXXX`` atomically and keep only the newest ``keep``."""
+    """Write checkpoint ``root/step_XXXXXXX`` atomically and keep only the newest ``keep``.
+
+    ``model`` and ``ema`` are full state dicts; ``optimizer`` is a full optimizer state keyed
+    by parameter name (``fourreal.parallel.optimizer_state``)."""
     final = Path(root) / f"step_{step:07d}"
     with atomic_dir(final) as tmp:
-        save_tensors(tmp, "model", model.state_dict(), max_shard_mb)
+        save_tensors(tmp, "model", model, max_shard_mb)
         if ema is not None:
-            save_tensors(tmp, "ema", ema.state_dict(), max_shard_mb)
+            save_tensors(tmp, "ema", ema, max_shard_mb)
         extra: dict[str, Any] = {}
         if optimizer is not None:
-            opt = optimizer.state_dict()
-            flat = {f"{pid}.{k}": v for pid, s in opt["state"].items() for k, v in s.items() if torch.is_tensor(v)}
+            flat = {f"{name}:{k}": v for name, s in optimizer["state"].items() for k, v in s.items() if torch.is_tensor(v)}
             if flat:
                 save_tensors(tmp, "optimizer", flat, max_shard_mb)
-            extra["optimizer_groups"] = opt["param_groups"]
+            extra["optimizer_groups"] = optimizer["param_groups"]
         (tmp / "state.json").write_text(json.dumps({"step": step, **extra, **state}, indent=1))
     for old in list_checkpoints(root)[:-keep] if keep else []:
         for f in old.iterdir():
@@ -108,9 +110,8 @@ def list_checkpoints(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if _STEP.match(p.name) and (p / "state.json").is_file())
 
 
-def load_checkpoint(path: Path, model: torch.nn.Module, ema: torch.nn.Module | None = None,
-                    optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
-    """Restore a checkpoint into ``model`` (and ``ema``, ``optimizer``); returns ``state.json``."""
+def load_checkpoint(path: Path, model: torch.nn.Module, ema: torch.nn.Module | None = None) -> dict[str, Any]:
+    """Restore a checkpoint's weights into ``model`` (and ``ema``); returns ``state.json``."""
     path = Path(path)
     try:
         state = json.loads((path / "state.json").read_text())
@@ -119,11 +120,16 @@ def load_checkpoint(path: Path, model: torch.nn.Module, ema: torch.nn.Module | N
     load_weights(model, load_tensors(path, "model"), str(path))
     if ema is not None:
         load_weights(ema, load_tensors(path, "ema"), str(path))
-    if optimizer is not None and "optimizer_groups" in state:
-        flat = load_tensors(path, "optimizer") if list(path.glob("optimizer-*.safetensors")) else {}
-        per: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in flat.items():
-            pid, name = key.split(".", 1)
-            per.setdefault(int(pid), {})[name] = value
-        optimizer.load_state_dict({"state": per, "param_groups": state["optimizer_groups"]})
     return state
+
+
+def read_optimizer(path: Path, state: dict[str, Any]) -> dict[str, Any] | None:
+    """The optimizer state saved in checkpoint ``path`` (keyed by parameter name), or None."""
+    if "optimizer_groups" not in state:
+        return None
+    flat = load_tensors(Path(path), "optimizer") if list(Path(path).glob("optimizer-*.safetensors")) else {}
+    per: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in flat.items():
+        name, k = key.rsplit(":", 1)
+        per.setdefault(name, {})[k] = value
+    return {"state": per, "param_groups": state["optimizer_groups"]}

@@ -112,6 +112,17 @@ class VideoSet:
     def counts(self) -> dict[str, int]:
         return {mode: len(v) for mode, v in self.videos.items()}
 
+    def drop_smaller(self, height: int, width: int) -> int:
+        """Remove videos stored below ``height x width`` (they would be upscaled, e.g. as an
+        upsampler's ground truth); returns how many were removed."""
+        removed = 0
+        for mode in CONTEXTS:
+            keep = [i for i, v in enumerate(self.videos[mode]) if v.shape[1] >= height and v.shape[2] >= width]
+            removed += len(self.videos[mode]) - len(keep)
+            self.videos[mode] = [self.videos[mode][i] for i in keep]
+            self.sources[mode] = [self.sources[mode][i] for i in keep]
+        return removed
+
     def split_holdout(self, fraction: float, seed: int) -> "VideoSet":
         """Move a seeded ``fraction`` of each mode's videos into a new held-out set."""
         held = VideoSet()

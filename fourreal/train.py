@@ -3,8 +3,8 @@
 Rectified-flow training with AdamW, linear warmup, gradient clipping, EMA weights, bf16
 autocast on GPU, a progressive schedule of phases (resolution, frames, batch size),
 safetensors checkpoints with exact resume (model, EMA, optimizer, RNG state), TensorBoard
-logs plus a ``loss.csv`` for DVC plots, and ``torchrun`` data parallelism (DDP): the same
-entry point runs on one CPU or many GPUs.
+logs plus a ``loss.csv`` for DVC plots, and ``torchrun`` data parallelism (DDP, or FSDP for
+the paper size; see ``fourreal.parallel``): the same entry point runs on one CPU or many GPUs.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from fourreal.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from fourreal import parallel
+from fourreal.checkpoint import list_checkpoints, load_checkpoint, read_optimizer, save_checkpoint
 from fourreal.config import require
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class OptimConfig:
             A rerun continues from there.
         compile: run the model through ``torch.compile`` (on an H200 it doubles paper-size
             training throughput; the first steps are slower while it compiles).
+        parallel: under ``torchrun`` with several processes, ``ddp`` (replicated weights) or
+            ``fsdp`` (weights, gradients and optimizer moments sharded over the ranks).
     """
 
     phases: list[Phase] = field(default_factory=lambda: [Phase(100, 16, 32, 8, 4)])
@@ -87,6 +90,7 @@ class OptimConfig:
     seed: int = 0
     time_limit_s: float = 0.0
     compile: bool = False
+    parallel: parallel.Mode = "ddp"
 
     def __post_init__(self) -> None:
         require(len(self.phases) > 0, "phases", "need at least one phase")
@@ -131,20 +135,6 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
             e.copy_(b)
 
 
-def distributed() -> tuple[int, int, torch.device]:
-    """``(rank, world_size, device)``; initializes the process group under ``torchrun``."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-    rank = dist.get_rank() if world > 1 else 0
-    if torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        return rank, world, torch.device("cuda", local)
-    return rank, world, torch.device("cpu")
-
-
 def autocast(device: torch.device, precision: str):
     """bf16 autocast on CUDA for ``auto``/``bf16``; nothing otherwise."""
     use = precision == "bf16" or (precision == "auto" and device.type == "cuda")
@@ -171,12 +161,10 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
     from torch.utils.tensorboard import SummaryWriter
 
     out = Path(out_dir)
-    rank, world, device = distributed()
+    rank, world, device = parallel.setup()
     model.to(device)
     ema = copy.deepcopy(model).requires_grad_(False) if cfg.ema_decay > 0 else None
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
-    step, rng_state = 0, None
+    step, state = 0, {}
     checkpoints = list_checkpoints(out / "checkpoints")
     if checkpoints and json.loads((checkpoints[-1] / "state.json").read_text()).get("run_key") != run_key:
         log.warning("checkpoints in %s come from other parameters: starting over", out / "checkpoints")
@@ -184,19 +172,43 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
             shutil.rmtree(out / "checkpoints")
         checkpoints = []
     if checkpoints:
-        state = load_checkpoint(checkpoints[-1], model, ema, opt)
-        step, rng_state = state["step"], state.get("rng")
+        state = load_checkpoint(checkpoints[-1], model, ema)
+        step = state["step"]
         log.info("resumed from %s (step %d)", checkpoints[-1], step)
     elif rank == 0 and not list_checkpoints(out / "checkpoints" / "init"):
-        save_checkpoint(out / "checkpoints" / "init", 0, model, ema, None, {}, cfg.max_shard_mb)  # the step-0 reference
+        save_checkpoint(out / "checkpoints" / "init", 0, parallel.model_state(model),  # the step-0 reference
+                        None if ema is None else parallel.model_state(ema), None, {}, cfg.max_shard_mb)
+    sharded = world > 1 and cfg.parallel == "fsdp"
+    # under FSDP no rank holds whole weights: rank 0 keeps a plain copy for previews and export
+    plain = copy.deepcopy(ema if ema is not None else model) if sharded and rank == 0 else None
+    bf16 = device.type == "cuda" and cfg.precision != "fp32"
+    net = parallel.wrap(model, cfg.parallel, world, device, bf16)
+    if sharded and ema is not None:
+        parallel.shard(ema, device, bf16)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    if checkpoints and (saved := read_optimizer(checkpoints[-1], state)) is not None:
+        parallel.load_optimizer_state(model, opt, saved)
     rng = np.random.default_rng([cfg.seed, rank])
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
+    rng_state = state.get("rng")
     if rng_state is not None and rank < len(rng_state["numpy"]):  # ranks beyond the saved ones keep fresh seeds
         rng.bit_generator.state = rng_state["numpy"][rank]
         gen.set_state(torch.tensor(rng_state["torch"][rank], dtype=torch.uint8))
-    net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     if cfg.compile:
         net = torch.compile(net)
+
+    def finished_model(weights: dict[str, torch.Tensor] | None = None) -> nn.Module | None:
+        """The weights previews and export use (EMA if kept): the module itself, or under FSDP
+        rank 0's plain copy loaded with the gathered ``weights`` (collective; None on other ranks)."""
+        source = ema if ema is not None else model
+        if not sharded:
+            return source
+        weights = parallel.model_state(source) if weights is None else weights
+        if plain is not None:
+            plain.load_state_dict(weights)
+        return plain
+
     writer = SummaryWriter(str(out / "tensorboard")) if rank == 0 else None
     csv_path = out / "loss.csv"
     if rank == 0:
@@ -246,17 +258,22 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
             out_of_time = bool(flag.item())
         if step % cfg.checkpoint_every == 0 or step == cfg.total_steps or out_of_time:
             states = _gather_rng(rng, gen, world)
+            weights = parallel.model_state(model)
+            ema_weights = None if ema is None else parallel.model_state(ema)
+            moments = parallel.optimizer_state(model, opt)
             if rank == 0:
-                save_checkpoint(out / "checkpoints", step, model, ema, opt, {"rng": states, "run_key": run_key},
-                                cfg.max_shard_mb)
-                if on_checkpoint is not None:
-                    on_checkpoint(ema if ema is not None else model, step)
+                save_checkpoint(out / "checkpoints", step, weights, ema_weights, moments,
+                                {"rng": states, "run_key": run_key}, cfg.max_shard_mb)
+            final_model = finished_model(weights if ema is None else ema_weights)
+            if rank == 0 and on_checkpoint is not None:
+                on_checkpoint(final_model, step)
         if out_of_time:
             log.warning("time limit of %.0f s reached at step %d of %d; rerun to continue", cfg.time_limit_s, step, cfg.total_steps)
             break
     bar.close()
+    final_model = finished_model()
     if rank == 0 and step == first_step and on_checkpoint is not None:  # resumed a finished run: redo its outputs
-        on_checkpoint(ema if ema is not None else model, step)
+        on_checkpoint(final_model, step)
     if writer is not None:
         writer.close()
     seconds = time.time() - start
@@ -268,7 +285,7 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
         final = logged[-1] if logged else None
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
     return {"steps": step, "seconds": seconds, "final_loss": final, "peak_gpu_memory_gib": round(peak, 2), "rank": rank,
-            "world_size": world, "device": str(device), "ema": ema}
+            "world_size": world, "device": str(device), "ema": final_model if ema is not None else None}
 
 
 def _gather_rng(rng: np.random.Generator, gen: torch.Generator, world: int) -> dict[str, list]:

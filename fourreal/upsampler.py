@@ -13,7 +13,7 @@ from torch import nn
 
 from fourreal.config import require
 from fourreal.data import VideoBatch, resize_video
-from fourreal.dit import PRESETS, DiT, DiTConfig
+from fourreal.dit import CONTEXTS, PRESETS, DiT, DiTConfig
 from fourreal.flow_matching import flow_loss, interpolate, sample_sigma, velocity_target
 from fourreal.samplers import sample
 from fourreal.train import OptimConfig
@@ -93,3 +93,16 @@ def upsample(model: DiT, low: torch.Tensor, cfg: UpsamplerConfig, context: torch
     residual = sample(velocity, bilinear.shape, cfg.sample_steps, "euler", seed=seed, device=device, progress=False)
     return bilinear + cfg.residual_scale * residual
 
+
+
+@torch.no_grad()
+def upsample_grid(model: DiT, grid: torch.Tensor, cfg: UpsamplerConfig, chunk: int = 2, seed: int = 0) -> torch.Tensor:
+    """Upsample every cell of a grid ``[V, T, 3, h, w]`` to ``[V, T, 3, h * scale, w * scale]``,
+    row by row as dynamic videos, ``chunk`` frames at a time (the upsampler's training length)."""
+    v, t = grid.shape[:2]
+    rows = []
+    for i in range(v):
+        parts = [upsample(model, grid[i, j:j + chunk][None], cfg, torch.tensor([CONTEXTS["dynamic"]]), seed=seed + i * t + j)[0]
+                 for j in range(0, t, chunk)]
+        rows.append(torch.cat(parts).cpu())
+    return torch.stack(rows)

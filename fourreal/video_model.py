@@ -3,9 +3,10 @@ evaluation and its sampling of dynamic and freeze-time videos."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from typing import Literal
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -17,6 +18,8 @@ from fourreal.dit import CONTEXTS, NULL_CONTEXT, PRESETS, DiT, DiTConfig
 from fourreal.flow_matching import flow_loss, interpolate, sample_sigma, velocity_target
 from fourreal.samplers import guided, sample
 from fourreal.train import OptimConfig
+
+log = logging.getLogger(__name__)
 
 
 # Every video source of the pipeline: real-video clips, pseudo-4D grids, rendered clips.
@@ -80,10 +83,19 @@ class VideoData:
 
 
 def prepare_video_data(sources: list[str], holdout_fraction: float, optim: OptimConfig, eval_batches: int,
-                       eval_batch_size: int, freeze_time_share: float = 0.5) -> VideoData:
+                       eval_batch_size: int, freeze_time_share: float = 0.5, native_only: bool = False) -> VideoData:
     """Load the sources, hold out a seeded share, and draw fixed evaluation batches at the
-    last phase's size (from the training videos if nothing is held out)."""
+    last phase's size (from the training videos if nothing is held out). With
+    ``native_only``, videos stored below the largest phase size are left out."""
     videos = load_videos(sources)
+    if native_only:
+        height, width = max(p.height for p in optim.phases), max(p.width for p in optim.phases)
+        dropped = videos.drop_smaller(height, width)
+        if not sum(videos.counts().values()):
+            raise ValueError(f"no source video is at least {height}x{width}: {sources} hold only smaller ones; "
+                             "raise videos.height/width (and rerun the videos stage) or lower the phase sizes")
+        if dropped:
+            log.warning("left out %d videos smaller than %dx%d", dropped, height, width)
     held = videos.split_holdout(holdout_fraction, optim.seed)
     last = optim.phases[-1]
     rng = np.random.default_rng(optim.seed + 99)

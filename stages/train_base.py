@@ -67,7 +67,7 @@ def main() -> None:
     step0 = DiT(cfg.model_config())
     load_checkpoint(list_checkpoints(out / "checkpoints" / "init")[-1], step0)
     untrained, step0 = untrained.to(device), step0.to(device)
-    tokens = cfg.optim.tokens_done(summary["steps"], model.cfg.patch)
+    tokens = cfg.optim.tokens_done(summary["steps"], model.cfg.patch) * summary["world_size"]  # all ranks
     write_metrics(out, {
         "parameters": count_parameters(model),
         "steps": summary["steps"],
@@ -80,6 +80,7 @@ def main() -> None:
         "tokens_per_s": round(tokens / max(summary["seconds"], 1e-9)),
         "peak_gpu_memory_gib": summary["peak_gpu_memory_gib"],
         "device": summary["device"],
+        "world_size": summary["world_size"],
     })
 
 

@@ -1,4 +1,5 @@
-"""Stage `train_upsampler`: train the diffusion upsampler (x``scale``) on every video source.
+"""Stage `train_upsampler`: train the diffusion upsampler (x``scale``) on every video source
+stored at least at the output size (smaller ones are left out: their truth would be upscaled).
 
 Outputs under ``data/train_upsampler/``: ``model/`` (EMA weights + config.json),
 ``checkpoints/`` (resume), ``loss.csv``, ``tensorboard/``, ``samples/`` (low-res input,
@@ -31,7 +32,8 @@ def main() -> None:
     args = stage_args("train_upsampler", __doc__, "data/train_upsampler")
     cfg = load_section(UpsamplerConfig, "train_upsampler", args.params)
     out = Path(args.out)
-    data = prepare_video_data(cfg.sources, cfg.holdout_fraction, cfg.optim, cfg.eval_batches, cfg.eval_batch_size)
+    data = prepare_video_data(cfg.sources, cfg.holdout_fraction, cfg.optim, cfg.eval_batches, cfg.eval_batch_size,
+                              native_only=True)
     videos, held, eval_batches = data.train, data.held, data.eval_batches
 
     torch.manual_seed(cfg.optim.seed)

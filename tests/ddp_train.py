@@ -1,4 +1,7 @@
-"""Run under torchrun by tests/test_distributed.py: a tiny DDP training on CPU (gloo)."""
+"""Run under torchrun by tests/test_distributed.py: a tiny DDP or FSDP training on CPU (gloo).
+
+Usage: ddp_train.py OUT_DIR {ddp,fsdp}
+"""
 
 import sys
 
@@ -6,20 +9,23 @@ import torch
 import torch.distributed as dist
 
 from fourreal.dit import DiT, DiTConfig
+from fourreal.parallel import model_state
 from fourreal.train import OptimConfig, Phase, train
 from fourreal.video_model import video_loss
 from test_train import toy_videos
 
-out = sys.argv[1]
+out, mode = sys.argv[1], sys.argv[2]
 videos = toy_videos()
-cfg = OptimConfig(phases=[Phase(4, 8, 8, 3, 2)], checkpoint_every=2, ema_decay=0.0, lr=1e-3)
+cfg = OptimConfig(phases=[Phase(4, 8, 8, 3, 2)], checkpoint_every=2, ema_decay=0.9, lr=1e-3, parallel=mode)
 torch.manual_seed(0)
-model = DiT(DiTConfig(patch=4, dim=24, depth=1, heads=2))
+model = DiT(DiTConfig(patch=4, dim=24, depth=2, heads=2))
 summary = train(model, cfg, out, lambda p, r: videos.batch(2, 3, 8, 8, r), lambda m, b, g: video_loss(m, b, g, cfg))
-flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+flat = torch.cat([v.flatten() for v in model_state(model).values()]) if mode == "ddp" else torch.zeros(1)
 gathered = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
 dist.all_gather(gathered, flat)
 if summary["rank"] == 0:
     same = all(torch.equal(gathered[0], g) for g in gathered)
-    print(f"WORLD={summary['world_size']} STEPS={summary['steps']} REPLICAS_EQUAL={same}", flush=True)
+    sharded = any(type(p).__name__ == "DTensor" for p in model.parameters())
+    print(f"WORLD={summary['world_size']} STEPS={summary['steps']} REPLICAS_EQUAL={same} SHARDED={sharded} "
+          f"EXPORT={type(summary['ema']).__name__}", flush=True)
 dist.destroy_process_group()

@@ -1,22 +1,40 @@
-"""The training loop under torchrun with two CPU processes (gloo): the code path of multi-GPU DDP."""
+"""The training loop under torchrun with two CPU processes (gloo): the code paths of multi-GPU
+DDP and FSDP."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
-from fourreal.checkpoint import list_checkpoints
+from fourreal.checkpoint import list_checkpoints, load_tensors
 
 pytestmark = pytest.mark.slow
+HERE = Path(__file__).parent
 
 
-def test_ddp_two_processes_keep_replicas_equal(tmp_path):
-    here = Path(__file__).parent
+def run_two(out: Path, mode: str) -> str:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-           str(here / "ddp_train.py"), str(tmp_path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=here,
-                          env={**__import__("os").environ, "PYTHONPATH": str(here), "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "WORLD=2 STEPS=4 REPLICAS_EQUAL=True" in proc.stdout
-    assert [p.name for p in list_checkpoints(tmp_path / "checkpoints")] == ["step_0000002", "step_0000004"]
+           str(HERE / "ddp_train.py"), str(out), mode]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=HERE,
+                          env={**os.environ, "PYTHONPATH": str(HERE), "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_ddp_and_fsdp_train_the_same_weights(tmp_path):
+    ddp = run_two(tmp_path / "ddp", "ddp")
+    assert "WORLD=2 STEPS=4 REPLICAS_EQUAL=True SHARDED=False EXPORT=DiT" in ddp
+    fsdp = run_two(tmp_path / "fsdp", "fsdp")
+    assert "WORLD=2 STEPS=4" in fsdp and "SHARDED=True EXPORT=DiT" in fsdp
+    for mode in ("ddp", "fsdp"):
+        assert [p.name for p in list_checkpoints(tmp_path / mode / "checkpoints")] == ["step_0000002", "step_0000004"]
+    a, b = (tmp_path / m / "checkpoints" / "step_0000004" for m in ("ddp", "fsdp"))
+    for prefix in ("model", "ema", "optimizer"):  # full (unsharded) tensors, equal up to reduction order
+        ta, tb = load_tensors(a, prefix), load_tensors(b, prefix)
+        assert ta.keys() == tb.keys() and len(ta) > 0
+        for k in ta:
+            assert ta[k].shape == tb[k].shape, k
+            torch.testing.assert_close(ta[k], tb[k], rtol=1e-4, atol=1e-5, msg=k)

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from fourreal.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, load_tensors, save_checkpoint
+from fourreal.checkpoint import (CheckpointError, list_checkpoints, load_checkpoint, load_tensors, read_optimizer,
+                                 save_checkpoint)
+from fourreal.parallel import load_optimizer_state, model_state, optimizer_state
 from fourreal.data import VideoSet, random_mask
 from fourreal.dit import DiT, DiTConfig
 from fourreal.train import NonFiniteLoss, OptimConfig, Phase, train, update_ema
@@ -69,15 +71,18 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
     opt = torch.optim.AdamW(model.parameters())
     model(torch.randn(1, 2, 3, 8, 8), torch.rand(1), torch.tensor([0])).sum().backward()
     opt.step()
-    path = save_checkpoint(tmp_path, 3, model, ema, opt, {"note": "x"}, max_shard_mb=0.01)
+    path = save_checkpoint(tmp_path, 3, model_state(model), model_state(ema), optimizer_state(model, opt), {"note": "x"},
+                           max_shard_mb=0.01)
     assert len(list(path.glob("model-*.safetensors"))) > 1  # sharded
     m2, e2 = small_model(5), small_model(6)
     o2 = torch.optim.AdamW(m2.parameters())
-    state = load_checkpoint(path, m2, e2, o2)
+    state = load_checkpoint(path, m2, e2)
+    load_optimizer_state(m2, o2, read_optimizer(path, state))
     assert state["step"] == 3 and state["note"] == "x"
     for a, b in zip(model.state_dict().values(), m2.state_dict().values()):
         assert torch.equal(a, b)
     torch.testing.assert_close(o2.state_dict()["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])
+    torch.testing.assert_close(o2.state_dict()["state"][3]["exp_avg_sq"], opt.state_dict()["state"][3]["exp_avg_sq"])
     with pytest.raises(CheckpointError, match="does not match the model"):
         load_checkpoint(path, DiT(DiTConfig(patch=4, dim=48, depth=1, heads=2)))
     torch.save({"x": 1}, path / "evil.pt")

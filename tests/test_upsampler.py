@@ -1,11 +1,12 @@
+import numpy as np
 import pytest
 import torch
 
-from fourreal.data import VideoBatch
+from fourreal.data import VideoBatch, VideoSet
 from fourreal.dit import DiT
 from fourreal.train import OptimConfig, Phase
 from fourreal.metrics import psnr
-from fourreal.upsampler import UpsamplerConfig, low_res_input, upsample, upsampler_loss
+from fourreal.upsampler import UpsamplerConfig, low_res_input, upsample, upsample_grid, upsampler_loss
 
 
 def config(**kw) -> UpsamplerConfig:
@@ -44,3 +45,23 @@ def test_an_untrained_upsampler_is_bilinear_plus_scaled_noise():
 def test_scale_must_divide_the_phase_sizes():
     with pytest.raises(Exception, match="not divisible by scale 4"):
         UpsamplerConfig(scale=4, optim=OptimConfig(phases=[Phase(1, 18, 32, 2, 2)]))
+
+
+def test_grid_upsampling_keeps_layout():
+    cfg = config()
+    model = DiT(cfg.model_config())
+    grid = torch.rand(2, 3, 3, 8, 8) * 2 - 1
+    grid[1] = -1.0  # second row black: must stay the second row
+    out = upsample_grid(model, grid, cfg, chunk=2)
+    assert out.shape == (2, 3, 3, 16, 16)
+    # untrained: bilinear plus residual_scale x noise, so the black row stays near -1
+    assert out[1].mean() < -0.7 and out[0].mean() > -0.5
+
+
+def test_upsampler_data_leaves_out_videos_below_the_output_size():
+    videos = VideoSet()
+    videos.add(np.zeros((4, 16, 16, 3), np.uint8), "dynamic", "big")
+    videos.add(np.zeros((4, 8, 8, 3), np.uint8), "dynamic", "small")
+    videos.add(np.zeros((4, 8, 32, 3), np.uint8), "freeze_time", "wide_but_short")
+    assert videos.drop_smaller(16, 16) == 2
+    assert videos.sources == {"dynamic": ["big"], "freeze_time": []}
