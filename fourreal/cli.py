@@ -126,6 +126,11 @@ def _grid(args: argparse.Namespace) -> int:
 
     with torch.no_grad():
         grid = sample_grid(velocity, row, col, (args.window, args.window), args.steps, args.sampler, args.seed)
+    if args.upsampler:
+        from fourreal.upsampler import load_upsampler, upsample_grid
+
+        upsampler, up_cfg = load_upsampler(args.upsampler)
+        grid = upsample_grid(upsampler, grid, up_cfg, seed=args.seed)
     out = Path(args.out)
     name = Path(args.row).stem
     result = Grid(rgb=to_uint8(grid), meta={"kind": "generated", "source": f"{args.row} + {args.column}",
@@ -213,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--steps", type=int, default=30)
     grid.add_argument("--sampler", choices=["euler", "heun"], default="euler")
     grid.add_argument("--seed", type=int, default=0)
+    grid.add_argument("--upsampler", default="", help="upsample every cell with this trained upsampler directory "
+                      "(e.g. data/train_upsampler/model)")
     grid.set_defaults(func=_grid)
 
     profile = sub.add_parser("profile", help="apply a parameter profile (profiles/*.yaml) to params.yaml")

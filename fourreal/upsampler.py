@@ -6,7 +6,9 @@ the same videos (each downscaled by ``scale`` to make its input); applied row by
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -106,3 +108,19 @@ def upsample_grid(model: DiT, grid: torch.Tensor, cfg: UpsamplerConfig, chunk: i
                  for j in range(0, t, chunk)]
         rows.append(torch.cat(parts).cpu())
     return torch.stack(rows)
+
+
+def load_upsampler(directory: str) -> tuple[DiT, UpsamplerConfig]:
+    """A trained upsampler from ``directory`` (as ``train_upsampler`` exports it) with the
+    settings it was trained with (scale, residual scale, sampling steps)."""
+    from fourreal.video_model import load_model
+
+    config = Path(directory) / "config.json"
+    saved = json.loads(config.read_text()) if config.is_file() else {}
+    if config.is_file() and ("scale" not in saved or saved.get("dit", {}).get("extra_channels") != 3):
+        raise ValueError(f"{directory}: not an upsampler (no scale or low-resolution input channels in config.json); "
+                         "pass train_upsampler's model directory")
+    model = load_model(directory)  # clear errors for a missing directory or weights
+    cfg = UpsamplerConfig(preset=saved["preset"], scale=saved["scale"], residual_scale=saved.get("residual_scale", 0.1),
+                          sample_steps=saved.get("sample_steps", 10))
+    return model, cfg

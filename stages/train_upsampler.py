@@ -68,7 +68,8 @@ def main() -> None:
     if summary["rank"] != 0:  # under torchrun, rank 0 alone writes the outputs
         return
     ema = summary["ema"] or model
-    export_model(out / "model", ema, {"preset": cfg.preset, "scale": cfg.scale, "dit": asdict(cfg.model_config())},
+    export_model(out / "model", ema, {"preset": cfg.preset, "scale": cfg.scale, "residual_scale": cfg.residual_scale,
+                                      "sample_steps": cfg.sample_steps, "dit": asdict(cfg.model_config())},
                  cfg.optim.max_shard_mb)
     ours, bilinear, _ = evaluate(ema)
     write_metrics(out, {

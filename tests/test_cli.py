@@ -1,3 +1,5 @@
+from dataclasses import asdict
+
 import numpy as np
 import torch
 
@@ -18,7 +20,7 @@ def test_show_writes_previews(tmp_path, capsys):
     assert "2 x 3" in capsys.readouterr().out
 
 
-def test_grid_command_from_two_videos(tmp_path):
+def test_grid_command_from_two_videos(tmp_path, capsys):
     torch.manual_seed(0)
     model = build_model4d(DiT(DiTConfig(patch=4, dim=24, depth=1, heads=2)), "soft")
     export_model(tmp_path / "model", model, model4d_config(model), 15.0)
@@ -34,6 +36,14 @@ def test_grid_command_from_two_videos(tmp_path):
     assert main(args) == 0
     grid = load_grid(tmp_path / "out" / "row.grid.npz")
     assert grid.shape == (5, 5, 16, 32) and grid.meta["kind"] == "generated"
+    up = DiT(DiTConfig(patch=4, dim=24, depth=1, heads=2, extra_channels=3))
+    export_model(tmp_path / "up", up, {"preset": "tiny", "scale": 2, "residual_scale": 0.1, "sample_steps": 2,
+                                       "dit": asdict(up.cfg)}, 15.0)
+    assert main(args + ["--upsampler", str(tmp_path / "up"), "--out", str(tmp_path / "big")]) == 0
+    big = load_grid(tmp_path / "big" / "row.grid.npz")
+    assert big.shape == (5, 5, 32, 64)  # every cell upsampled x2
+    assert main(args + ["--upsampler", str(tmp_path / "model"), "--out", str(tmp_path / "bad")]) == 2
+    assert "not an upsampler" in " ".join(capsys.readouterr().err.split())  # rich wraps lines
     other = moving_square_frames(24, 48, 80, seed=9)
     write_video(tmp_path / "other.mp4", other, fps=8)
     args[4] = str(tmp_path / "other.mp4")
