@@ -1,0 +1,186 @@
+"""Isotropic 3D Gaussians: parameters, rendering (gsplat on CUDA, a small depth-sorted
+compositor on gsplat's pure-torch projection on CPU), point-cloud clean-up and PLY files.
+
+Every render here uses an identity camera: the Gaussians are already in the coordinates
+of the frame being rendered (the reconstruction's view-dependent offsets put them there),
+so only the intrinsics ``K`` change from frame to frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from fourreal.files import atomic_path
+
+
+@dataclass
+class GaussianCloud:
+    """Canonical points as plain arrays: ``means [N, 3]``, ``scales [N]`` (isotropic std),
+    ``colors [N, 3]`` in [0, 1], ``opacities [N]`` in (0, 1)."""
+
+    means: np.ndarray
+    scales: np.ndarray
+    colors: np.ndarray
+    opacities: np.ndarray
+
+    def subset(self, keep: np.ndarray) -> "GaussianCloud":
+        return GaussianCloud(self.means[keep], self.scales[keep], self.colors[keep], self.opacities[keep])
+
+    def __len__(self) -> int:
+        return len(self.means)
+
+
+class Gaussians(nn.Module):
+    """Trainable isotropic Gaussians (positions, log-scales, color and opacity logits)."""
+
+    def __init__(self, cloud: GaussianCloud):
+        super().__init__()
+        self.means = nn.Parameter(torch.as_tensor(cloud.means, dtype=torch.float32))
+        self.log_scales = nn.Parameter(torch.as_tensor(np.log(cloud.scales), dtype=torch.float32))
+        self.color_logits = nn.Parameter(torch.logit(torch.as_tensor(cloud.colors, dtype=torch.float32).clamp(0.02, 0.98)))
+        self.opacity_logits = nn.Parameter(torch.logit(torch.as_tensor(cloud.opacities, dtype=torch.float32).clamp(0.02, 0.98)))
+
+    @property
+    def scales(self) -> torch.Tensor:
+        return self.log_scales.exp()
+
+    @property
+    def colors(self) -> torch.Tensor:
+        return torch.sigmoid(self.color_logits)
+
+    @property
+    def opacities(self) -> torch.Tensor:
+        return torch.sigmoid(self.opacity_logits)
+
+    def cloud(self) -> GaussianCloud:
+        d = lambda t: t.detach().cpu().numpy()  # noqa: E731
+        return GaussianCloud(d(self.means), d(self.scales), d(self.colors), d(self.opacities))
+
+
+def render(means: torch.Tensor, scales: torch.Tensor, colors: torch.Tensor, opacities: torch.Tensor, Ks: torch.Tensor,
+           height: int, width: int, background: torch.Tensor, backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+    """Render ``B`` frames, each with its own Gaussian positions.
+
+    Args:
+        means: ``[B, N, 3]`` positions in each frame's camera coordinates.
+        scales: ``[N]`` isotropic standard deviations; colors ``[N, 3]``; opacities ``[N]``.
+        Ks: ``[B, 3, 3]`` intrinsics; background: ``[3]`` color behind everything.
+        backend: ``gsplat`` (CUDA), ``torch`` (any device) or ``auto`` (gsplat on CUDA).
+    Returns:
+        ``rgb [B, H, W, 3]`` and ``alpha [B, H, W]``.
+    """
+    if backend == "auto":
+        backend = "gsplat" if means.is_cuda else "torch"
+    if backend == "gsplat":
+        return _render_gsplat(means, scales, colors, opacities, Ks, height, width, background)
+    return _render_torch(means, scales, colors, opacities, Ks, height, width, background)
+
+
+def _render_gsplat(means, scales, colors, opacities, Ks, height, width, background):
+    from gsplat import rasterization
+
+    b, n = means.shape[:2]
+    quats = torch.zeros(b, n, 4, device=means.device)
+    quats[..., 0] = 1
+    rgb, alpha, _ = rasterization(
+        means, quats, scales[None, :, None].expand(b, n, 3), opacities[None].expand(b, n), colors[None].expand(b, n, 3),
+        torch.eye(4, device=means.device).expand(b, 1, 4, 4), Ks[:, None], width, height,
+        backgrounds=background[None, None].expand(b, 1, 3), packed=False)
+    return rgb[:, 0], alpha[:, 0, ..., 0]
+
+
+def _render_torch(means, scales, colors, opacities, Ks, height, width, background):
+    """Depth-sorted alpha compositing of every Gaussian over every pixel (dense; for small
+    frames and clouds), with gsplat's projection, its 0.3-pixel blur and alpha rules."""
+    from gsplat.cuda._torch_impl import _fully_fused_projection
+
+    dev = means.device
+    covars = (scales**2)[:, None, None] * torch.eye(3, device=dev)
+    ys, xs = torch.meshgrid(torch.arange(height, device=dev) + 0.5, torch.arange(width, device=dev) + 0.5, indexing="ij")
+    pix = torch.stack([xs, ys], -1).reshape(-1, 2)  # [P, 2]
+    rgbs, alphas = [], []
+    for i in range(means.shape[0]):
+        radii, mean2d, depth, conic, _ = _fully_fused_projection(means[i], covars, torch.eye(4, device=dev)[None],
+                                                                  Ks[i][None], width, height)
+        visible = (radii[0] > 0).all(-1)
+        order = torch.argsort(torch.where(visible, depth[0], torch.full_like(depth[0], float("inf"))))
+        order = order[visible[order]]
+        d = pix[None] - mean2d[0, order][:, None]  # [n, P, 2]
+        a, bb, c = conic[0, order].unbind(-1)
+        sigma = 0.5 * (a[:, None] * d[..., 0] ** 2 + c[:, None] * d[..., 1] ** 2) + bb[:, None] * d[..., 0] * d[..., 1]
+        alpha = (opacities[order][:, None] * torch.exp(-sigma)).clamp(max=0.999)
+        alpha = torch.where((sigma >= 0) & (alpha >= 1 / 255), alpha, torch.zeros_like(alpha))
+        trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:1]), 1 - alpha[:-1]]), 0)
+        weights = trans * alpha  # [n, P]
+        acc = weights.sum(0)
+        rgb = weights.T @ colors[order] + (1 - acc)[:, None] * background
+        rgbs.append(rgb.reshape(height, width, 3))
+        alphas.append(acc.reshape(height, width))
+    return torch.stack(rgbs), torch.stack(alphas)
+
+
+def remove_outliers(points: np.ndarray, neighbours: int = 8, std_ratio: float = 2.0) -> np.ndarray:
+    """Statistical outlier removal: keep points whose mean distance to their ``neighbours``
+    nearest points is within ``std_ratio`` standard deviations of the cloud's mean. Returns
+    the boolean keep mask ``[N]``."""
+    from scipy.spatial import cKDTree
+
+    if len(points) <= neighbours:
+        return np.ones(len(points), bool)
+    dist, _ = cKDTree(points).query(points, k=neighbours + 1)
+    mean = dist[:, 1:].mean(1)
+    return mean <= mean.mean() + std_ratio * mean.std()
+
+
+def voxel_first(points: np.ndarray, voxel: float) -> np.ndarray:
+    """Indices of the first point in each ``voxel``-sized cell (order kept): a duplicate-free
+    subset when several keyframes contribute the same surface."""
+    keys = np.floor(points / voxel).astype(np.int64)
+    _, first = np.unique(keys, axis=0, return_index=True)
+    return np.sort(first)
+
+
+_PLY_FIELDS = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2",
+               "rot_0", "rot_1", "rot_2", "rot_3"]
+_SH_C0 = 0.28209479177387814
+
+
+def write_ply(path: str | Path, cloud: GaussianCloud) -> Path:
+    """Write ``cloud`` as a binary PLY in the layout 3DGS viewers read (degree-0 SH colors,
+    logit opacities, log scales, identity rotations), atomically."""
+    n = len(cloud)
+    data = np.zeros((n, len(_PLY_FIELDS)), np.float32)
+    data[:, :3] = cloud.means
+    data[:, 3:6] = (cloud.colors - 0.5) / _SH_C0
+    op = np.clip(cloud.opacities, 1e-6, 1 - 1e-6)
+    data[:, 6] = np.log(op / (1 - op))
+    data[:, 7:10] = np.log(cloud.scales)[:, None]
+    data[:, 10] = 1.0
+    header = "ply\nformat binary_little_endian 1.0\nelement vertex %d\n" % n
+    header += "".join(f"property float {f}\n" for f in _PLY_FIELDS) + "end_header\n"
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(header.encode("ascii"))
+            fh.write(data.astype("<f4").tobytes())
+    return Path(path)
+
+
+def read_ply(path: str | Path) -> GaussianCloud:
+    """Read a PLY written by :func:`write_ply` (clear error for any other layout)."""
+    raw = Path(path).read_bytes()
+    end = raw.find(b"end_header\n")
+    if not raw.startswith(b"ply\n") or end < 0:
+        raise ValueError(f"{path}: not a PLY file")
+    header = raw[:end].decode("ascii").splitlines()
+    fields = [line.split()[-1] for line in header if line.startswith("property")]
+    n = int(next(line.split()[-1] for line in header if line.startswith("element vertex")))
+    if fields != _PLY_FIELDS or "binary_little_endian" not in raw[:end].decode("ascii"):
+        raise ValueError(f"{path}: not a Gaussian PLY of this project's layout (fields {fields[:5]}...)")
+    data = np.frombuffer(raw[end + len(b"end_header\n"):], "<f4", count=n * len(fields)).reshape(n, -1)
+    return GaussianCloud(means=data[:, :3].copy(), scales=np.exp(data[:, 7]), colors=data[:, 3:6] * _SH_C0 + 0.5,
+                         opacities=1 / (1 + np.exp(-data[:, 6])))

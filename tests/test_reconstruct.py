@@ -1,0 +1,160 @@
+"""Reconstruction pieces: geometry, tracking, the CPU compositor, floaters, Eq. 11, PLY."""
+
+import numpy as np
+import pytest
+import torch
+
+from fourreal.deformation import TimeDeformation
+from fourreal.gaussians import GaussianCloud, read_ply, remove_outliers, render, write_ply
+from fourreal.geometry import fit_rigid, pixel_grid, project, unproject
+from fourreal.reconstruct import Canonical, Deformable, ReconstructConfig, holdout_mask, prune_floaters
+from fourreal.tracking import track
+
+K = np.array([[40.0, 0, 16], [0, 40.0, 12], [0, 0, 1]])
+
+
+def test_unproject_project_round_trip():
+    uv = pixel_grid(24, 32, 3)
+    z = np.random.default_rng(0).uniform(1, 5, len(uv))
+    back, depth = project(unproject(uv, z, K), K)
+    np.testing.assert_allclose(back, uv, atol=1e-9)
+    np.testing.assert_allclose(depth, z)
+    assert unproject(np.array([[16.0, 12.0]]), np.array([2.0]), K).tolist() == [[0.0, 0.0, 2.0]]  # principal point
+
+
+def test_fit_rigid_recovers_a_known_motion():
+    rng = np.random.default_rng(1)
+    a = np.deg2rad(20)
+    R = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    src = rng.normal(size=(50, 3))
+    R2, t2 = fit_rigid(src, src @ R.T + [0.1, -0.2, 0.3])
+    np.testing.assert_allclose(R2, R, atol=1e-9)
+    np.testing.assert_allclose(t2, [0.1, -0.2, 0.3], atol=1e-9)
+
+
+def textured_frames(shift: int, count: int = 4) -> np.ndarray:
+    """A smooth random texture translated right by ``shift`` pixels per frame: ``[F, 48, 64, 3]``."""
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0, 255, (12, 20))
+    import cv2
+
+    big = cv2.resize(base, (160, 48), interpolation=cv2.INTER_CUBIC)
+    frames = [np.repeat(big[:, 40 - shift * i: 104 - shift * i, None], 3, 2) for i in range(count)]
+    return np.clip(frames, 0, 255).astype(np.uint8)
+
+
+def test_tracks_follow_a_synthetic_translation():
+    frames = textured_frames(shift=2)
+    uv = pixel_grid(48, 64, 4)
+    uv = uv[(uv[:, 0] > 12) & (uv[:, 0] < 40) & (uv[:, 1] > 8) & (uv[:, 1] < 40)]
+    pos, valid = track(frames, 1, uv)
+    assert valid[1].all() and valid.mean() > 0.9
+    for i in range(4):  # frame i shows the texture shifted 2 px per frame: x moves by 2 * (i - 1)
+        err = np.abs(pos[i, valid[i], 0] - (uv[valid[i], 0] + 2 * (i - 1)))
+        assert np.median(err) < 0.3, (i, np.median(err))
+        assert np.abs(pos[i, valid[i], 1] - uv[valid[i], 1]).max() < 1.0
+    shuffled = frames[[1, 0, 3, 2]].copy()
+    shuffled[2] = 255 - shuffled[2]  # an inconsistent frame: its tracks fail the forward-backward check
+    _, bad = track(shuffled, 1, uv)
+    assert bad[2].mean() < valid[2].mean()
+
+
+def brute_force(means, scales, colors, opacities, K, h, w, bg):
+    """Per-pixel reference: project each isotropic Gaussian, composite front to back."""
+    out = np.zeros((h, w, 3))
+    order = np.argsort(means[:, 2])
+    for y in range(h):
+        for x in range(w):
+            T, c = 1.0, np.zeros(3)
+            for n in order:
+                X = means[n]
+                u, v = K[0, 0] * X[0] / X[2] + K[0, 2], K[1, 1] * X[1] / X[2] + K[1, 2]
+                J = np.array([[K[0, 0] / X[2], 0, -K[0, 0] * X[0] / X[2] ** 2], [0, K[1, 1] / X[2], -K[1, 1] * X[1] / X[2] ** 2]])
+                cov = J @ J.T * scales[n] ** 2 + 0.3 * np.eye(2)
+                d = np.array([x + 0.5 - u, y + 0.5 - v])
+                a = min(0.999, opacities[n] * np.exp(-0.5 * d @ np.linalg.inv(cov) @ d))
+                if a < 1 / 255:
+                    continue
+                c += T * a * colors[n]
+                T *= 1 - a
+            out[y, x] = c + T * bg
+    return out
+
+
+def test_cpu_compositor_matches_a_per_pixel_reference():
+    rng = np.random.default_rng(2)
+    means = np.c_[rng.uniform(-0.3, 0.3, (6, 2)), rng.uniform(1.5, 3, 6)]
+    scales, colors, opac = rng.uniform(0.03, 0.1, 6), rng.uniform(0, 1, (6, 3)), rng.uniform(0.5, 0.95, 6)
+    bg = np.array([0.2, 0.4, 0.6])
+    t = lambda x: torch.as_tensor(x, dtype=torch.float32)  # noqa: E731
+    rgb, alpha = render(t(means)[None], t(scales), t(colors), t(opac), t(K)[None], 24, 32, t(bg), backend="torch")
+    ref = brute_force(means, scales, colors, opac, K, 24, 32, bg)
+    np.testing.assert_allclose(rgb[0].numpy(), ref, atol=2e-3)
+    assert rgb.shape == (1, 24, 32, 3) and 0 < alpha.max() <= 1
+
+
+def test_ply_round_trip(tmp_path):
+    rng = np.random.default_rng(3)
+    cloud = GaussianCloud(rng.normal(size=(20, 3)).astype(np.float32), rng.uniform(0.01, 0.1, 20).astype(np.float32),
+                          rng.uniform(0, 1, (20, 3)).astype(np.float32), rng.uniform(0.1, 0.9, 20).astype(np.float32))
+    back = read_ply(write_ply(tmp_path / "c.ply", cloud))
+    for a, b in zip((cloud.means, cloud.scales, cloud.colors, cloud.opacities), (back.means, back.scales, back.colors, back.opacities)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    (tmp_path / "bad.ply").write_bytes(b"ply\nformat ascii 1.0\nelement vertex 0\nproperty float x\nend_header\n")
+    with pytest.raises(ValueError, match="layout"):
+        read_ply(tmp_path / "bad.ply")
+
+
+def test_statistical_outliers_are_removed():
+    rng = np.random.default_rng(4)
+    pts = np.r_[rng.normal(size=(200, 3)) * 0.1, [[5.0, 5, 5], [-4, 3, 2]]]
+    keep = remove_outliers(pts)
+    assert not keep[-2:].any() and keep[:200].mean() > 0.95
+
+
+def test_eq11_offsets_compose_view_and_time():
+    cloud = GaussianCloud(np.array([[0.0, 0, 2], [0.1, 0, 2]], np.float32), np.full(2, 0.05, np.float32),
+                          np.full((2, 3), 0.5, np.float32), np.full(2, 0.9, np.float32))
+    offsets = np.zeros((3, 2, 3), np.float32)
+    offsets[1] = [0.2, 0, 0]
+    offsets[2] = [0.4, 0.1, 0]
+    model = Deformable(Canonical(cloud, offsets, 1), times=4)
+    torch.nn.init.normal_(model.deform.out.weight)  # a non-trivial temporal field
+    p = model.gaussians.means
+    dt = model.deform(p, 2 / 3)
+    torch.testing.assert_close(model.positions(2, 2 / 3), p + torch.as_tensor(offsets[2]) + dt)
+    torch.testing.assert_close(model.positions(1.5, 0.0), p + torch.as_tensor((offsets[1] + offsets[2]) / 2))
+    assert model.deform(p, 0.0).abs().max() == 0  # time 0 is the canonical time
+    assert dt.abs().max() > 0
+
+
+def test_floater_pruning_removes_planted_outliers():
+    # a red square of opaque points on a gray background, plus blue floaters in front of empty background
+    xs, ys = np.meshgrid(np.linspace(-0.2, 0.2, 8), np.linspace(-0.2, 0.2, 8))
+    good = np.c_[xs.ravel(), ys.ravel(), np.full(64, 2.0)]
+    floaters = np.array([[0.5, 0.4, 1.5], [-0.5, -0.4, 1.8], [0.55, -0.35, 1.6]])
+    means = np.r_[good, floaters].astype(np.float32)
+    colors = np.r_[np.tile([1.0, 0, 0], (64, 1)), np.tile([0, 0, 1.0], (3, 1))].astype(np.float32)
+    cloud = GaussianCloud(means, np.full(67, 0.04, np.float32), colors, np.full(67, 0.9, np.float32))
+    offsets = np.zeros((3, 67, 3), np.float32)
+    Ks = np.repeat(K[None], 3, 0)
+    truth = torch.as_tensor(render(torch.as_tensor(means[None, :64]).expand(3, 64, 3), torch.full((64,), 0.04),
+                                   torch.as_tensor(colors[:64]), torch.full((64,), 0.9), torch.as_tensor(Ks, dtype=torch.float32),
+                                   24, 32, torch.tensor([0.5, 0.5, 0.5]), backend="torch")[0])
+    frames = (truth.clamp(0, 1) * 255).round().byte().numpy()
+    cfg = ReconstructConfig(prune_steps=60, batch_cells=3, backend="torch")
+    pruned, n = prune_floaters(Canonical(cloud, offsets, 1), frames, Ks, np.array([0.5, 0.5, 0.5]), cfg)
+    assert n >= 3 and len(pruned.cloud) >= 60
+    assert not np.isin(floaters[:, 0], pruned.cloud.means[:, 0]).any()
+
+
+def test_holdout_keeps_the_conditioning_row_and_column():
+    mask = holdout_mask(6, 6, 5)
+    assert not mask[0].any() and not mask[:, 0].any() and mask.sum() == 5
+
+
+def test_time_deformation_is_zero_at_time_zero():
+    d = TimeDeformation(extent=2.0)
+    torch.nn.init.normal_(d.out.weight)
+    p = torch.randn(10, 3)
+    assert d(p, 0.0).abs().max() == 0 and d(p, 0.5).abs().max() > 0
