@@ -45,17 +45,34 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().movedim(-3, -1).cpu().numpy()
 
 
+def crop_box(h: int, w: int, height: int, width: int) -> tuple[int, int, int, int]:
+    """``(top, crop_h, left, crop_w)``: the centred crop of an ``h x w`` frame with the aspect
+    ratio of ``height x width``."""
+    if h * width > w * height:  # too tall
+        ch = max(1, round(w * height / width))
+        return (h - ch) // 2, ch, 0, w
+    if h * width < w * height:  # too wide
+        cw = max(1, round(h * width / height))
+        return 0, h, (w - cw) // 2, cw
+    return 0, h, 0, w
+
+
 def fit_video(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Center-crop ``[F, 3, H, W]`` to the aspect ratio of ``height x width``, then resize:
     sources of any size and aspect become one batch."""
-    h, w = x.shape[-2:]
-    if h * width > w * height:  # too tall
-        ch = max(1, round(w * height / width))
-        x = x[..., (h - ch) // 2 : (h - ch) // 2 + ch, :]
-    elif h * width < w * height:  # too wide
-        cw = max(1, round(h * width / height))
-        x = x[..., (w - cw) // 2 : (w - cw) // 2 + cw]
-    return resize_video(x[None], height, width)[0]
+    top, ch, left, cw = crop_box(*x.shape[-2:], height, width)
+    return resize_video(x[..., top:top + ch, left:left + cw][None], height, width)[0]
+
+
+def fit_intrinsics(K: np.ndarray, h: int, w: int, height: int, width: int) -> np.ndarray:
+    """Intrinsics ``[..., 3, 3]`` of ``h x w`` frames after :func:`fit_video` to ``height x width``."""
+    top, ch, left, cw = crop_box(h, w, height, width)
+    out = np.array(K, dtype=np.float32, copy=True)
+    out[..., 0, 2] -= left
+    out[..., 1, 2] -= top
+    out[..., 0, :] *= width / cw
+    out[..., 1, :] *= height / ch
+    return out
 
 
 def resize_video(x: torch.Tensor, height: int, width: int) -> torch.Tensor:

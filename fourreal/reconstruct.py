@@ -37,8 +37,12 @@ class ReconstructConfig:
     """Parameters of the ``reconstruct`` stage.
 
     Attributes:
-        grids: directory of ``.grid.npz`` files with depth and intrinsics (rendered grids).
-        max_grids: reconstruct at most this many (sorted by name; 0 = all).
+        sources: directories of ``.grid.npz`` files with intrinsics (held-out renders,
+            generated grids of ``sample_4d``).
+        max_grids: reconstruct at most this many of each source (sorted by name; 0 = all).
+        depth: ``grid`` (the grid's own depth, as renders have), ``model`` (``depth_model``)
+            or ``auto`` (the grid's depth when it has one, else the model).
+        depth_model: ``train_depth``'s model directory, or a pretrained TorchScript file.
         keyframes: views of the freeze-time column whose pixels seed points.
         stride: pixel stride of the seeds in a keyframe.
         fb_threshold: forward-backward flow consistency in pixels.
@@ -51,8 +55,10 @@ class ReconstructConfig:
         backend: rasterizer (``auto``: gsplat on CUDA, the torch compositor on CPU).
     """
 
-    grids: str = "data/render/grids/test"
+    sources: list[str] = field(default_factory=lambda: ["data/render/grids/test"])
     max_grids: int = 2
+    depth: Literal["auto", "grid", "model"] = "auto"
+    depth_model: str = "data/train_depth/model"
     keyframes: int = 3
     stride: int = 2
     fb_threshold: float = 1.0

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from fourreal.config import require
-from fourreal.data import fit_video, to_unit
+from fourreal.data import fit_intrinsics, fit_video, to_unit
 from fourreal.grid_sampler import sample_grid
 from fourreal.metrics import psnr, ssim
 from fourreal.model4d import ARCHITECTURES, Model4D, build_model4d, load_model4d
@@ -80,6 +80,14 @@ def truth_window(rgb: np.ndarray, cfg: Sample4DConfig) -> torch.Tensor:
     v, t = win.shape[:2]
     frames = fit_video(to_unit(np.ascontiguousarray(win)).flatten(0, 1), cfg.height, cfg.width)
     return frames.view(v, t, 3, cfg.height, cfg.width)
+
+
+def window_intrinsics(intrinsics: np.ndarray | None, frame_hw: tuple[int, int], cfg: Sample4DConfig) -> np.ndarray | None:
+    """The test grid's intrinsics ``[V, 3, 3]`` for the sampled window (first ``views`` views,
+    frames fitted to the sampling size): generated cells share the input column's views."""
+    if intrinsics is None:
+        return None
+    return fit_intrinsics(intrinsics[: cfg.views], *frame_hw, cfg.height, cfg.width)
 
 
 def generate(model: Model4D, truth: torch.Tensor, cfg: Sample4DConfig) -> torch.Tensor:

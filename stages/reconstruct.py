@@ -1,8 +1,8 @@
-"""Stage `reconstruct`: deformable isotropic 3D Gaussians fitted to 4D grids (grids with depth
-and intrinsics, e.g. the held-out renders), initialised by dense tracking of the
-freeze-time column.
+"""Stage `reconstruct`: deformable isotropic 3D Gaussians fitted to 4D grids (the held-out
+renders, with their depth; generated grids, with the depth network's), initialised by
+dense tracking of the freeze-time column.
 
-Outputs under ``data/reconstruct/``: ``grids/<name>/`` per grid with ``canonical.ply`` (canonical
+Outputs under ``data/reconstruct/``: ``grids/<source>/<name>/`` per grid with ``canonical.ply`` (canonical
 Gaussians), ``deformation.safetensors`` (temporal MLP, per-view offsets, Gaussian
 parameters), ``renders.grid.npz`` (every cell re-rendered), ``loss.csv``; ``previews/``
 (truth above renders, held-out cells marked; a sweep over interpolated views and times);
@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from fourreal.config import load_section
+from fourreal.depth import load_depth_model, predict_depth
 from fourreal.files import atomic_dir, write_json
 from fourreal.gaussians import write_ply
 from fourreal.grid import Grid, list_grids, load_grid, save_grid
@@ -31,22 +32,32 @@ def main() -> None:
     args = stage_args("reconstruct", __doc__, "data/reconstruct")
     cfg = load_section(ReconstructConfig, "reconstruct", args.params)
     out = Path(args.out)
-    paths = list_grids(cfg.grids)
-    paths = paths[: cfg.max_grids] if cfg.max_grids else paths
-    if not paths:
-        raise SystemExit(f"reconstruct: no grids in {cfg.grids}; run `dvc repro render` first")
+    jobs = []
+    for source in cfg.sources:
+        paths = list_grids(source)
+        if not paths:
+            raise SystemExit(f"reconstruct: no grids in {source}; run the stage that writes it (dvc repro) or "
+                             "remove it from reconstruct.sources")
+        tag = "_".join(Path(source).parts[1:]) if Path(source).parts[0] == "data" else Path(source).name
+        jobs += [(tag, p) for p in (paths[: cfg.max_grids] if cfg.max_grids else paths)]
+    depth_net = load_depth_model(cfg.depth_model) if cfg.depth != "grid" else None
     scores, timings = {}, []
     with atomic_dir(out / "grids") as tmp, atomic_dir(out / "previews") as prev:
-        for path in tqdm(paths, desc="reconstructing", unit="grid"):
+        for tag, path in tqdm(jobs, desc="reconstructing", unit="grid"):
             grid = load_grid(path)
-            if grid.depth is None or grid.intrinsics is None:
-                raise SystemExit(f"reconstruct: {path} has no depth or intrinsics; reconstruct.grids must point at "
-                                 "rendered grids (data/render/grids/test)")
-            name = path.name.removesuffix(".grid.npz")
-            result = reconstruct(grid.rgb, grid.depth, grid.intrinsics, cfg, progress=len(paths) == 1)
+            if grid.intrinsics is None:
+                raise SystemExit(f"reconstruct: {path} has no intrinsics; only grids with cameras can be reconstructed")
+            if grid.depth is not None and cfg.depth != "model":
+                depth = grid.depth
+            elif depth_net is not None:
+                depth = predict_depth(depth_net, grid.rgb.reshape(-1, *grid.rgb.shape[2:])).reshape(grid.rgb.shape[:4])
+            else:
+                raise SystemExit(f"reconstruct: {path} has no depth; set reconstruct.depth to auto or model")
+            name = f"{tag}/{path.name.removesuffix('.grid.npz')}"
+            result = reconstruct(grid.rgb, depth, grid.intrinsics, cfg, progress=len(jobs) == 1)
             model, held = result["model"], result["held"]
             d = tmp / name
-            d.mkdir()
+            d.mkdir(parents=True)
             write_ply(d / "canonical.ply", model.gaussians.cloud())
             save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
                       str(d / "deformation.safetensors"))
@@ -58,14 +69,18 @@ def main() -> None:
                 w.writerows((i + 1, f"{v:.6f}") for i, v in enumerate(result["losses"]))
             marked = result["renders"].copy()
             marked[held, :2] = [255, 0, 0]  # a red bar on held-out cells
-            write_png(prev / f"{name}.png", contact_sheet(np.concatenate([grid.rgb, marked], axis=0), 48))
+            flat = name.replace("/", "__")
+            write_png(prev / f"{flat}.png", contact_sheet(np.concatenate([grid.rgb, marked], axis=0), 48))
             frames = sweep(model, grid.intrinsics, result["background"], cfg.backend, *grid.rgb.shape[2:4])
-            write_png(prev / f"{name}_sweep.png", contact_sheet(frames[None], 48, labels=None))
+            write_png(prev / f"{flat}_sweep.png", contact_sheet(frames[None], 48, labels=None))
             scores[name] = {**result["scores"], **result["stats"], **result["timings"]}
             timings.append(result["timings"])
     write_json(out / "scores.json", scores)
     keys = ["fit_psnr", "fit_ssim", "heldout_psnr", "heldout_ssim", "final_points"]
-    metrics = {k: round(float(np.mean([s[k] for s in scores.values() if k in s])), 4) for k in keys}
+    metrics = {}
+    for tag in dict.fromkeys(t for t, _ in jobs):
+        mine = [s for n, s in scores.items() if n.startswith(tag + "/")]
+        metrics[tag] = {k: round(float(np.mean([s[k] for s in mine if k in s])), 4) for k in keys}
     metrics.update({k: round(float(np.mean([t[k] for t in timings])), 2) for k in timings[0]})
     metrics["grids"] = len(scores)
     write_metrics(out, metrics)

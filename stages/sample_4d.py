@@ -20,7 +20,8 @@ from fourreal.data import to_uint8
 from fourreal.files import atomic_dir, write_json
 from fourreal.grid import Grid, list_grids, load_grid, save_grid
 from fourreal.preview import write_grid_previews
-from fourreal.sampling4d import Sample4DConfig, copy_baseline, generate, score, truth_window, variant_model
+from fourreal.sampling4d import (Sample4DConfig, copy_baseline, generate, score, truth_window, variant_model,
+                                 window_intrinsics)
 from fourreal.stage import stage_args, write_metrics
 
 log = logging.getLogger("stages.sample_4d")
@@ -33,7 +34,12 @@ def main() -> None:
     tests = list_grids(cfg.test_grids)
     if not tests:
         raise SystemExit(f"sample_4d: no test grids in {cfg.test_grids}; run `dvc repro render` first")
-    truths = {p.name.removesuffix(".grid.npz"): truth_window(load_grid(p).rgb, cfg) for p in tests}
+    truths, intrinsics = {}, {}
+    for p in tests:
+        test = load_grid(p)
+        asset = p.name.removesuffix(".grid.npz")
+        truths[asset] = truth_window(test.rgb, cfg)
+        intrinsics[asset] = window_intrinsics(test.intrinsics, test.rgb.shape[2:4], cfg)
     scores: dict[str, dict[str, dict[str, float]]] = {"copy_baseline": {a: score(copy_baseline(t), t) for a, t in truths.items()}}
     torch.manual_seed(cfg.seed)
     for name, variant in cfg.variants.items():
@@ -43,7 +49,7 @@ def main() -> None:
             for asset, truth in tqdm(truths.items(), desc=f"sampling {name}", unit="grid"):
                 grid = generate(model, truth, cfg)
                 scores[name][asset] = score(grid, truth)
-                save_grid(tmp / f"{asset}.grid.npz", Grid(rgb=to_uint8(grid), meta={
+                save_grid(tmp / f"{asset}.grid.npz", Grid(rgb=to_uint8(grid), intrinsics=intrinsics[asset], meta={
                     "kind": "generated", "variant": name, "source": asset, "seed": cfg.seed, "fps": 8.0}))
     with atomic_dir(out / "previews") as tmp:
         for name in cfg.variants:
