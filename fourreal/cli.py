@@ -7,6 +7,7 @@
     fourreal sample first.png       # a dynamic and a freeze-time video from one frame
     fourreal grid --row fixed.mp4 --column freeze.mp4   # a 4D grid from the two videos
     fourreal profile apply small    # merge profiles/small.yaml into params.yaml
+    fourreal view data/reconstruct/grids/render_grids_test/Fox   # 3D viewer of a reconstruction
 """
 
 from __future__ import annotations
@@ -142,6 +143,14 @@ def _grid(args: argparse.Namespace) -> int:
     return 0
 
 
+def _view(args: argparse.Namespace) -> int:
+    """Serve the interactive viewer of a reconstruction."""
+    from fourreal.viewer import serve
+
+    serve(args.reconstruction, args.host, args.port)
+    return 0
+
+
 def _deep_merge(base, override, where: str) -> None:
     """Merge ``override`` into ``base`` in place; every key must already exist in ``base``."""
     for key, value in override.items():
@@ -221,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--upsampler", default="", help="upsample every cell with this trained upsampler directory "
                       "(e.g. data/train_upsampler/model)")
     grid.set_defaults(func=_grid)
+
+    view = sub.add_parser("view", help="interactive 3D viewer of a reconstruction (viser, in the browser)")
+    view.add_argument("reconstruction", help="a directory of the reconstruct stage, data/reconstruct/grids/<source>/<name>")
+    view.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 exposes the "
+                      "viewer to the network: only on a trusted one)")
+    view.add_argument("--port", type=int, default=8080)
+    view.set_defaults(func=_view)
 
     profile = sub.add_parser("profile", help="apply a parameter profile (profiles/*.yaml) to params.yaml")
     profile.add_argument("action", choices=["apply"])

@@ -27,7 +27,8 @@ class TimeDeformation(nn.Module):
     def __init__(self, position_frequencies: int = 4, time_frequencies: int = 4, width: int = 64, depth: int = 3,
                  extent: float = 1.0):
         super().__init__()
-        self.pf, self.tf, self.extent = position_frequencies, time_frequencies, extent
+        self.pf, self.tf = position_frequencies, time_frequencies
+        self.register_buffer("scale", torch.tensor(float(extent)))  # saved with the weights
         dims = 3 * (1 + 2 * position_frequencies) + (1 + 2 * time_frequencies)
         layers: list[nn.Module] = []
         for _ in range(depth):
@@ -38,9 +39,13 @@ class TimeDeformation(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
+    @property
+    def extent(self) -> float:
+        return float(self.scale)
+
     def raw(self, p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         tt = t.expand(*p.shape[:-1], 1)
-        return self.out(self.net(torch.cat([encode(p / self.extent, self.pf), encode(tt, self.tf)], -1))) * self.extent
+        return self.out(self.net(torch.cat([encode(p / self.scale, self.pf), encode(tt, self.tf)], -1))) * self.scale
 
     def forward(self, p: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
         """Offsets ``[N, 3]`` of canonical points ``p [N, 3]`` at normalised time ``t`` in [0, 1]."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -206,6 +207,19 @@ class Deformable(torch.nn.Module):
         self.deform = TimeDeformation(extent=extent)
         self.times = times
 
+    @classmethod
+    def load(cls, path: str | Path, times: int) -> "Deformable":
+        """A fitted model from ``deformation.safetensors`` (as the ``reconstruct`` stage writes it)."""
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+        n, v = state["gaussians.means"].shape[0], state["offsets"].shape[0]
+        blank = GaussianCloud(np.zeros((n, 3), np.float32), np.ones(n, np.float32), np.full((n, 3), 0.5, np.float32),
+                              np.full(n, 0.5, np.float32))
+        model = cls(Canonical(blank, np.zeros((v, n, 3), np.float32), v // 2), times)
+        model.load_state_dict(state)
+        return model.eval()
+
     def positions(self, view: float, t: float) -> torch.Tensor:
         """``[N, 3]`` positions in view ``view``'s coordinates at normalised time ``t``;
         fractional views interpolate the offsets of the two neighbouring views."""
@@ -329,5 +343,23 @@ def sweep(model: Deformable, Ks: np.ndarray, background: np.ndarray, backend: st
         K = (1 - (view - lo)) * Ks[lo] + (view - lo) * Ks[hi]
         rgb = model.render_cells([(view, time_index)], torch.as_tensor(K[None], dtype=torch.float32, device=dev),
                                  height, width, torch.as_tensor(background, dtype=torch.float32, device=dev), backend)
+        frames.append((rgb[0].clamp(0, 1) * 255).round().byte().cpu().numpy())
+    return np.stack(frames)
+
+
+@torch.no_grad()
+def turntable(model: Deformable, K: np.ndarray, background: np.ndarray, backend: str, height: int, width: int,
+              angles: tuple[float, ...] = (-60, -30, 0, 30, 60)) -> np.ndarray:
+    """The canonical cloud alone (no offsets, time 0) rotated about its centre around the
+    camera's vertical axis by ``angles`` (degrees): ``[len(angles), H, W, 3]`` uint8."""
+    g = model.gaussians
+    p = g.means
+    centre = p.mean(0)
+    frames = []
+    for a in np.deg2rad(angles):
+        R = torch.tensor([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]], dtype=p.dtype, device=p.device)
+        q = (p - centre) @ R.T + centre
+        rgb, _ = render(q[None], g.scales, g.colors, g.opacities, torch.as_tensor(K[None], dtype=torch.float32, device=p.device),
+                        height, width, torch.as_tensor(background, dtype=torch.float32, device=p.device), backend)
         frames.append((rgb[0].clamp(0, 1) * 255).round().byte().cpu().numpy())
     return np.stack(frames)

@@ -5,7 +5,8 @@ dense tracking of the freeze-time column.
 Outputs under ``data/reconstruct/``: ``grids/<source>/<name>/`` per grid with ``canonical.ply`` (canonical
 Gaussians), ``deformation.safetensors`` (temporal MLP, per-view offsets, Gaussian
 parameters), ``renders.grid.npz`` (every cell re-rendered), ``loss.csv``; ``previews/``
-(truth above renders, held-out cells marked; a sweep over interpolated views and times);
+(truth above renders, held-out cells marked; a sweep over interpolated views and times;
+the canonical cloud turned around its centre);
 ``scores.json`` (per grid) and ``metrics.json`` (means, timings).
 """
 
@@ -24,7 +25,7 @@ from fourreal.files import atomic_dir, write_json
 from fourreal.gaussians import write_ply
 from fourreal.grid import Grid, list_grids, load_grid, save_grid
 from fourreal.preview import contact_sheet, write_png
-from fourreal.reconstruct import ReconstructConfig, reconstruct, sweep
+from fourreal.reconstruct import ReconstructConfig, reconstruct, sweep, turntable
 from fourreal.stage import stage_args, write_metrics
 
 
@@ -73,6 +74,9 @@ def main() -> None:
             write_png(prev / f"{flat}.png", contact_sheet(np.concatenate([grid.rgb, marked], axis=0), 48))
             frames = sweep(model, grid.intrinsics, result["background"], cfg.backend, *grid.rgb.shape[2:4])
             write_png(prev / f"{flat}_sweep.png", contact_sheet(frames[None], 48, labels=None))
+            spin = turntable(model, grid.intrinsics[model.offsets.shape[0] // 2], result["background"], cfg.backend,
+                             *grid.rgb.shape[2:4])
+            write_png(prev / f"{flat}_canonical.png", contact_sheet(spin[None], 96, labels=None))
             scores[name] = {**result["scores"], **result["stats"], **result["timings"]}
             timings.append(result["timings"])
     write_json(out / "scores.json", scores)
