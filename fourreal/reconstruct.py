@@ -328,7 +328,7 @@ def reconstruct(rgb: np.ndarray, depth: np.ndarray, Ks: np.ndarray, cfg: Reconst
 
 @torch.no_grad()
 def sweep(model: Deformable, Ks: np.ndarray, background: np.ndarray, backend: str, height: int, width: int,
-          per_cell: int = 2) -> np.ndarray:
+          per_cell: int = 4) -> np.ndarray:
     """A novel-view-and-time path: views 0 -> V-1 while time runs 0 -> T-1, ``per_cell``
     frames per grid step (between cells, offsets and intrinsics are interpolated).
     Returns ``[F, H, W, 3]`` uint8."""

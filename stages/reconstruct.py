@@ -6,13 +6,14 @@ Outputs under ``data/reconstruct/``: ``grids/<source>/<name>/`` per grid with ``
 Gaussians), ``deformation.safetensors`` (temporal MLP, per-view offsets, Gaussian
 parameters), ``renders.grid.npz`` (every cell re-rendered), ``loss.csv``; ``previews/``
 (truth above renders, held-out cells marked; a sweep over interpolated views and times;
-the canonical cloud turned around its centre);
+the canonical cloud turned around its centre; the sweep as mp4);
 ``scores.json`` (per grid) and ``metrics.json`` (means, timings).
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +25,11 @@ from fourreal.depth import load_depth_model, predict_depth
 from fourreal.files import atomic_dir, write_json
 from fourreal.gaussians import write_ply
 from fourreal.grid import Grid, list_grids, load_grid, save_grid
-from fourreal.preview import contact_sheet, write_png
+from fourreal.preview import contact_sheet, write_mp4, write_png
 from fourreal.reconstruct import ReconstructConfig, reconstruct, sweep, turntable
 from fourreal.stage import stage_args, write_metrics
+
+log = logging.getLogger("stages.reconstruct")
 
 
 def main() -> None:
@@ -42,7 +45,7 @@ def main() -> None:
         tag = "_".join(Path(source).parts[1:]) if Path(source).parts[0] == "data" else Path(source).name
         jobs += [(tag, p) for p in (paths[: cfg.max_grids] if cfg.max_grids else paths)]
     depth_net = load_depth_model(cfg.depth_model) if cfg.depth != "grid" else None
-    scores, timings = {}, []
+    scores, timings, failures = {}, [], {}
     with atomic_dir(out / "grids") as tmp, atomic_dir(out / "previews") as prev:
         for tag, path in tqdm(jobs, desc="reconstructing", unit="grid"):
             grid = load_grid(path)
@@ -55,7 +58,12 @@ def main() -> None:
             else:
                 raise SystemExit(f"reconstruct: {path} has no depth; set reconstruct.depth to auto or model")
             name = f"{tag}/{path.name.removesuffix('.grid.npz')}"
-            result = reconstruct(grid.rgb, depth, grid.intrinsics, cfg, progress=len(jobs) == 1)
+            try:
+                result = reconstruct(grid.rgb, depth, grid.intrinsics, cfg, progress=len(jobs) == 1)
+            except ValueError as exc:  # e.g. nothing trackable: counted, the other grids go on
+                log.warning("reconstruct: %s skipped: %s", path, exc)
+                failures[name] = str(exc)
+                continue
             model, held = result["model"], result["held"]
             d = tmp / name
             d.mkdir(parents=True)
@@ -74,19 +82,24 @@ def main() -> None:
             write_png(prev / f"{flat}.png", contact_sheet(np.concatenate([grid.rgb, marked], axis=0), 48))
             frames = sweep(model, grid.intrinsics, result["background"], cfg.backend, *grid.rgb.shape[2:4])
             write_png(prev / f"{flat}_sweep.png", contact_sheet(frames[None], 48, labels=None))
+            write_mp4(prev / f"{flat}_sweep.mp4", frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2])
             spin = turntable(model, grid.intrinsics[model.offsets.shape[0] // 2], result["background"], cfg.backend,
                              *grid.rgb.shape[2:4])
             write_png(prev / f"{flat}_canonical.png", contact_sheet(spin[None], 96, labels=None))
             scores[name] = {**result["scores"], **result["stats"], **result["timings"]}
             timings.append(result["timings"])
-    write_json(out / "scores.json", scores)
+    if not scores:
+        raise SystemExit(f"reconstruct: every grid failed: {failures}")
+    write_json(out / "scores.json", {**scores, **{n: {"failed": why} for n, why in failures.items()}})
     keys = ["fit_psnr", "fit_ssim", "heldout_psnr", "heldout_ssim", "final_points"]
     metrics = {}
     for tag in dict.fromkeys(t for t, _ in jobs):
         mine = [s for n, s in scores.items() if n.startswith(tag + "/")]
+        if not mine:
+            continue
         metrics[tag] = {k: round(float(np.mean([s[k] for s in mine if k in s])), 4) for k in keys}
     metrics.update({k: round(float(np.mean([t[k] for t in timings])), 2) for k in timings[0]})
-    metrics["grids"] = len(scores)
+    metrics["grids"], metrics["failed"] = len(scores), len(failures)
     write_metrics(out, metrics)
 
 

@@ -64,10 +64,12 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
     for optim in (params["train_4d"]["pseudo"], params["train_4d"]["render"]):
         optim.update({"phases": [{"steps": 4, "height": 16, "width": 32, "frames": 2, "batch_size": 2}], "checkpoint_every": 4})
     params["sample_4d"].update({"views": 3, "times": 3, "height": 16, "width": 32, "window": 2, "steps": 2})
+    params["train_depth"].update({"steps": 20, "batch_size": 4, "channels": 8})
+    params["reconstruct"].update({"stride": 1, "prune_steps": 3, "fit_steps": 5, "batch_cells": 2, "holdout_every": 2})
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     stages = list_stages(repo)
     assert stages[:6] == ["videos", "pseudo4d", "assets", "render", "train_base", "train_upsampler"]
-    assert {"train_4d@soft", "finetune_4d@hard", "sample_4d"} <= set(stages) and stages[-1] == "sample_4d"
+    assert {"train_4d@soft", "finetune_4d@hard", "sample_4d", "train_depth"} <= set(stages) and stages[-1] == "reconstruct"
 
     first = pipeline(repo=str(repo))
     assert set(first.values()) == {"ran"}
@@ -85,6 +87,13 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
     assert {"soft_psnr", "hard_free_ssim", "copy_baseline_psnr"} <= set(samples)
     generated = list_grids(repo / "data/sample_4d/soft")
     assert len(generated) == 2 and load_grid(generated[0]).shape == (3, 3, 16, 32)
+    assert load_grid(generated[0]).intrinsics.shape == (3, 3, 3)  # the input column's cameras, fitted to 16x32
+    depth = json.loads((repo / "data/train_depth/metrics.json").read_text())
+    assert depth["steps"] == 20 and depth["test_absrel"] >= 0
+    recon = json.loads((repo / "data/reconstruct/metrics.json").read_text())
+    assert recon["grids"] + recon["failed"] == 2 and recon["render_grids_test"]["heldout_psnr"] > 10
+    plys = list((repo / "data/reconstruct/grids/render_grids_test").glob("*/canonical.ply"))
+    assert len(plys) == 1
     metrics = json.loads((repo / "data/videos/metrics.json").read_text())
     assert metrics["videos_used"] == 2 and metrics["videos_skipped"] == 1 and metrics["clips"] == 4
     grids = list_grids(repo / "data/pseudo4d/grids")
@@ -100,6 +109,7 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
     rerun = pipeline(repo=str(repo))
     assert rerun["videos"] == rerun["assets"] == rerun["render"] == "skipped"
     assert rerun["pseudo4d"] == rerun["train_base"] == rerun["train_4d@soft"] == rerun["sample_4d"] == "ran"
+    assert rerun["train_depth"] == "skipped" and rerun["reconstruct"] == "ran"
     assert not (load_grid(grids[0]).rgb == grid.rgb).all()
 
     assert stage("pseudo4d", force=True, repo=str(repo)) == "ran"
