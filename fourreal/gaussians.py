@@ -95,30 +95,50 @@ def _render_gsplat(means, scales, colors, opacities, Ks, height, width, backgrou
 
 
 def _render_torch(means, scales, colors, opacities, Ks, height, width, background):
-    """Depth-sorted alpha compositing of every Gaussian over every pixel (dense; for small
-    frames and clouds), with gsplat's projection, its 0.3-pixel blur and alpha rules."""
+    """Depth-sorted alpha compositing with gsplat's projection, 0.3-pixel blur and alpha
+    rules, sparse: each Gaussian touches only the pixels of its 3-sigma box, and every
+    pixel's transmittance is a segmented cumulative sum of ``log(1 - alpha)`` (float64)."""
     from gsplat.cuda._torch_impl import _fully_fused_projection
 
     dev = means.device
+    n = means.shape[1]
     covars = (scales**2)[:, None, None] * torch.eye(3, device=dev)
-    ys, xs = torch.meshgrid(torch.arange(height, device=dev) + 0.5, torch.arange(width, device=dev) + 0.5, indexing="ij")
-    pix = torch.stack([xs, ys], -1).reshape(-1, 2)  # [P, 2]
     rgbs, alphas = [], []
     for i in range(means.shape[0]):
         radii, mean2d, depth, conic, _ = _fully_fused_projection(means[i], covars, torch.eye(4, device=dev)[None],
                                                                   Ks[i][None], width, height)
-        visible = (radii[0] > 0).all(-1)
-        order = torch.argsort(torch.where(visible, depth[0], torch.full_like(depth[0], float("inf"))))
-        order = order[visible[order]]
-        d = pix[None] - mean2d[0, order][:, None]  # [n, P, 2]
-        a, bb, c = conic[0, order].unbind(-1)
-        sigma = 0.5 * (a[:, None] * d[..., 0] ** 2 + c[:, None] * d[..., 1] ** 2) + bb[:, None] * d[..., 0] * d[..., 1]
-        alpha = (opacities[order][:, None] * torch.exp(-sigma)).clamp(max=0.999)
-        alpha = torch.where((sigma >= 0) & (alpha >= 1 / 255), alpha, torch.zeros_like(alpha))
-        trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:1]), 1 - alpha[:-1]]), 0)
-        weights = trans * alpha  # [n, P]
-        acc = weights.sum(0)
-        rgb = weights.T @ colors[order] + (1 - acc)[:, None] * background
+        radii, mean2d, depth, conic = radii[0], mean2d[0], depth[0], conic[0]
+        visible = (radii > 0).all(-1)
+        rank = torch.empty(n, dtype=torch.long, device=dev)
+        rank[torch.argsort(torch.where(visible, depth, torch.full_like(depth, float("inf"))))] = torch.arange(n, device=dev)
+        r = int(radii[visible].max()) if visible.any() else 0
+        span = torch.arange(-r, r + 1, device=dev)
+        dy, dx = torch.meshgrid(span, span, indexing="ij")
+        base = torch.floor(mean2d.detach()).long()  # [n, 2]
+        px = base[:, None, 0] + dx.reshape(1, -1)  # [n, K]
+        py = base[:, None, 1] + dy.reshape(1, -1)
+        d0 = px + 0.5 - mean2d[:, None, 0]
+        d1 = py + 0.5 - mean2d[:, None, 1]
+        a, b, c = conic[:, None, 0], conic[:, None, 1], conic[:, None, 2]
+        sigma = 0.5 * (a * d0**2 + c * d1**2) + b * d0 * d1
+        alpha = (opacities[:, None] * torch.exp(-sigma)).clamp(max=0.999)
+        keep = (visible[:, None] & (px >= 0) & (px < width) & (py >= 0) & (py < height) & (sigma >= 0)
+                & (alpha >= 1 / 255))
+        g_idx = torch.arange(n, device=dev)[:, None].expand_as(px)[keep]
+        pid, alpha = (py * width + px)[keep], alpha[keep]
+        order = torch.argsort(pid * n + rank[g_idx])
+        pid, alpha, g_idx = pid[order], alpha[order], g_idx[order]
+        log1m = torch.log1p(-alpha.double())
+        inclusive = torch.cumsum(log1m, 0)
+        exclusive = inclusive - log1m
+        _, seg, counts = torch.unique_consecutive(pid, return_inverse=True, return_counts=True)
+        starts = torch.cumsum(counts, 0) - counts
+        trans = torch.exp(exclusive - exclusive[starts][seg]).float()
+        w = trans * alpha
+        pixels = height * width
+        acc = torch.zeros(pixels, device=dev, dtype=w.dtype).index_add(0, pid, w)
+        rgb = torch.zeros(pixels, 3, device=dev, dtype=w.dtype).index_add(0, pid, w[:, None] * colors[g_idx])
+        rgb = rgb + (1 - acc)[:, None] * background
         rgbs.append(rgb.reshape(height, width, 3))
         alphas.append(acc.reshape(height, width))
     return torch.stack(rgbs), torch.stack(alphas)

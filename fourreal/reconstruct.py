@@ -50,7 +50,9 @@ class ReconstructConfig:
         rigid_outlier: a tracked position farther than this many times the median residual
             from the view's rigid motion counts as lost.
         prune_steps, prune_threshold, prune_lr: floater removal by opacity optimisation.
-        fit_steps, lr, batch_cells: the deformable fit (Adam; cells per step).
+        fit_steps, lr, batch_cells: the deformable fit (Adam; cells per step); positions
+            move at ``lr / 100`` (scaled by the cloud's extent), appearance at ``2 lr``.
+        deform_lr: learning rate of the temporal MLP.
         ssim_weight, smooth_weight: loss weights.
         holdout_every: every n-th generated cell (not in the first row or column) is held out.
         backend: rasterizer (``auto``: gsplat on CUDA, the torch compositor on CPU).
@@ -69,9 +71,10 @@ class ReconstructConfig:
     prune_lr: float = 0.1
     fit_steps: int = 200
     lr: float = 0.01
+    deform_lr: float = 0.01
     batch_cells: int = 4
     ssim_weight: float = 0.2
-    smooth_weight: float = 1.0
+    smooth_weight: float = 0.1
     holdout_every: int = 5
     backend: Literal["auto", "gsplat", "torch"] = "auto"
     seed: int = 0
@@ -254,7 +257,7 @@ def fit(rgb: np.ndarray, Ks: np.ndarray, canonical: Canonical, background: np.nd
     opt = torch.optim.Adam([
         {"params": [g.means], "lr": cfg.lr * 0.01 * model.deform.extent},
         {"params": [g.log_scales, g.opacity_logits, g.color_logits], "lr": cfg.lr * 2},
-        {"params": model.deform.parameters(), "lr": cfg.lr * 0.1},
+        {"params": model.deform.parameters(), "lr": cfg.deform_lr},
     ])
     rng = np.random.default_rng(cfg.seed)
     losses = []

@@ -50,6 +50,10 @@ def serve(directory: str | Path, host: str = "127.0.0.1", port: int = 8080, bloc
     model = load_reconstruction(directory)
     server = viser.ViserServer(host=host, port=port, label=f"4D reconstruction: {Path(directory).name}")
     server.scene.set_up_direction("-y")  # OpenCV camera coordinates: y points down
+    centre = model.gaussians.means.detach().mean(0).numpy()
+    server.initial_camera.position = (0.0, 0.0, 0.0)  # where the grid's camera was, looking at the scene
+    server.initial_camera.look_at = tuple(float(x) for x in centre)
+    server.initial_camera.up = (0.0, -1.0, 0.0)
     views = model.offsets.shape[0]
     view = server.gui.add_slider("view", min=0.0, max=float(views - 1), step=0.1, initial_value=float(views // 2))
     clock = server.gui.add_slider("time", min=0.0, max=float(model.times - 1), step=0.1, initial_value=0.0)
