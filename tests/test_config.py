@@ -12,10 +12,12 @@ from fourreal.render import RenderConfig
 from fourreal.upsampler import UpsamplerConfig
 from fourreal.video_model import BaseModelConfig
 from fourreal.videos import VideosConfig
+from fourreal.depth import DepthConfig
+from fourreal.reconstruct import ReconstructConfig
 
 SECTIONS = {"videos": VideosConfig, "pseudo4d": Pseudo4DConfig, "assets": AssetsConfig, "render": RenderConfig,
             "train_base": BaseModelConfig, "train_upsampler": UpsamplerConfig, "train_4d": Train4DConfig,
-            "sample_4d": Sample4DConfig}
+            "sample_4d": Sample4DConfig, "train_depth": DepthConfig, "reconstruct": ReconstructConfig}
 
 from conftest import REPO
 
@@ -66,6 +68,7 @@ def test_repository_params_load_and_every_section_has_a_config():
     configs = {name: load_section(cls, name, REPO / "params.yaml") for name, cls in SECTIONS.items()}
     assert configs["videos"].clip_frames == params["videos"]["clip_frames"]
     assert configs["render"].light_energy == tuple(params["render"]["light_energy"])
+    assert configs["reconstruct"].sources == params["reconstruct"]["sources"]
 
 
 def test_out_of_range_pseudo4d_value():
