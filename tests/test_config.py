@@ -13,11 +13,13 @@ from fourreal.upsampler import UpsamplerConfig
 from fourreal.video_model import BaseModelConfig
 from fourreal.videos import VideosConfig
 from fourreal.depth import DepthConfig
+from fourreal.evaluation import EvaluateConfig
 from fourreal.reconstruct import ReconstructConfig
 
 SECTIONS = {"videos": VideosConfig, "pseudo4d": Pseudo4DConfig, "assets": AssetsConfig, "render": RenderConfig,
             "train_base": BaseModelConfig, "train_upsampler": UpsamplerConfig, "train_4d": Train4DConfig,
-            "sample_4d": Sample4DConfig, "train_depth": DepthConfig, "reconstruct": ReconstructConfig}
+            "sample_4d": Sample4DConfig, "train_depth": DepthConfig, "reconstruct": ReconstructConfig,
+            "evaluate": EvaluateConfig}
 
 from conftest import REPO
 

@@ -119,7 +119,7 @@ def test_dask_fan_out_renders_the_same_grids(procedural, tmp_path):
     cfg = RenderConfig(**{**TINY, "num_views": 2, "num_times": 2, "executor": "dask", "batch_size": 1})
     local = RenderConfig(**{**TINY, "num_views": 2, "num_times": 2})
     jobs = [job(p, tmp_path / "dask") for p in procedural[:2]]
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=180):  # slow, busy CI machines
         rendered, reused, failed = render_assets(jobs, cfg)
     assert failed == {} and rendered == sorted(j.name for j in jobs)
     ref = [job(p, tmp_path / "local") for p in procedural[:2]]

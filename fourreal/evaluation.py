@@ -1,0 +1,152 @@
+"""The paper's ablation tables (Sec. 4.2-4.3) for the sampled 4D variants.
+
+Table 1 (quality and temporal consistency, along the time axis = rows and the view axis =
+columns): FVD against real videos and against the test inputs (I3D weights from a local
+path), CLIP score and VideoScore (weights; reported n/a without them), the optical-flow
+warping error, and what the paper could not measure: PSNR/SSIM against the rendered truth.
+Table 2 (multi-view consistency of the columns): the share of keypoints matched within
+several epipolar thresholds (the role of GIM-confidence) and two-view geometry with the
+grids' intrinsics (the role of Dust3R-confidence).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fourreal.config import require
+from fourreal.consistency import THRESHOLDS, geometry_consistency, matching_consistency, warp_error
+from fourreal.fvd import NA, fvd
+
+# The paper's row labels, in its order, by sample_4d variant name.
+VARIANT_LABELS = {
+    "sequential_free": "Sequential w/o training",
+    "sequential": "Sequential (trained)",
+    "hard_free": "Parallel hard w/o training",
+    "soft_free": "Parallel soft w/o training",
+    "hard": "Parallel hard",
+    "soft_pseudo_only": "Parallel soft w/o render fine-tuning",
+    "soft": "Parallel soft (full)",
+    "truth": "Rendered ground truth",
+}
+
+
+@dataclass
+class EvaluateConfig:
+    """Parameters of the ``evaluate`` stage.
+
+    Attributes:
+        samples: ``sample_4d``'s output directory (one grid directory per variant, ``scores.json``).
+        variants: the variants to tabulate, in table order.
+        thresholds: epipolar thresholds (pixels) of the matching share.
+        i3d_path: I3D TorchScript file for FVD ("" reports n/a).
+        real_videos: clip directory of real videos, FVD's reference set.
+    """
+
+    samples: str = "data/sample_4d"
+    variants: list[str] = field(default_factory=lambda: [v for v in VARIANT_LABELS if v != "truth"])
+    thresholds: list[float] = field(default_factory=lambda: list(THRESHOLDS))
+    i3d_path: str = ""
+    real_videos: str = "data/videos/clips"
+
+    def __post_init__(self) -> None:
+        require(len(self.variants) > 0, "variants", "list at least one sample_4d variant")
+        require(all(t > 0 for t in self.thresholds), "thresholds", "must be > 0")
+
+
+def grid_metrics(rgb: np.ndarray, intrinsics: np.ndarray | None, thresholds: list[float]) -> dict[str, float]:
+    """Reference-free metrics of one grid ``[V, T, H, W, 3]``: warping error of the rows
+    (time axis) and of the columns (view axis), matching share and two-view geometry of the
+    columns. The given first row and column are left out (rows and columns from index 1)."""
+    rows = [rgb[i] for i in range(1, rgb.shape[0])]
+    cols = [rgb[:, j] for j in range(1, rgb.shape[1])]
+    out = {"warp_error_time": float(np.mean([warp_error(r) for r in rows])),
+           "warp_error_view": float(np.mean([warp_error(c) for c in cols]))}
+    matches = [matching_consistency(c, tuple(thresholds)) for c in cols]
+    for key in matches[0]:
+        out[key] = float(np.mean([m[key] for m in matches]))
+    if intrinsics is not None:
+        geo = [geometry_consistency(c, intrinsics) for c in cols]
+        out["registered_share"] = float(np.mean([g["registered_share"] for g in geo]))
+        errs = [g["reprojection_error_px"] for g in geo if np.isfinite(g["reprojection_error_px"])]
+        out["reprojection_error_px"] = float(np.mean(errs)) if errs else float("nan")
+    return out
+
+
+def variant_metrics(grids: list[np.ndarray], intrinsics: list[np.ndarray | None], thresholds: list[float],
+                    scores: dict[str, dict[str, float]] | None = None, i3d=None,
+                    real: np.ndarray | None = None, inputs: np.ndarray | None = None) -> dict[str, float | str]:
+    """Means over a variant's grids, its PSNR/SSIM from ``scores`` (per asset), and FVD of
+    its rows (time axis) and columns (view axis) against real videos and the test inputs."""
+    per = [grid_metrics(g, k, thresholds) for g, k in zip(grids, intrinsics)]
+    out: dict[str, float | str] = {key: float(np.nanmean([p[key] for p in per])) for key in per[0]}
+    if scores:
+        out["psnr"] = float(np.mean([s["psnr"] for s in scores.values()]))
+        out["ssim"] = float(np.mean([s["ssim"] for s in scores.values()]))
+    rows = np.concatenate([g[1:] for g in grids])
+    cols = np.concatenate([g[:, 1:].swapaxes(0, 1) for g in grids])
+    for axis, videos in (("time", rows), ("view", cols)):
+        out[f"fvd_real_{axis}"] = fvd(i3d, videos, real) if real is not None else NA
+        out[f"fvd_input_{axis}"] = fvd(i3d, videos, inputs) if inputs is not None else NA
+    out["clip_score"] = NA
+    out["videoscore"] = NA
+    return out
+
+
+TABLE1 = [("FVD real (time)", "fvd_real_time"), ("FVD input (time)", "fvd_input_time"),
+          ("FVD real (view)", "fvd_real_view"), ("FVD input (view)", "fvd_input_view"),
+          ("CLIP", "clip_score"), ("VideoScore", "videoscore"),
+          ("warp err. time ↓", "warp_error_time"), ("warp err. view ↓", "warp_error_view"),
+          ("PSNR vs truth ↑", "psnr"), ("SSIM vs truth ↑", "ssim")]
+
+
+def table2_columns(thresholds: list[float]) -> list[tuple[str, str]]:
+    return ([(f"match <{t:g}px ↑", f"match@{t:g}px") for t in thresholds]
+            + [("registered pairs ↑", "registered_share"), ("reproj. err. px ↓", "reprojection_error_px")])
+
+
+def _fmt(v) -> str:
+    if isinstance(v, str):
+        return v
+    if v is None or not np.isfinite(v):
+        return "-"
+    return f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
+
+
+def write_table(path_md: Path, path_csv: Path, title: str, columns: list[tuple[str, str]],
+                rows: dict[str, dict[str, float | str]]) -> None:
+    """One table as Markdown (rows labelled as in the paper) and CSV (raw values)."""
+    header = "| method | " + " | ".join(c for c, _ in columns) + " |"
+    lines = [f"### {title}", "", header, "|" + "---|" * (len(columns) + 1)]
+    for name, m in rows.items():
+        lines.append(f"| {VARIANT_LABELS.get(name, name)} | " + " | ".join(_fmt(m.get(k)) for _, k in columns) + " |")
+    path_md.write_text("\n".join(lines) + "\n")
+    with open(path_csv, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["variant"] + [k for _, k in columns])
+        for name, m in rows.items():
+            w.writerow([name] + [m.get(k) for _, k in columns])
+
+
+def bar_charts(path: Path, columns: list[tuple[str, str]], rows: dict[str, dict[str, float | str]]) -> None:
+    """One bar chart per numeric metric (a panel each), variants side by side, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    numeric = [(c, k) for c, k in columns if any(isinstance(m.get(k), float) and np.isfinite(m[k]) for m in rows.values())]
+    fig, axes = plt.subplots(1, len(numeric), figsize=(3.2 * len(numeric), 3.6), squeeze=False)
+    names = list(rows)
+    for ax, (label, key) in zip(axes[0], numeric):
+        vals = [rows[n].get(key) if isinstance(rows[n].get(key), float) else np.nan for n in names]
+        ax.bar(range(len(names)), vals, color=["#888" if n == "truth" else "#3b7dd8" for n in names])
+        ax.set_title(label, fontsize=9)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, rotation=60, ha="right", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,112 @@
+"""Evaluation metrics on constructed cases with known answers, and the table writers."""
+
+import numpy as np
+import pytest
+import torch
+
+from fourreal.consistency import epipolar_distance, geometry_consistency, matching_consistency, warp_error
+from fourreal.evaluation import TABLE1, table2_columns, variant_metrics, write_table
+from fourreal.fvd import NA, feature_stats, frechet_distance, fvd, i3d_features, load_i3d
+
+
+def scene(width: int = 96, height: int = 64, views: int = 4, seed: int = 0) -> np.ndarray:
+    """A textured plane seen by a camera sliding sideways: ``[V, H, W, 3]`` (consistent views)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    tex = cv2.resize(rng.uniform(0, 255, (24, 60)), (width + 8 * views, height), interpolation=cv2.INTER_CUBIC)
+    tex = cv2.GaussianBlur(tex, (3, 3), 0)
+    return np.clip([np.repeat(tex[:, 4 * i: 4 * i + width, None], 3, 2) for i in range(views)], 0, 255).astype(np.uint8)
+
+
+def jitter(frames: np.ndarray, seed: int = 1) -> np.ndarray:
+    """Each frame independently warped by a random local distortion: inconsistent views."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    out = []
+    h, w = frames.shape[1:3]
+    ys, xs = np.mgrid[:h, :w].astype(np.float32)
+    for f in frames:
+        dx = cv2.resize(rng.normal(0, 3, (4, 6)).astype(np.float32), (w, h))
+        dy = cv2.resize(rng.normal(0, 3, (4, 6)).astype(np.float32), (w, h))
+        out.append(cv2.remap(f, xs + dx, ys + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
+    return np.stack(out)
+
+
+def test_frechet_distance_against_closed_forms():
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(0.5, 2, 5), rng.uniform(0.5, 2, 5)
+    mu1, mu2 = rng.normal(size=5), rng.normal(size=5)
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)  # diagonal covariances
+    assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-6)
+    feats = rng.normal(size=(50, 4))
+    assert frechet_distance(*feature_stats(feats), *feature_stats(feats)) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="at least 2"):
+        feature_stats(feats[:1])
+
+
+def test_fvd_with_a_small_random_i3d_of_the_same_interface(tmp_path):
+    class TinyI3D(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv3d(3, 6, 3, padding=1)
+
+        def forward(self, x: torch.Tensor, rescale: bool = False, resize: bool = True, return_features: bool = True):
+            return self.conv(x).mean(dim=(2, 3, 4))
+
+    torch.manual_seed(0)
+    torch.jit.script(TinyI3D()).save(str(tmp_path / "i3d.pt"))
+    i3d = load_i3d(tmp_path / "i3d.pt")
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 255, (6, 4, 16, 16, 3), dtype=np.uint8)
+    b = (a // 4).astype(np.uint8)
+    assert i3d_features(i3d, a).shape == (6, 6)
+    assert fvd(i3d, a, a) == pytest.approx(0.0, abs=1e-6)  # identical sets
+    assert fvd(i3d, a, b) > 1.0
+    assert fvd(None, a, b) == NA and load_i3d("") is None
+    with pytest.raises(FileNotFoundError, match="i3d_path"):
+        load_i3d(tmp_path / "missing.pt")
+
+
+def test_epipolar_distance_zero_on_the_line():
+    F = np.array([[0, 0, 0], [0, 0, -1], [0, 1, 0]], float)  # pure horizontal translation: same row
+    pa, pb = np.array([[10.0, 5.0], [3.0, 7.0]]), np.array([[20.0, 5.0], [8.0, 9.0]])
+    d = epipolar_distance(F, pa, pb)
+    assert d[0] == pytest.approx(0.0) and d[1] == pytest.approx(2.0)
+
+
+def test_consistent_views_match_better_than_jittered_ones():
+    views = scene()
+    good, bad = matching_consistency(views), matching_consistency(jitter(views))
+    assert good["match@1px"] > 0.3 and good["match@1px"] > 2 * bad["match@1px"]
+    assert good["match@0.5px"] <= good["match@1px"] <= good["match@2px"]
+
+
+def test_geometry_check_registers_a_rigid_camera_motion():
+    K = np.repeat(np.array([[[80.0, 0, 48], [0, 80.0, 32], [0, 0, 1]]]), 4, 0)
+    views = scene()
+    geo = geometry_consistency(views, K, min_inliers=10)
+    assert geo["registered_share"] > 0.5 and geo["reprojection_error_px"] < 1.0
+
+
+def test_warp_error_is_low_for_coherent_video_and_high_for_flicker():
+    video = scene(views=5)  # smooth motion
+    flicker = video.copy()
+    flicker[1::2] = 255 - flicker[1::2]
+    assert warp_error(video) < 3.0 and warp_error(flicker) > 5 * warp_error(video)
+
+
+def test_tables_rank_truth_over_noise(tmp_path):
+    truth = np.stack([scene(views=4, seed=s) for s in range(4)], axis=1)  # [V, T, H, W, 3]: static scene over time
+    noise = np.random.default_rng(0).integers(0, 255, truth.shape, dtype=np.uint8)
+    rows = {name: variant_metrics([g], [None], [1.0], scores={"a": {"psnr": p, "ssim": 0.5}})
+            for name, g, p in (("soft", truth, 30.0), ("hard_free", noise, 8.0))}
+    assert rows["soft"]["warp_error_time"] < rows["hard_free"]["warp_error_time"]
+    assert rows["soft"]["match@1px"] > rows["hard_free"]["match@1px"]
+    assert rows["soft"]["fvd_real_time"] == NA and rows["soft"]["psnr"] == 30.0
+    write_table(tmp_path / "t1.md", tmp_path / "t1.csv", "Table 1", TABLE1, rows)
+    write_table(tmp_path / "t2.md", tmp_path / "t2.csv", "Table 2", table2_columns([1.0]), rows)
+    md = (tmp_path / "t1.md").read_text()
+    assert "Parallel soft (full)" in md and "Parallel hard w/o training" in md and NA in md
+    assert (tmp_path / "t2.csv").read_text().splitlines()[0] == "variant,match@1px,registered_share,reprojection_error_px"
