@@ -19,7 +19,7 @@ import numpy as np
 
 from fourreal.config import require
 from fourreal.consistency import THRESHOLDS, geometry_consistency, matching_consistency, warp_error
-from fourreal.fvd import NA, fvd
+from fourreal.fvd import NA, clip_image_similarity, fvd
 
 # The paper's row labels, in its order, by sample_4d variant name.
 VARIANT_LABELS = {
@@ -43,6 +43,7 @@ class EvaluateConfig:
         variants: the variants to tabulate, in table order.
         thresholds: epipolar thresholds (pixels) of the matching share.
         i3d_path: I3D TorchScript file for FVD ("" reports n/a).
+        clip_path: CLIP TorchScript file (with ``encode_image``) for the CLIP score ("" reports n/a).
         real_videos: clip directory of real videos, FVD's reference set.
     """
 
@@ -50,6 +51,7 @@ class EvaluateConfig:
     variants: list[str] = field(default_factory=lambda: [v for v in VARIANT_LABELS if v != "truth"])
     thresholds: list[float] = field(default_factory=lambda: list(THRESHOLDS))
     i3d_path: str = ""
+    clip_path: str = ""
     real_videos: str = "data/videos/clips"
 
     def __post_init__(self) -> None:
@@ -78,9 +80,10 @@ def grid_metrics(rgb: np.ndarray, intrinsics: np.ndarray | None, thresholds: lis
 
 def variant_metrics(grids: list[np.ndarray], intrinsics: list[np.ndarray | None], thresholds: list[float],
                     scores: dict[str, dict[str, float]] | None = None, i3d=None,
-                    real: np.ndarray | None = None, inputs: np.ndarray | None = None) -> dict[str, float | str]:
-    """Means over a variant's grids, its PSNR/SSIM from ``scores`` (per asset), and FVD of
-    its rows (time axis) and columns (view axis) against real videos and the test inputs."""
+                    real: np.ndarray | None = None, inputs: np.ndarray | None = None, clip=None) -> dict[str, float | str]:
+    """Means over a variant's grids, its PSNR/SSIM from ``scores`` (per asset), FVD of its
+    rows (time axis) and columns (view axis) against real videos and the test inputs, and
+    the CLIP score of its generated cells against each grid's given first row and column."""
     per = [grid_metrics(g, k, thresholds) for g, k in zip(grids, intrinsics)]
     out: dict[str, float | str] = {key: float(np.nanmean([p[key] for p in per])) for key in per[0]}
     if scores:
@@ -91,14 +94,18 @@ def variant_metrics(grids: list[np.ndarray], intrinsics: list[np.ndarray | None]
     for axis, videos in (("time", rows), ("view", cols)):
         out[f"fvd_real_{axis}"] = fvd(i3d, videos, real) if real is not None else NA
         out[f"fvd_input_{axis}"] = fvd(i3d, videos, inputs) if inputs is not None else NA
-    out["clip_score"] = NA
+    if clip is None:
+        out["clip_score"] = NA
+    else:
+        out["clip_score"] = float(np.mean([clip_image_similarity(clip, g[1:, 1:].reshape(-1, *g.shape[2:]),
+                                                                 np.concatenate([g[0], g[1:, 0]])) for g in grids]))
     out["videoscore"] = NA
     return out
 
 
 TABLE1 = [("FVD real (time)", "fvd_real_time"), ("FVD input (time)", "fvd_input_time"),
           ("FVD real (view)", "fvd_real_view"), ("FVD input (view)", "fvd_input_view"),
-          ("CLIP", "clip_score"), ("VideoScore", "videoscore"),
+          ("CLIP-I", "clip_score"), ("VideoScore", "videoscore"),
           ("warp err. time ↓", "warp_error_time"), ("warp err. view ↓", "warp_error_view"),
           ("PSNR vs truth ↑", "psnr"), ("SSIM vs truth ↑", "ssim")]
 

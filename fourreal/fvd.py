@@ -1,6 +1,7 @@
-"""Fréchet Video Distance with a pretrained I3D feature extractor loaded from a local
-TorchScript file (the ``i3d_torchscript.pt`` used by StyleGAN-V and later FVD code); the
-Fréchet distance itself needs no weights."""
+"""Metrics that need pretrained networks, each loaded from a local TorchScript file and
+reported as n/a without one: Fréchet Video Distance with the I3D feature extractor (the
+``i3d_torchscript.pt`` used by StyleGAN-V and later FVD code; the Fréchet distance itself
+needs no weights) and a CLIP image score."""
 
 from __future__ import annotations
 
@@ -61,3 +62,45 @@ def fvd(i3d: torch.jit.ScriptModule | None, videos_a: np.ndarray, videos_b: np.n
     if i3d is None:
         return NA
     return frechet_distance(*feature_stats(i3d_features(i3d, videos_a)), *feature_stats(i3d_features(i3d, videos_b)))
+
+
+def load_clip_image_encoder(path: str | Path) -> torch.jit.ScriptModule | None:
+    """A CLIP model from a local TorchScript file with an ``encode_image`` method (OpenAI's
+    released ``ViT-B-32.pt`` archives are of this kind); None when ``path`` is empty."""
+    if not path:
+        return None
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"CLIP weights {path} not found; set evaluate.clip_path to a TorchScript CLIP file "
+                                "or to an empty string to skip the CLIP score")
+    try:
+        model = torch.jit.load(str(path), map_location="cpu").eval()
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: not a TorchScript CLIP model ({str(exc).splitlines()[0]})") from None
+    if not hasattr(model, "encode_image"):
+        raise ValueError(f"{path}: the TorchScript model has no encode_image method; export CLIP with it")
+    return model
+
+
+_CLIP_MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1)
+_CLIP_STD = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
+
+
+@torch.no_grad()
+def clip_image_similarity(clip: torch.jit.ScriptModule | None, frames: np.ndarray, references: np.ndarray,
+                          size: int = 224) -> float | str:
+    """CLIP image-image score: mean cosine similarity (x100) between the CLIP embeddings of
+    uint8 ``frames [N, H, W, 3]`` and the mean embedding of ``references [M, H, W, 3]`` (the
+    grid's given frames; grids carry no text prompt). ``n/a`` without weights."""
+    if clip is None:
+        return NA
+
+    def embed(x: np.ndarray) -> torch.Tensor:
+        t = torch.as_tensor(x).permute(0, 3, 1, 2).float() / 255
+        t = torch.nn.functional.interpolate(t, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+        e = clip.encode_image((t - _CLIP_MEAN) / _CLIP_STD).float()
+        return e / e.norm(dim=-1, keepdim=True)
+
+    ref = embed(references).mean(0)
+    ref = ref / ref.norm()
+    return float((embed(frames) @ ref).mean() * 100)

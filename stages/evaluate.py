@@ -19,7 +19,7 @@ from fourreal.clip import list_clips, load_clip
 from fourreal.config import load_section
 from fourreal.evaluation import TABLE1, EvaluateConfig, bar_charts, table2_columns, variant_metrics, write_table
 from fourreal.files import atomic_dir
-from fourreal.fvd import load_i3d
+from fourreal.fvd import load_clip_image_encoder, load_i3d
 from fourreal.grid import list_grids, load_grid
 from fourreal.sampling4d import Sample4DConfig, truth_window, window_intrinsics
 from fourreal.data import to_uint8
@@ -36,7 +36,7 @@ def main() -> None:
     if not scores_path.is_file():
         raise SystemExit(f"evaluate: {scores_path} missing; run `dvc repro sample_4d` first")
     scores = json.loads(scores_path.read_text())
-    i3d = load_i3d(cfg.i3d_path)
+    i3d, clip = load_i3d(cfg.i3d_path), load_clip_image_encoder(cfg.clip_path)
     tests = list_grids(sample_cfg.test_grids)
     truths, truth_k = [], []
     for p in tests:
@@ -59,7 +59,7 @@ def main() -> None:
                 raise SystemExit(f"evaluate: no grids for variant {name} in {samples / name}; is it in sample_4d.variants?")
             loaded = [load_grid(p) for p in paths]
             grids, ks, sc = [g.rgb for g in loaded], [g.intrinsics for g in loaded], scores.get(name)
-        rows[name] = variant_metrics(grids, ks, cfg.thresholds, sc, i3d, real, inputs)
+        rows[name] = variant_metrics(grids, ks, cfg.thresholds, sc, i3d, real, inputs, clip)
     out.mkdir(parents=True, exist_ok=True)
     t2 = table2_columns(cfg.thresholds)
     write_table(out / "table1.md", out / "table1.csv", "Table 1: quality and temporal consistency", TABLE1, rows)

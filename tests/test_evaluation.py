@@ -110,3 +110,31 @@ def test_tables_rank_truth_over_noise(tmp_path):
     md = (tmp_path / "t1.md").read_text()
     assert "Parallel soft (full)" in md and "Parallel hard w/o training" in md and NA in md
     assert (tmp_path / "t2.csv").read_text().splitlines()[0] == "variant,match@1px,registered_share,reprojection_error_px"
+
+
+def test_clip_image_score_with_a_small_random_clip(tmp_path):
+    from fourreal.fvd import clip_image_similarity, load_clip_image_encoder
+
+    class TinyClip(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 7, stride=4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.encode_image(x)
+
+        @torch.jit.export
+        def encode_image(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv(x).mean(dim=(2, 3))
+
+    torch.manual_seed(0)
+    torch.jit.script(TinyClip()).save(str(tmp_path / "clip.pt"))
+    clip = load_clip_image_encoder(tmp_path / "clip.pt")
+    frames = scene(views=4)
+    same = clip_image_similarity(clip, frames, frames)
+    other = clip_image_similarity(clip, 255 - frames, frames)
+    assert 0 < same <= 100.001 and same > other
+    assert clip_image_similarity(None, frames, frames) == NA
+    torch.jit.script(torch.nn.Linear(2, 2)).save(str(tmp_path / "noclip.pt"))
+    with pytest.raises(ValueError, match="encode_image"):
+        load_clip_image_encoder(tmp_path / "noclip.pt")
