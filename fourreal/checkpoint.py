@@ -133,3 +133,16 @@ def read_optimizer(path: Path, state: dict[str, Any]) -> dict[str, Any] | None:
         name, k = key.rsplit(":", 1)
         per.setdefault(name, {})[k] = value
     return {"state": per, "param_groups": state["optimizer_groups"]}
+
+
+def load_torchscript(path: str | Path, what: str, fix: str) -> torch.jit.ScriptModule:
+    """A pretrained network from a local TorchScript file (TorchScript archives hold the
+    network's code in a restricted language, not arbitrary pickled objects), on the CPU in
+    eval mode. ``what`` names it and ``fix`` says what to set, for clear errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} not found; {fix}")
+    try:
+        return torch.jit.load(str(path), map_location="cpu").eval()
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: not a TorchScript {what} ({str(exc).splitlines()[0]}); {fix}") from None

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fourreal.checkpoint import load_torchscript
 from fourreal.config import require
 
 
@@ -152,13 +153,8 @@ def load_depth_model(path: str | Path) -> nn.Module:
         net = DepthNet(json.loads(config.read_text())["channels"])
         net.load_state_dict(load_file(str(path / "model.safetensors")))
         return net.eval()
-    if not path.is_file():
-        raise FileNotFoundError(f"depth model {path} not found; run `dvc repro train_depth` or set reconstruct.depth_model")
-    try:
-        return PretrainedDepth(torch.jit.load(str(path), map_location="cpu")).eval()
-    except RuntimeError as exc:
-        raise ValueError(f"{path}: not a TorchScript depth network ({str(exc).splitlines()[0]}); export it with "
-                         "torch.jit.script or torch.jit.trace") from None
+    return PretrainedDepth(load_torchscript(path, "depth network", "run `dvc repro train_depth` or set "
+                                            "reconstruct.depth_model to a TorchScript file")).eval()
 
 
 def train_depth_net(frames: np.ndarray, depths: np.ndarray, cfg: DepthConfig, progress: bool = True) -> tuple[DepthNet, list[float]]:

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from scipy import linalg
 
+from fourreal.checkpoint import load_torchscript
+
 NA = "n/a (no weights)"
 
 
@@ -36,14 +38,7 @@ def load_i3d(path: str | Path) -> torch.jit.ScriptModule | None:
     metric is then reported as n/a). Clear errors for a missing or non-TorchScript file."""
     if not path:
         return None
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"I3D weights {path} not found; set evaluate.i3d_path to the i3d_torchscript.pt file "
-                                "or to an empty string to skip FVD")
-    try:
-        return torch.jit.load(str(path), map_location="cpu").eval()
-    except RuntimeError as exc:
-        raise ValueError(f"{path}: not a TorchScript I3D model ({str(exc).splitlines()[0]})") from None
+    return load_torchscript(path, "I3D model", "set evaluate.i3d_path to i3d_torchscript.pt or to \"\" to skip FVD")
 
 
 @torch.no_grad()
@@ -69,14 +64,7 @@ def load_clip_image_encoder(path: str | Path) -> torch.jit.ScriptModule | None:
     released ``ViT-B-32.pt`` archives are of this kind); None when ``path`` is empty."""
     if not path:
         return None
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"CLIP weights {path} not found; set evaluate.clip_path to a TorchScript CLIP file "
-                                "or to an empty string to skip the CLIP score")
-    try:
-        model = torch.jit.load(str(path), map_location="cpu").eval()
-    except RuntimeError as exc:
-        raise ValueError(f"{path}: not a TorchScript CLIP model ({str(exc).splitlines()[0]})") from None
+    model = load_torchscript(path, "CLIP model", "set evaluate.clip_path to a TorchScript CLIP file or to \"\" to skip it")
     if not hasattr(model, "encode_image"):
         raise ValueError(f"{path}: the TorchScript model has no encode_image method; export CLIP with it")
     return model
