@@ -111,7 +111,7 @@ def _render_torch(means, scales, colors, opacities, Ks, height, width, backgroun
         visible = (radii > 0).all(-1)
         rank = torch.empty(n, dtype=torch.long, device=dev)
         rank[torch.argsort(torch.where(visible, depth, torch.full_like(depth, float("inf"))))] = torch.arange(n, device=dev)
-        r = int(radii[visible].max()) if visible.any() else 0
+        r = min(int(radii[visible].max()), max(height, width)) if visible.any() else 0
         span = torch.arange(-r, r + 1, device=dev)
         dy, dx = torch.meshgrid(span, span, indexing="ij")
         base = torch.floor(mean2d.detach()).long()  # [n, 2]

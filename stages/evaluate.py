@@ -17,12 +17,12 @@ from tqdm import tqdm
 
 from fourreal.clip import list_clips, load_clip
 from fourreal.config import load_section
+from fourreal.data import to_uint8
 from fourreal.evaluation import TABLE1, EvaluateConfig, bar_charts, table2_columns, variant_metrics, write_table
 from fourreal.files import atomic_dir
 from fourreal.fvd import load_clip_image_encoder, load_i3d
 from fourreal.grid import list_grids, load_grid
 from fourreal.sampling4d import Sample4DConfig, truth_window, window_intrinsics
-from fourreal.data import to_uint8
 from fourreal.stage import stage_args, write_metrics
 
 

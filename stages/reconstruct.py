@@ -44,7 +44,7 @@ def main() -> None:
                              "remove it from reconstruct.sources")
         tag = "_".join(Path(source).parts[1:]) if Path(source).parts[0] == "data" else Path(source).name
         jobs += [(tag, p) for p in (paths[: cfg.max_grids] if cfg.max_grids else paths)]
-    depth_net = load_depth_model(cfg.depth_model) if cfg.depth != "grid" else None
+    depth_net = None  # loaded when a grid needs it
     scores, timings, failures = {}, [], {}
     with atomic_dir(out / "grids") as tmp, atomic_dir(out / "previews") as prev:
         for tag, path in tqdm(jobs, desc="reconstructing", unit="grid"):
@@ -53,10 +53,12 @@ def main() -> None:
                 raise SystemExit(f"reconstruct: {path} has no intrinsics; only grids with cameras can be reconstructed")
             if grid.depth is not None and cfg.depth != "model":
                 depth = grid.depth
-            elif depth_net is not None:
-                depth = predict_depth(depth_net, grid.rgb.reshape(-1, *grid.rgb.shape[2:])).reshape(grid.rgb.shape[:4])
-            else:
+            elif cfg.depth == "grid":
                 raise SystemExit(f"reconstruct: {path} has no depth; set reconstruct.depth to auto or model")
+            else:
+                if depth_net is None:
+                    depth_net = load_depth_model(cfg.depth_model)
+                depth = predict_depth(depth_net, grid.rgb.reshape(-1, *grid.rgb.shape[2:])).reshape(grid.rgb.shape[:4])
             name = f"{tag}/{path.name.removesuffix('.grid.npz')}"
             try:
                 result = reconstruct(grid.rgb, depth, grid.intrinsics, cfg, progress=len(jobs) == 1)
