@@ -258,15 +258,16 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
             out_of_time = bool(flag.item())
         if step % cfg.checkpoint_every == 0 or step == cfg.total_steps or out_of_time:
             states = _gather_rng(rng, gen, world)
-            weights = parallel.model_state(model)
-            ema_weights = None if ema is None else parallel.model_state(ema)
-            moments = parallel.optimizer_state(model, opt)
+            if sharded or rank == 0:  # gathering full tensors is collective under FSDP; DDP's rank 0 has them
+                weights = parallel.model_state(model)
+                ema_weights = None if ema is None else parallel.model_state(ema)
+                moments = parallel.optimizer_state(model, opt)
+                final_model = finished_model(weights if ema is None else ema_weights)
             if rank == 0:
                 save_checkpoint(out / "checkpoints", step, weights, ema_weights, moments,
                                 {"rng": states, "run_key": run_key}, cfg.max_shard_mb)
-            final_model = finished_model(weights if ema is None else ema_weights)
-            if rank == 0 and on_checkpoint is not None:
-                on_checkpoint(final_model, step)
+                if on_checkpoint is not None:
+                    on_checkpoint(final_model, step)
         if out_of_time:
             log.warning("time limit of %.0f s reached at step %d of %d; rerun to continue", cfg.time_limit_s, step, cfg.total_steps)
             break
