@@ -45,6 +45,8 @@ class EvaluateConfig:
         i3d_path: I3D TorchScript file for FVD ("" reports n/a).
         clip_path: CLIP TorchScript file (with ``encode_image``) for the CLIP score ("" reports n/a).
         real_videos: clip directory of real videos, FVD's reference set.
+        reconstruction: ``reconstruct``'s ``metrics.json`` (its per-source means become
+            Table 3; "" leaves it out).
     """
 
     samples: str = "data/sample_4d"
@@ -53,6 +55,7 @@ class EvaluateConfig:
     i3d_path: str = ""
     clip_path: str = ""
     real_videos: str = "data/videos/clips"
+    reconstruction: str = "data/reconstruct/metrics.json"
 
     def __post_init__(self) -> None:
         require(len(self.variants) > 0, "variants", "list at least one sample_4d variant")
@@ -73,9 +76,14 @@ def grid_metrics(rgb: np.ndarray, intrinsics: np.ndarray | None, thresholds: lis
     if intrinsics is not None:
         geo = [geometry_consistency(c, intrinsics) for c in cols]
         out["registered_share"] = float(np.mean([g["registered_share"] for g in geo]))
-        errs = [g["reprojection_error_px"] for g in geo if np.isfinite(g["reprojection_error_px"])]
-        out["reprojection_error_px"] = float(np.mean(errs)) if errs else float("nan")
+        out["reprojection_error_px"] = _finite_mean([g["reprojection_error_px"] for g in geo])
     return out
+
+
+def _finite_mean(values: list[float]) -> float:
+    """Mean of the finite values (NaN marks "not measurable", e.g. no registered pair); NaN if none."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def variant_metrics(grids: list[np.ndarray], intrinsics: list[np.ndarray | None], thresholds: list[float],
@@ -85,7 +93,7 @@ def variant_metrics(grids: list[np.ndarray], intrinsics: list[np.ndarray | None]
     rows (time axis) and columns (view axis) against real videos and the test inputs, and
     the CLIP score of its generated cells against each grid's given first row and column."""
     per = [grid_metrics(g, k, thresholds) for g, k in zip(grids, intrinsics)]
-    out: dict[str, float | str] = {key: float(np.nanmean([p[key] for p in per])) for key in per[0]}
+    out: dict[str, float | str] = {key: _finite_mean([p[key] for p in per]) for key in per[0]}
     if scores:
         out["psnr"] = float(np.mean([s["psnr"] for s in scores.values()]))
         out["ssim"] = float(np.mean([s["ssim"] for s in scores.values()]))
@@ -110,6 +118,12 @@ TABLE1 = [("FVD real (time)", "fvd_real_time"), ("FVD input (time)", "fvd_input_
           ("PSNR vs truth ↑", "psnr"), ("SSIM vs truth ↑", "ssim")]
 
 
+TABLE3 = [("fit PSNR", "fit_psnr"), ("fit SSIM", "fit_ssim"), ("held-out PSNR ↑", "heldout_psnr"),
+          ("held-out SSIM ↑", "heldout_ssim"), ("Gaussians", "final_points")]
+# Table 3 row labels by reconstruct source tag
+SOURCE_LABELS = {"render_grids_test": "Rendered ground truth", "sample_4d_soft": "Parallel soft (full)"}
+
+
 def table2_columns(thresholds: list[float]) -> list[tuple[str, str]]:
     return ([(f"match <{t:g}px ↑", f"match@{t:g}px") for t in thresholds]
             + [("registered pairs ↑", "registered_share"), ("reproj. err. px ↓", "reprojection_error_px")])
@@ -129,7 +143,7 @@ def write_table(path_md: Path, path_csv: Path, title: str, columns: list[tuple[s
     header = "| method | " + " | ".join(c for c, _ in columns) + " |"
     lines = [f"### {title}", "", header, "|" + "---|" * (len(columns) + 1)]
     for name, m in rows.items():
-        lines.append(f"| {VARIANT_LABELS.get(name, name)} | " + " | ".join(_fmt(m.get(k)) for _, k in columns) + " |")
+        lines.append(f"| {VARIANT_LABELS.get(name, SOURCE_LABELS.get(name, name))} | " + " | ".join(_fmt(m.get(k)) for _, k in columns) + " |")
     path_md.write_text("\n".join(lines) + "\n")
     with open(path_csv, "w", newline="") as f:
         w = csv.writer(f)

@@ -4,6 +4,7 @@ rendered ground truth as a reference row.
 Outputs under ``data/eval/``: ``table1.md``/``.csv`` (FVD, CLIP, VideoScore — n/a without
 weights —, flow-warping error along time and views, PSNR/SSIM against the truth),
 ``table2.md``/``.csv`` (matching share at epipolar thresholds, two-view geometry),
+``table3.md``/``.csv`` (reconstruction PSNR/SSIM on fitted and held-out cells, per source),
 ``plots/`` (bar charts per metric) and ``metrics.json`` (every number, per variant).
 """
 
@@ -18,7 +19,7 @@ from tqdm import tqdm
 from fourreal.clip import list_clips, load_clip
 from fourreal.config import load_section
 from fourreal.data import to_uint8
-from fourreal.evaluation import TABLE1, EvaluateConfig, bar_charts, table2_columns, variant_metrics, write_table
+from fourreal.evaluation import TABLE1, TABLE3, EvaluateConfig, bar_charts, table2_columns, variant_metrics, write_table
 from fourreal.files import atomic_dir
 from fourreal.fvd import load_clip_image_encoder, load_i3d
 from fourreal.grid import list_grids, load_grid
@@ -64,13 +65,22 @@ def main() -> None:
     t2 = table2_columns(cfg.thresholds)
     write_table(out / "table1.md", out / "table1.csv", "Table 1: quality and temporal consistency", TABLE1, rows)
     write_table(out / "table2.md", out / "table2.csv", "Table 2: multi-view consistency (columns)", t2, rows)
+    recon = {}
+    if cfg.reconstruction:
+        path = Path(cfg.reconstruction)
+        if not path.is_file():
+            raise SystemExit(f"evaluate: {path} missing; run `dvc repro reconstruct` or set evaluate.reconstruction to \"\"")
+        recon = {k: v for k, v in json.loads(path.read_text()).items() if isinstance(v, dict)}
+        write_table(out / "table3.md", out / "table3.csv", "Table 3: reconstruction (deformable 3D Gaussians)", TABLE3, recon)
     with atomic_dir(out / "plots") as tmp:
         bar_charts(tmp / "table1.png", TABLE1, rows)
         bar_charts(tmp / "table2.png", t2, rows)
     def clean(v):
         return (round(v, 5) if np.isfinite(v) else None) if isinstance(v, float) else v
 
-    write_metrics(out, {name: {k: clean(v) for k, v in m.items()} for name, m in rows.items()})
+    metrics = {name: {k: clean(v) for k, v in m.items()} for name, m in rows.items()}
+    metrics.update({f"reconstruction/{name}": m for name, m in recon.items()})
+    write_metrics(out, metrics)
 
 
 if __name__ == "__main__":

@@ -97,6 +97,7 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
     assert len(plys) == 1
     table1 = (repo / "data/eval/table1.md").read_text()
     assert "Parallel soft (full)" in table1 and "Rendered ground truth" in table1
+    assert "Rendered ground truth" in (repo / "data/eval/table3.md").read_text()  # reconstruction table
     evaluation = json.loads((repo / "data/eval/metrics.json").read_text())
     assert evaluation["truth"]["warp_error_time"] < evaluation["soft_free"]["warp_error_time"]
     metrics = json.loads((repo / "data/videos/metrics.json").read_text())
