@@ -58,10 +58,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     parser.add_argument("--parallel", default="ddp", choices=["ddp", "fsdp"], help="wrapping under torchrun")
+    parser.add_argument("--checkpointing", action="store_true", help="activation checkpointing of every block")
     args = parser.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = True
     rank, world, device = parallel.setup()
     model = DiT(PRESETS[args.preset]).to(device)
+    model.checkpointing = args.checkpointing
     parameters = count_parameters(model)
     flops = 3 * model_flops(model, args.batch, args.frames, args.height, args.width) * world  # fwd + bwd, all GPUs
     net = parallel.wrap(model, args.parallel, world, device, bf16=True)
@@ -98,6 +100,7 @@ def main() -> None:
         "device": torch.cuda.get_device_name(), "gpus": world, "parallel": args.parallel if world > 1 else "none",
         "preset": args.preset, "parameters": parameters,
         "batch_per_gpu": args.batch, "frames": args.frames, "size": f"{args.height}x{args.width}", "compile": args.compile,
+        "activation_checkpointing": args.checkpointing,
         "tokens_per_step": tokens, "seconds_per_step": round(seconds, 4), "tokens_per_s": round(tokens / seconds),
         "model_tflop_per_step": round(flops / 1e12, 2), "achieved_tflops": round(achieved, 1),
         "matmul_ceiling_tflops": round(ceiling, 1), "mfu_vs_measured_ceiling": round(achieved / ceiling, 3),

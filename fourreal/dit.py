@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.utils.checkpoint
 import torch.nn.functional as F
 from torch import nn
 
@@ -178,6 +179,7 @@ class DiT(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(256, d), nn.SiLU(), nn.Linear(d, d))
         self.context = nn.Embedding(len(CONTEXTS) + 1, d)
         self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
+        self.checkpointing = False  # recompute each block's activations in the backward pass (saves memory)
         self.norm_out = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.ada_out = nn.Sequential(nn.SiLU(), nn.Linear(d, 2 * d))
         self.out = nn.Linear(d, 3 * p * p)
@@ -222,7 +224,10 @@ class DiT(nn.Module):
 
     def block(self, index: int, x: torch.Tensor, c: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
               attn: Attention | None = None) -> torch.Tensor:
-        """Apply block ``index`` to token sequences ``x [N, L, D]`` with conditioning ``c [N, D]``."""
+        """Apply block ``index`` to token sequences ``x [N, L, D]`` with conditioning ``c [N, D]``
+        (with activation checkpointing when :attr:`checkpointing` is set and grads are on)."""
+        if self.checkpointing and torch.is_grad_enabled():
+            return torch.utils.checkpoint.checkpoint(self.blocks[index], x, c, rope, attn, use_reentrant=False)
         return self.blocks[index](x, c, rope, attn)
 
     def head(self, x: torch.Tensor, c: torch.Tensor, frames: int, height: int, width: int) -> torch.Tensor:

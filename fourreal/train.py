@@ -71,6 +71,8 @@ class OptimConfig:
             training throughput; the first steps are slower while it compiles).
         parallel: under ``torchrun`` with several processes, ``ddp`` (replicated weights) or
             ``fsdp`` (weights, gradients and optimizer moments sharded over the ranks).
+        activation_checkpointing: recompute every transformer block's activations in the
+            backward pass instead of storing them (less memory, about a third more compute).
     """
 
     phases: list[Phase] = field(default_factory=lambda: [Phase(100, 16, 32, 8, 4)])
@@ -91,6 +93,7 @@ class OptimConfig:
     time_limit_s: float = 0.0
     compile: bool = False
     parallel: parallel.Mode = "ddp"
+    activation_checkpointing: bool = False
 
     def __post_init__(self) -> None:
         require(len(self.phases) > 0, "phases", "need at least one phase")
@@ -163,6 +166,9 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
     out = Path(out_dir)
     rank, world, device = parallel.setup()
     model.to(device)
+    for m in model.modules():  # every DiT inside (the 4D model's base included)
+        if hasattr(m, "checkpointing"):
+            m.checkpointing = cfg.activation_checkpointing
     ema = copy.deepcopy(model).requires_grad_(False) if cfg.ema_decay > 0 else None
     step, state = 0, {}
     checkpoints = list_checkpoints(out / "checkpoints")

@@ -161,3 +161,16 @@ def test_compiled_training_matches_eager(tmp_path):
         losses[compiled] = [float(r["loss"]) for r in csv.DictReader(open(tmp_path / str(compiled) / "loss.csv"))]
     assert len(losses[True]) == 3
     np.testing.assert_allclose(losses[True], losses[False], rtol=1e-3)
+
+
+def test_activation_checkpointing_trains_the_same_weights(tmp_path):
+    videos = toy_videos()
+    finals = []
+    for on in (False, True):
+        cfg = OptimConfig(phases=[Phase(3, 8, 8, 3, 2)], lr=3e-3, warmup=1, ema_decay=0.0, activation_checkpointing=on)
+        torch.manual_seed(0)
+        model = small_model(0)
+        train(model, cfg, tmp_path / str(on), lambda p, r: videos.batch(2, 3, 8, 8, r), lambda m, b, g: video_loss(m, b, g, cfg))
+        assert model.checkpointing is on
+        finals.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    torch.testing.assert_close(finals[0], finals[1])
