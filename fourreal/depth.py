@@ -16,6 +16,7 @@ from torch import nn
 
 from fourreal.checkpoint import load_torchscript
 from fourreal.config import require
+from fourreal.data import to_unit
 
 
 @dataclass
@@ -83,11 +84,6 @@ def depth_loss(net: DepthNet, rgb: torch.Tensor, depth: torch.Tensor) -> torch.T
     return loss
 
 
-def frames_to_input(frames: np.ndarray) -> torch.Tensor:
-    """uint8 ``[N, H, W, 3]`` -> ``[N, 3, H, W]`` in [-1, 1]."""
-    return torch.as_tensor(frames).permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
 @torch.no_grad()
 def predict_depth(net: nn.Module, frames: np.ndarray, batch: int = 32) -> np.ndarray:
     """Depth ``[N, H, W]`` float32 of uint8 frames ``[N, H, W, 3]``; 0 where the network
@@ -95,7 +91,7 @@ def predict_depth(net: nn.Module, frames: np.ndarray, batch: int = 32) -> np.nda
     device = next(net.parameters(), torch.empty(0)).device
     out = []
     for i in range(0, len(frames), batch):
-        log_depth, fg_logit = net(frames_to_input(frames[i:i + batch]).to(device))
+        log_depth, fg_logit = net(to_unit(frames[i:i + batch]).to(device))
         out.append(torch.where(fg_logit > 0, log_depth.exp(), torch.zeros_like(log_depth)).cpu())
     return torch.cat(out).numpy().astype(np.float32)
 
@@ -168,7 +164,7 @@ def train_depth_net(frames: np.ndarray, depths: np.ndarray, cfg: DepthConfig, pr
     losses = []
     for _ in tqdm(range(cfg.steps), desc="depth network", unit="step", disable=not progress, mininterval=5.0):
         idx = rng.choice(len(frames), size=min(cfg.batch_size, len(frames)), replace=False)
-        rgb = frames_to_input(frames[idx])
+        rgb = to_unit(frames[idx])
         if rng.random() < 0.5:  # horizontal flips: depth is mirror-symmetric
             rgb, d = rgb.flip(-1), torch.as_tensor(depths[idx]).flip(-1)
         else:

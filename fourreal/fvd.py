@@ -12,6 +12,7 @@ import torch
 from scipy import linalg
 
 from fourreal.checkpoint import load_torchscript
+from fourreal.data import to_unit
 
 NA = "n/a (no weights)"
 
@@ -47,7 +48,7 @@ def i3d_features(i3d: torch.jit.ScriptModule, videos: np.ndarray, batch: int = 8
     laid out ``[N, 3, T, H, W]``; the extractor resizes to its 224x224 input itself)."""
     out = []
     for i in range(0, len(videos), batch):
-        x = torch.as_tensor(videos[i:i + batch]).permute(0, 4, 1, 2, 3).float() / 127.5 - 1
+        x = to_unit(videos[i:i + batch]).transpose(1, 2)
         out.append(i3d(x, rescale=False, resize=True, return_features=True).cpu().numpy())
     return np.concatenate(out).astype(np.float64)
 

@@ -281,6 +281,11 @@ def fit(rgb: np.ndarray, Ks: np.ndarray, canonical: Canonical, background: np.nd
     return model, losses, held
 
 
+def _uint8(rgb: torch.Tensor) -> np.ndarray:
+    """Renders in [0, 1] (channels last) -> uint8 arrays."""
+    return (rgb.clamp(0, 1) * 255).round().byte().cpu().numpy()
+
+
 @torch.no_grad()
 def render_grid(model: Deformable, Ks: np.ndarray, views: int, times: int, height: int, width: int,
                 background: np.ndarray, backend: str) -> np.ndarray:
@@ -290,7 +295,7 @@ def render_grid(model: Deformable, Ks: np.ndarray, views: int, times: int, heigh
     bg = torch.as_tensor(background, dtype=torch.float32, device=dev)
     rows = [model.render_cells([(i, j) for j in range(times)], K[[i] * times], height, width, bg, backend)
             for i in range(views)]
-    return (torch.stack(rows).clamp(0, 1) * 255).round().byte().cpu().numpy()
+    return _uint8(torch.stack(rows))
 
 
 def scores(renders: np.ndarray, rgb: np.ndarray, held: np.ndarray) -> dict[str, float]:
@@ -346,7 +351,7 @@ def sweep(model: Deformable, Ks: np.ndarray, background: np.ndarray, backend: st
         K = (1 - (view - lo)) * Ks[lo] + (view - lo) * Ks[hi]
         rgb = model.render_cells([(view, time_index)], torch.as_tensor(K[None], dtype=torch.float32, device=dev),
                                  height, width, torch.as_tensor(background, dtype=torch.float32, device=dev), backend)
-        frames.append((rgb[0].clamp(0, 1) * 255).round().byte().cpu().numpy())
+        frames.append(_uint8(rgb[0]))
     return np.stack(frames)
 
 
@@ -364,5 +369,5 @@ def turntable(model: Deformable, K: np.ndarray, background: np.ndarray, backend:
         q = (p - centre) @ R.T + centre
         rgb, _ = render(q[None], g.scales, g.colors, g.opacities, torch.as_tensor(K[None], dtype=torch.float32, device=p.device),
                         height, width, torch.as_tensor(background, dtype=torch.float32, device=p.device), backend)
-        frames.append((rgb[0].clamp(0, 1) * 255).round().byte().cpu().numpy())
+        frames.append(_uint8(rgb[0]))
     return np.stack(frames)
