@@ -313,7 +313,19 @@ def scores(renders: np.ndarray, rgb: np.ndarray, held: np.ndarray) -> dict[str, 
 
 def reconstruct(rgb: np.ndarray, depth: np.ndarray, Ks: np.ndarray, cfg: ReconstructConfig,
                 progress: bool = True) -> dict:
-    """The whole reconstruction of one grid; returns the model, renders, scores and timings."""
+    """The whole reconstruction of one grid; returns the model, renders, scores and timings.
+    Seeded by ``cfg.seed``; on the CPU bit-reproducible (deterministic kernels are forced for
+    the call), on CUDA not (gsplat accumulates gradients with atomics)."""
+    torch.manual_seed(cfg.seed)
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(_device(cfg).type == "cpu")
+    try:
+        return _reconstruct(rgb, depth, Ks, cfg, progress)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def _reconstruct(rgb: np.ndarray, depth: np.ndarray, Ks: np.ndarray, cfg: ReconstructConfig, progress: bool) -> dict:
     timings = {}
     start = time.perf_counter()
     column = rgb[:, 0]
