@@ -67,6 +67,12 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def write_loss_csv(path: str | os.PathLike, losses: list[float]) -> None:
+    """Write a ``step,loss`` CSV (steps from 1; a DVC plot's input), atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text("step,loss\n" + "".join(f"{i + 1},{v:.6f}\n" for i, v in enumerate(losses)))
+
+
 def write_npz(path: str | os.PathLike, arrays: dict) -> None:
     """Write ``arrays`` as a compressed ``.npz`` archive, atomically."""
     import numpy as np

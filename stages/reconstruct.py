@@ -12,7 +12,6 @@ the canonical cloud turned around its centre; the sweep as mp4);
 
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from tqdm import tqdm
 
 from fourreal.config import load_section
 from fourreal.depth import load_depth_model, predict_depth
-from fourreal.files import atomic_dir, write_json
+from fourreal.files import atomic_dir, write_json, write_loss_csv
 from fourreal.gaussians import write_ply
 from fourreal.grid import Grid, list_grids, load_grid, save_grid
 from fourreal.preview import contact_sheet, write_mp4, write_png
@@ -74,10 +73,7 @@ def main() -> None:
                       str(d / "deformation.safetensors"))
             save_grid(d / "renders.grid.npz", Grid(rgb=result["renders"], intrinsics=grid.intrinsics, meta={
                 "kind": "reconstruction", "source": name, "seed": cfg.seed, "fps": grid.meta.get("fps", 8.0)}))
-            with open(d / "loss.csv", "w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(["step", "loss"])
-                w.writerows((i + 1, f"{v:.6f}") for i, v in enumerate(result["losses"]))
+            write_loss_csv(d / "loss.csv", result["losses"])
             marked = result["renders"].copy()
             marked[held, :2] = [255, 0, 0]  # a red bar on held-out cells
             flat = name.replace("/", "__")

@@ -8,14 +8,13 @@ Outputs under ``data/train_depth/``: ``model/`` (config.json + model.safetensors
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
 from fourreal.config import load_section
 from fourreal.depth import DepthConfig, depth_scores, predict_depth, save_depth_model, train_depth_net
-from fourreal.files import atomic_dir
+from fourreal.files import atomic_dir, write_loss_csv
 from fourreal.grid import list_grids, load_grid
 from fourreal.preview import contact_sheet, write_png
 from fourreal.stage import stage_args, write_metrics
@@ -48,10 +47,7 @@ def main() -> None:
     frames, depths = rgbd(cfg.grids)
     net, losses = train_depth_net(frames, depths, cfg)
     save_depth_model(out / "model", net)
-    with open(out / "loss.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["step", "loss"])
-        w.writerows((i + 1, f"{v:.6f}") for i, v in enumerate(losses))
+    write_loss_csv(out / "loss.csv", losses)
     test_frames, test_depths = rgbd(cfg.test_grids)
     pred = predict_depth(net, test_frames)
     scores = depth_scores(pred, test_depths)
