@@ -4,15 +4,16 @@
   between neighbouring views of a freeze-time column, verified by a RANSAC fundamental
   matrix; the share of a view's keypoints whose match lies within ``τ`` pixels of its
   epipolar line, for several thresholds ``τ``.
-- Two-view geometry (the role of Dust3R-confidence): with the grid's intrinsics, the
-  essential matrix and relative pose of neighbouring views, triangulated matches and their
-  reprojection error; a pair counts as registered with enough inliers in front of both
-  cameras.
+- Structure from motion (the role of Dust3R-confidence): COLMAP's incremental mapper
+  (pycolmap) over the views of a freeze-time column with the grid's intrinsics: how many
+  views one 3D model explains, its reprojection error and track length.
 - Temporal consistency: the photometric error after warping each frame of a fixed-view
   row onto the previous one with optical flow (forward-backward consistent pixels only).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -73,36 +74,60 @@ def matching_consistency(column: np.ndarray, thresholds: tuple[float, ...] = THR
     return {f"match@{t:g}px": float(np.mean(v)) for t, v in shares.items()}
 
 
-def geometry_consistency(column: np.ndarray, intrinsics: np.ndarray, min_inliers: int = 15) -> dict[str, float]:
-    """Two-view geometry along a freeze-time video ``[V, H, W, 3]`` with intrinsics
-    ``[V, 3, 3]``: share of neighbouring pairs registered (essential matrix with at least
-    ``min_inliers`` inliers, triangulated in front of both cameras) and the mean
-    reprojection error of their triangulated inliers (pixels)."""
-    registered, errors = 0, []
-    for i in range(len(column) - 1):
-        pa, pb, _ = match_pair(column[i], column[i + 1])
-        if len(pa) < 8:
-            continue
-        Ka, Kb = intrinsics[i].astype(np.float64), intrinsics[i + 1].astype(np.float64)
-        na = cv2.undistortPoints(pa.reshape(-1, 1, 2), Ka, None).reshape(-1, 2)
-        nb = cv2.undistortPoints(pb.reshape(-1, 1, 2), Kb, None).reshape(-1, 2)
-        E, mask = cv2.findEssentialMat(na, nb, np.eye(3), cv2.RANSAC, 0.999, 1.0 / Ka[0, 0])
-        if E is None or E.shape != (3, 3):
-            continue
-        count, R, t, pose_mask = cv2.recoverPose(E, na, nb, np.eye(3), mask=mask)
-        inl = pose_mask.ravel() > 0
-        if count < min_inliers:
-            continue
-        registered += 1
-        Pa, Pb = np.hstack([np.eye(3), np.zeros((3, 1))]), np.hstack([R, t])
-        X = cv2.triangulatePoints(Pa, Pb, na[inl].T, nb[inl].T)
-        X = (X[:3] / X[3]).T
-        for P, K, pts in ((Pa, Ka, pa[inl]), (Pb, Kb, pb[inl])):
-            proj = (K @ (P[:, :3] @ X.T + P[:, 3:])).T
-            errors.append(np.linalg.norm(proj[:, :2] / proj[:, 2:3] - pts, axis=1))
-    pairs = max(1, len(column) - 1)
-    return {"registered_share": registered / pairs,
-            "reprojection_error_px": float(np.mean(np.concatenate(errors))) if errors else float("nan")}
+def sfm_consistency(column: np.ndarray, intrinsics: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """Incremental structure from motion (COLMAP through pycolmap) of a freeze-time video
+    ``[V, H, W, 3]`` with known, fixed pinhole intrinsics ``[V, 3, 3]`` (view 0's are used
+    for all views): the share of views registered in the largest model, the mean
+    reprojection error of its 3D points (in the frames' pixels) and their mean track length
+    (views per point). A column that no model explains scores 0 registered, NaN error.
+
+    Frames are upscaled to at least 256 pixels wide for SIFT, as in :func:`match_pair`.
+    Single-threaded with a fixed seed, so the result is reproducible."""
+    import tempfile
+
+    import pycolmap
+
+    s = _upscale(column[0])
+    K = intrinsics[0].astype(np.float64) * np.array([[s], [s], [1.0]])
+    level = pycolmap.logging.minloglevel
+    pycolmap.logging.minloglevel = 3  # COLMAP logs every step to stderr; keep only fatal errors
+    try:
+        pycolmap.set_random_seed(seed)
+        with tempfile.TemporaryDirectory(prefix="fourreal_sfm_") as tmp:
+            root = Path(tmp)
+            images, database, models = root / "images", root / "database.db", root / "sparse"
+            images.mkdir()
+            models.mkdir()
+            for i, frame in enumerate(column):
+                big = cv2.resize(frame, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC) if s > 1 else frame
+                cv2.imwrite(str(images / f"{i:04d}.png"), np.ascontiguousarray(big[..., ::-1]))
+            reader = pycolmap.ImageReaderOptions()
+            reader.camera_model = "PINHOLE"
+            reader.camera_params = f"{K[0, 0]},{K[1, 1]},{K[0, 2]},{K[1, 2]}"
+            extraction = pycolmap.FeatureExtractionOptions()
+            extraction.num_threads = 1
+            matching = pycolmap.FeatureMatchingOptions()
+            matching.num_threads = 1
+            pycolmap.extract_features(database, images, camera_mode=pycolmap.CameraMode.SINGLE,
+                                      reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu)
+            pycolmap.match_exhaustive(database, matching_options=matching, device=pycolmap.Device.cpu)
+            options = pycolmap.IncrementalPipelineOptions()
+            options.num_threads = 1
+            options.random_seed = seed
+            options.min_model_size = 2
+            options.ba_refine_focal_length = options.ba_refine_principal_point = options.ba_refine_extra_params = False
+            options.mapper.init_min_num_inliers = 15
+            options.mapper.abs_pose_min_num_inliers = 10
+            options.mapper.init_min_tri_angle = 2.0
+            reconstructions = pycolmap.incremental_mapping(database, images, models, options=options)
+    finally:
+        pycolmap.logging.minloglevel = level
+    if not reconstructions:
+        return {"registered_share": 0.0, "reprojection_error_px": float("nan"), "track_length": 0.0}
+    best = max(reconstructions.values(), key=lambda r: (r.num_reg_images(), r.num_points3D()))
+    return {"registered_share": best.num_reg_images() / len(column),
+            "reprojection_error_px": float(best.compute_mean_reprojection_error()) / s,
+            "track_length": float(best.compute_mean_track_length())}
 
 
 def warp_error(row: np.ndarray, fb_threshold: float = 1.0) -> float:

@@ -5,21 +5,22 @@ columns): FVD against real videos and against the test inputs (I3D weights from 
 path), CLIP score and VideoScore (weights; reported n/a without them), the optical-flow
 warping error, and what the paper could not measure: PSNR/SSIM against the rendered truth.
 Table 2 (multi-view consistency of the columns): the share of keypoints matched within
-several epipolar thresholds (the role of GIM-confidence) and two-view geometry with the
-grids' intrinsics (the role of Dust3R-confidence).
+several epipolar thresholds (the role of GIM-confidence) and COLMAP structure from motion
+with the grids' intrinsics (the role of Dust3R-confidence).
 """
 
 from __future__ import annotations
 
 import csv
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from fourreal.config import require
-from fourreal.consistency import THRESHOLDS, geometry_consistency, matching_consistency, warp_error
-from fourreal.fvd import NA, clip_image_similarity, fvd
+from fourreal.consistency import THRESHOLDS, matching_consistency, sfm_consistency, warp_error
+from fourreal.fvd import NA, clip_image_similarity, fvd, videoscore
 
 # The paper's row labels, in its order, by sample_4d variant name.
 VARIANT_LABELS = {
@@ -44,6 +45,8 @@ class EvaluateConfig:
         thresholds: epipolar thresholds (pixels) of the matching share.
         i3d_path: I3D TorchScript file for FVD ("" reports n/a).
         clip_path: CLIP TorchScript file (with ``encode_image``) for the CLIP score ("" reports n/a).
+        videoscore_path: VideoScore TorchScript file (``[N, T, 3, H, W]`` -> ``[N, 5]``; "" reports n/a).
+        workers: processes computing the per-grid consistency metrics (0: one per CPU core).
         real_videos: clip directory of real videos, FVD's reference set.
         reconstruction: ``reconstruct``'s ``metrics.json`` (its per-source means become
             Table 3; "" leaves it out).
@@ -54,17 +57,20 @@ class EvaluateConfig:
     thresholds: list[float] = field(default_factory=lambda: list(THRESHOLDS))
     i3d_path: str = ""
     clip_path: str = ""
+    videoscore_path: str = ""
+    workers: int = 0
     real_videos: str = "data/videos/clips"
     reconstruction: str = "data/reconstruct/metrics.json"
 
     def __post_init__(self) -> None:
         require(len(self.variants) > 0, "variants", "list at least one sample_4d variant")
         require(all(t > 0 for t in self.thresholds), "thresholds", "must be > 0")
+        require(self.workers >= 0, "workers", "must be >= 0 (0: one process per CPU core)")
 
 
 def grid_metrics(rgb: np.ndarray, intrinsics: np.ndarray | None, thresholds: list[float]) -> dict[str, float]:
     """Reference-free metrics of one grid ``[V, T, H, W, 3]``: warping error of the rows
-    (time axis) and of the columns (view axis), matching share and two-view geometry of the
+    (time axis) and of the columns (view axis), matching share and structure from motion of the
     columns. The given first row and column are left out (rows and columns from index 1)."""
     rows = [rgb[i] for i in range(1, rgb.shape[0])]
     cols = [rgb[:, j] for j in range(1, rgb.shape[1])]
@@ -74,9 +80,10 @@ def grid_metrics(rgb: np.ndarray, intrinsics: np.ndarray | None, thresholds: lis
     for key in matches[0]:
         out[key] = float(np.mean([m[key] for m in matches]))
     if intrinsics is not None:
-        geo = [geometry_consistency(c, intrinsics) for c in cols]
-        out["registered_share"] = float(np.mean([g["registered_share"] for g in geo]))
-        out["reprojection_error_px"] = _finite_mean([g["reprojection_error_px"] for g in geo])
+        sfm = [sfm_consistency(c, intrinsics) for c in cols]
+        out["registered_share"] = float(np.mean([g["registered_share"] for g in sfm]))
+        out["reprojection_error_px"] = _finite_mean([g["reprojection_error_px"] for g in sfm])
+        out["track_length"] = float(np.mean([g["track_length"] for g in sfm]))
     return out
 
 
@@ -88,11 +95,14 @@ def _finite_mean(values: list[float]) -> float:
 
 def variant_metrics(grids: list[np.ndarray], intrinsics: list[np.ndarray | None], thresholds: list[float],
                     scores: dict[str, dict[str, float]] | None = None, i3d=None,
-                    real: np.ndarray | None = None, inputs: np.ndarray | None = None, clip=None) -> dict[str, float | str]:
+                    real: np.ndarray | None = None, inputs: np.ndarray | None = None, clip=None,
+                    video_scorer=None, pool: Executor | None = None) -> dict[str, float | str]:
     """Means over a variant's grids, its PSNR/SSIM from ``scores`` (per asset), FVD of its
     rows (time axis) and columns (view axis) against real videos and the test inputs, and
-    the CLIP score of its generated cells against each grid's given first row and column."""
-    per = [grid_metrics(g, k, thresholds) for g, k in zip(grids, intrinsics)]
+    the CLIP score of its generated cells against each grid's given first row and column,
+    and VideoScore (visual quality, temporal and factual consistency) of rows and columns.
+    The per-grid consistency metrics run in ``pool`` when given (one task per grid)."""
+    per = list((pool.map if pool else map)(grid_metrics, grids, intrinsics, [thresholds] * len(grids)))
     out: dict[str, float | str] = {key: _finite_mean([p[key] for p in per]) for key in per[0]}
     if scores:
         out["psnr"] = float(np.mean([s["psnr"] for s in scores.values()]))
@@ -102,18 +112,23 @@ def variant_metrics(grids: list[np.ndarray], intrinsics: list[np.ndarray | None]
     for axis, videos in (("time", rows), ("view", cols)):
         out[f"fvd_real_{axis}"] = fvd(i3d, videos, real) if real is not None else NA
         out[f"fvd_input_{axis}"] = fvd(i3d, videos, inputs) if inputs is not None else NA
+        vs = videoscore(video_scorer, videos)
+        if isinstance(vs, str):
+            out[f"videoscore_{axis}"] = vs
+        else:
+            out[f"videoscore_{axis}"] = vs.pop("mean")
+            out.update({f"videoscore_{aspect}_{axis}": v for aspect, v in vs.items()})
     if clip is None:
         out["clip_score"] = NA
     else:
         out["clip_score"] = float(np.mean([clip_image_similarity(clip, g[1:, 1:].reshape(-1, *g.shape[2:]),
                                                                  np.concatenate([g[0], g[1:, 0]])) for g in grids]))
-    out["videoscore"] = NA
     return out
 
 
 TABLE1 = [("FVD real (time)", "fvd_real_time"), ("FVD input (time)", "fvd_input_time"),
           ("FVD real (view)", "fvd_real_view"), ("FVD input (view)", "fvd_input_view"),
-          ("CLIP-I", "clip_score"), ("VideoScore", "videoscore"),
+          ("CLIP-I", "clip_score"), ("VideoScore (time)", "videoscore_time"), ("VideoScore (view)", "videoscore_view"),
           ("warp err. time ↓", "warp_error_time"), ("warp err. view ↓", "warp_error_view"),
           ("PSNR vs truth ↑", "psnr"), ("SSIM vs truth ↑", "ssim")]
 
@@ -126,7 +141,8 @@ SOURCE_LABELS = {"render_grids_test": "Rendered ground truth", "sample_4d_soft":
 
 def table2_columns(thresholds: list[float]) -> list[tuple[str, str]]:
     return ([(f"match <{t:g}px ↑", f"match@{t:g}px") for t in thresholds]
-            + [("registered pairs ↑", "registered_share"), ("reproj. err. px ↓", "reprojection_error_px")])
+            + [("SfM registered ↑", "registered_share"), ("reproj. err. px ↓", "reprojection_error_px"),
+               ("track length ↑", "track_length")])
 
 
 def _fmt(v) -> str:

@@ -1,7 +1,7 @@
 """Metrics that need pretrained networks, each loaded from a local TorchScript file and
 reported as n/a without one: Fréchet Video Distance with the I3D feature extractor (the
 ``i3d_torchscript.pt`` used by StyleGAN-V and later FVD code; the Fréchet distance itself
-needs no weights) and a CLIP image score."""
+needs no weights), a CLIP image score and VideoScore."""
 
 from __future__ import annotations
 
@@ -93,3 +93,39 @@ def clip_image_similarity(clip: torch.jit.ScriptModule | None, frames: np.ndarra
     ref = embed(references).mean(0)
     ref = ref / ref.norm()
     return float((embed(frames) @ ref).mean() * 100)
+
+
+# VideoScore's five aspects, in the order its regression head outputs them.
+VIDEOSCORE_ASPECTS = ("visual_quality", "temporal_consistency", "dynamic_degree", "text_alignment", "factual_consistency")
+# The aspects the paper reports (text alignment and dynamic degree depend on the inputs, not the generated frames).
+VIDEOSCORE_KEPT = ("visual_quality", "temporal_consistency", "factual_consistency")
+
+
+def load_videoscore(path: str | Path) -> torch.jit.ScriptModule | None:
+    """VideoScore (TIGER-Lab) exported to TorchScript at ``path``: ``forward(frames)`` takes
+    ``[N, T, 3, H, W]`` float frames in [0, 1] (it does its own resizing and normalisation)
+    and returns ``[N, 5]`` aspect scores in :data:`VIDEOSCORE_ASPECTS` order. None when
+    ``path`` is empty (the metric is then reported as n/a)."""
+    if not path:
+        return None
+    return load_torchscript(path, "VideoScore model",
+                            "set evaluate.videoscore_path to a TorchScript export of VideoScore or to \"\" to skip it")
+
+
+@torch.no_grad()
+def videoscore(model: torch.jit.ScriptModule | None, videos: np.ndarray, batch: int = 4) -> dict[str, float] | str:
+    """Mean VideoScore aspects of uint8 videos ``[N, T, H, W, 3]``: a dict with the kept
+    aspects (``visual_quality``, ``temporal_consistency``, ``factual_consistency``) and
+    their mean (``mean``), or ``n/a`` without weights."""
+    if model is None:
+        return NA
+    out = []
+    for i in range(0, len(videos), batch):
+        x = torch.as_tensor(videos[i:i + batch]).permute(0, 1, 4, 2, 3).float() / 255
+        scores = model(x).float()
+        if scores.ndim != 2 or scores.shape[1] != len(VIDEOSCORE_ASPECTS):
+            raise ValueError(f"VideoScore model returned shape {tuple(scores.shape)}; expected [N, {len(VIDEOSCORE_ASPECTS)}]")
+        out.append(scores.cpu().numpy())
+    mean = np.concatenate(out).mean(0)
+    kept = {a: float(mean[VIDEOSCORE_ASPECTS.index(a)]) for a in VIDEOSCORE_KEPT}
+    return {**kept, "mean": float(np.mean(list(kept.values())))}

@@ -3,7 +3,7 @@ rendered ground truth as a reference row.
 
 Outputs under ``data/eval/``: ``table1.md``/``.csv`` (FVD, CLIP, VideoScore — n/a without
 weights —, flow-warping error along time and views, PSNR/SSIM against the truth),
-``table2.md``/``.csv`` (matching share at epipolar thresholds, two-view geometry),
+``table2.md``/``.csv`` (matching share at epipolar thresholds, COLMAP structure from motion),
 ``table3.md``/``.csv`` (reconstruction PSNR/SSIM on fitted and held-out cells, per source),
 ``plots/`` (bar charts per metric) and ``metrics.json`` (every number, per variant).
 """
@@ -11,6 +11,9 @@ weights —, flow-warping error along time and views, PSNR/SSIM against the trut
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +24,7 @@ from fourreal.config import load_section
 from fourreal.data import to_uint8
 from fourreal.evaluation import TABLE1, TABLE3, EvaluateConfig, bar_charts, table2_columns, variant_metrics, write_table
 from fourreal.files import atomic_dir
-from fourreal.fvd import load_clip_image_encoder, load_i3d
+from fourreal.fvd import load_clip_image_encoder, load_i3d, load_videoscore
 from fourreal.grid import list_grids, load_grid
 from fourreal.sampling4d import Sample4DConfig, truth_window, window_intrinsics
 from fourreal.stage import stage_args, write_metrics
@@ -38,6 +41,7 @@ def main() -> None:
         raise SystemExit(f"evaluate: {scores_path} missing; run `dvc repro sample_4d` first")
     scores = json.loads(scores_path.read_text())
     i3d, clip = load_i3d(cfg.i3d_path), load_clip_image_encoder(cfg.clip_path)
+    video_scorer = load_videoscore(cfg.videoscore_path)
     tests = list_grids(sample_cfg.test_grids)
     truths, truth_k = [], []
     for p in tests:
@@ -51,6 +55,8 @@ def main() -> None:
         frames = min(c.shape[0] for c in clips)
         real = np.stack([c[:frames] for c in clips])
     rows: dict[str, dict] = {}
+    workers = cfg.workers or os.cpu_count() or 1
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if workers > 1 else None
     for name in tqdm(cfg.variants + ["truth"], desc="evaluating", unit="variant"):
         if name == "truth":
             grids, ks, sc = truths, truth_k, None
@@ -60,7 +66,9 @@ def main() -> None:
                 raise SystemExit(f"evaluate: no grids for variant {name} in {samples / name}; is it in sample_4d.variants?")
             loaded = [load_grid(p) for p in paths]
             grids, ks, sc = [g.rgb for g in loaded], [g.intrinsics for g in loaded], scores.get(name)
-        rows[name] = variant_metrics(grids, ks, cfg.thresholds, sc, i3d, real, inputs, clip)
+        rows[name] = variant_metrics(grids, ks, cfg.thresholds, sc, i3d, real, inputs, clip, video_scorer, pool)
+    if pool:
+        pool.shutdown()
     out.mkdir(parents=True, exist_ok=True)
     t2 = table2_columns(cfg.thresholds)
     write_table(out / "table1.md", out / "table1.csv", "Table 1: quality and temporal consistency", TABLE1, rows)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from fourreal.consistency import epipolar_distance, geometry_consistency, matching_consistency, warp_error
+from fourreal.consistency import epipolar_distance, matching_consistency, sfm_consistency, warp_error
 from fourreal.evaluation import TABLE1, table2_columns, variant_metrics, write_table
 from fourreal.fvd import NA, feature_stats, frechet_distance, fvd, i3d_features, load_i3d
 
@@ -83,11 +83,35 @@ def test_consistent_views_match_better_than_jittered_ones():
     assert good["match@0.5px"] <= good["match@1px"] <= good["match@2px"]
 
 
-def test_geometry_check_registers_a_rigid_camera_motion():
-    K = np.repeat(np.array([[[80.0, 0, 48], [0, 80.0, 32], [0, 0, 1]]]), 4, 0)
-    views = scene()
-    geo = geometry_consistency(views, K, min_inliers=10)
-    assert geo["registered_share"] > 0.5 and geo["reprojection_error_px"] < 1.0
+def orbit_column(views: int = 6, height: int = 64, width: int = 96, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A random 3D cloud of coloured Gaussians seen by a camera orbiting it (CPU
+    compositor): a geometrically consistent freeze-time video ``[V, H, W, 3]`` and its
+    intrinsics ``[V, 3, 3]``."""
+    from fourreal.gaussians import render
+
+    rng = np.random.default_rng(seed)
+    points = rng.uniform([-1, -0.7, -0.6], [1, 0.7, 0.6], (3000, 3))
+    K = np.array([[90.0, 0, width / 2], [0, 90.0, height / 2], [0, 0, 1]])
+    means = []
+    for a in np.linspace(-0.25, 0.25, views):
+        R = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+        means.append(points @ R.T + [0, 0, 4.0])
+    f = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32)  # noqa: E731
+    rgb, _ = render(f(means), torch.full((3000,), 0.03), f(rng.uniform(0, 1, (3000, 3))), torch.full((3000,), 0.9),
+                    f(K)[None].expand(views, 3, 3), height, width, torch.zeros(3), backend="torch")
+    return (rgb.clamp(0, 1).numpy() * 255).astype(np.uint8), np.repeat(K[None], views, 0)
+
+
+def test_structure_from_motion_explains_a_consistent_orbit_better_than_a_jittered_one():
+    column, K = orbit_column()
+    good, bad = sfm_consistency(column, K), sfm_consistency(jitter(column), K)
+    assert good["registered_share"] == 1.0 and good["reprojection_error_px"] < 0.3 and good["track_length"] > 4
+    assert bad["reprojection_error_px"] > 2 * good["reprojection_error_px"]
+    assert bad["track_length"] < good["track_length"] - 1
+    assert sfm_consistency(column, K) == good  # seeded and single-threaded: reproducible
+    noise = np.random.default_rng(0).integers(0, 255, column.shape, dtype=np.uint8)
+    none = sfm_consistency(noise, K)
+    assert none["registered_share"] == 0.0 and np.isnan(none["reprojection_error_px"])
 
 
 def test_warp_error_is_low_for_coherent_video_and_high_for_flicker():
@@ -109,7 +133,7 @@ def test_tables_rank_truth_over_noise(tmp_path):
     write_table(tmp_path / "t2.md", tmp_path / "t2.csv", "Table 2", table2_columns([1.0]), rows)
     md = (tmp_path / "t1.md").read_text()
     assert "Parallel soft (full)" in md and "Parallel hard w/o training" in md and NA in md
-    assert (tmp_path / "t2.csv").read_text().splitlines()[0] == "variant,match@1px,registered_share,reprojection_error_px"
+    assert (tmp_path / "t2.csv").read_text().splitlines()[0] == "variant,match@1px,registered_share,reprojection_error_px,track_length"
 
 
 def test_clip_image_score_with_a_small_random_clip(tmp_path):
@@ -138,3 +162,31 @@ def test_clip_image_score_with_a_small_random_clip(tmp_path):
     torch.jit.script(torch.nn.Linear(2, 2)).save(str(tmp_path / "noclip.pt"))
     with pytest.raises(ValueError, match="encode_image"):
         load_clip_image_encoder(tmp_path / "noclip.pt")
+
+
+def test_videoscore_with_a_small_random_scorer_of_the_same_interface(tmp_path):
+    from fourreal.fvd import VIDEOSCORE_KEPT, load_videoscore, videoscore
+
+    class TinyScorer(torch.nn.Module):
+        """Five "aspect" scores from the mean colour: visual quality = brightness (x4)."""
+
+        def forward(self, frames: torch.Tensor) -> torch.Tensor:
+            m = frames.mean(dim=(1, 2, 3, 4))
+            return torch.stack([4 * m, m, 2 * m, 3 * m, -m], dim=1)
+
+    torch.jit.script(TinyScorer()).save(str(tmp_path / "vs.pt"))
+    model = load_videoscore(tmp_path / "vs.pt")
+    videos = np.full((3, 4, 8, 8, 3), 255, np.uint8)
+    out = videoscore(model, videos, batch=2)
+    assert set(out) == set(VIDEOSCORE_KEPT) | {"mean"}
+    assert out["visual_quality"] == pytest.approx(4.0) and out["factual_consistency"] == pytest.approx(-1.0)
+    assert out["mean"] == pytest.approx((4 + 1 - 1) / 3)
+    assert videoscore(None, videos) == NA and load_videoscore("") is None
+    torch.jit.script(torch.nn.Flatten()).save(str(tmp_path / "wrong.pt"))
+    with pytest.raises(ValueError, match=r"expected \[N, 5\]"):
+        videoscore(load_videoscore(tmp_path / "wrong.pt"), videos)
+    with pytest.raises(FileNotFoundError, match="videoscore_path"):
+        load_videoscore(tmp_path / "missing.pt")
+    grid = np.stack([videos[0]] * 3)  # [V, T, H, W, 3]
+    row = variant_metrics([grid], [None], [1.0], video_scorer=model)
+    assert row["videoscore_time"] == pytest.approx(4 / 3) and row["videoscore_visual_quality_view"] == pytest.approx(4.0)
