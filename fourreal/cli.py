@@ -65,19 +65,11 @@ def _show(args: argparse.Namespace) -> int:
 
 def _read_first_frame(path: Path, height: int, width: int):
     """The first frame of an image or video file, center-cropped and resized: ``[3, H, W]`` in [-1, 1]."""
-    import cv2
-
     from fourreal.data import to_unit
-    from fourreal.videos import center_crop_resize, read_video
+    from fourreal.video_to_4d import read_image_or_video
 
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp") else None
-    if image is not None:
-        frame = center_crop_resize(image[..., ::-1], height, width)
-    else:
-        frame = read_video(path, fps=1.0, height=height, width=width)[0]
-    return to_unit(frame.copy())
+    frames, _ = read_image_or_video(path, 1.0, height, width)
+    return to_unit(frames[0].copy())
 
 
 def _sample(args: argparse.Namespace) -> int:

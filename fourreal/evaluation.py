@@ -31,6 +31,7 @@ VARIANT_LABELS = {
     "hard": "Parallel hard",
     "soft_pseudo_only": "Parallel soft w/o render fine-tuning",
     "soft": "Parallel soft (full)",
+    "4real": "4Real (optimisation + SDS)",
     "truth": "Rendered ground truth",
 }
 
@@ -42,6 +43,8 @@ class EvaluateConfig:
     Attributes:
         samples: ``sample_4d``'s output directory (one grid directory per variant, ``scores.json``).
         variants: the variants to tabulate, in table order.
+        baselines: directories laid out like ``samples`` (``scores.json`` + one grid
+            directory per variant), e.g. ``baseline_4real``'s; their variants follow.
         thresholds: epipolar thresholds (pixels) of the matching share.
         i3d_path: I3D TorchScript file for FVD ("" reports n/a).
         clip_path: CLIP TorchScript file (with ``encode_image``) for the CLIP score ("" reports n/a).
@@ -53,7 +56,8 @@ class EvaluateConfig:
     """
 
     samples: str = "data/sample_4d"
-    variants: list[str] = field(default_factory=lambda: [v for v in VARIANT_LABELS if v != "truth"])
+    variants: list[str] = field(default_factory=lambda: [v for v in VARIANT_LABELS if v not in ("truth", "4real")])
+    baselines: list[str] = field(default_factory=list)
     thresholds: list[float] = field(default_factory=lambda: list(THRESHOLDS))
     i3d_path: str = ""
     clip_path: str = ""

@@ -40,7 +40,7 @@ class Gaussians(nn.Module):
 
     def __init__(self, cloud: GaussianCloud):
         super().__init__()
-        self.means = nn.Parameter(torch.as_tensor(cloud.means, dtype=torch.float32))
+        self.means = nn.Parameter(torch.tensor(cloud.means, dtype=torch.float32))  # a copy of the cloud
         self.log_scales = nn.Parameter(torch.as_tensor(np.log(cloud.scales), dtype=torch.float32))
         self.color_logits = nn.Parameter(torch.logit(torch.as_tensor(cloud.colors, dtype=torch.float32).clamp(0.02, 0.98)))
         self.opacity_logits = nn.Parameter(torch.logit(torch.as_tensor(cloud.opacities, dtype=torch.float32).clamp(0.02, 0.98)))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 import torch
@@ -159,7 +159,8 @@ def canonical_init(frames: np.ndarray, depth: np.ndarray, Ks: np.ndarray, cfg: R
     return Canonical(cloud, offsets.astype(np.float32), c, stats)
 
 
-def _device(cfg: ReconstructConfig) -> torch.device:
+def compute_device(cfg: ReconstructConfig) -> torch.device:
+    """Where a reconstruction runs: CUDA when available (unless the torch backend is forced)."""
     return torch.device("cuda" if torch.cuda.is_available() and cfg.backend != "torch" else "cpu")
 
 
@@ -167,7 +168,7 @@ def prune_floaters(canonical: Canonical, frames: np.ndarray, Ks: np.ndarray, bac
                    cfg: ReconstructConfig) -> tuple[Canonical, int]:
     """Optimise each point's opacity (and color) to re-render the column's frames through
     the per-view offsets; drop points whose opacity ends below ``prune_threshold``."""
-    dev = _device(cfg)
+    dev = compute_device(cfg)
     g = Gaussians(canonical.cloud).to(dev)
     offsets = torch.as_tensor(canonical.offsets, device=dev)
     target = torch.as_tensor(frames, dtype=torch.float32, device=dev) / 255
@@ -200,12 +201,18 @@ def holdout_mask(views: int, times: int, every: int) -> np.ndarray:
 
 
 class Deformable(torch.nn.Module):
-    """Canonical Gaussians + fixed per-view offsets + the temporal MLP: renders any cell."""
+    """Canonical Gaussians + per-view offsets + the temporal MLP: renders any cell. The
+    offsets come from tracking and stay fixed, or (``learn_offsets``, 4Real's per-frame
+    deformations) are optimised with the rest."""
 
-    def __init__(self, canonical: Canonical, times: int):
+    def __init__(self, canonical: Canonical, times: int, learn_offsets: bool = False):
         super().__init__()
         self.gaussians = Gaussians(canonical.cloud)
-        self.register_buffer("offsets", torch.as_tensor(canonical.offsets))
+        offsets = torch.tensor(canonical.offsets)  # a copy: fitting never writes into the canonical arrays
+        if learn_offsets:
+            self.offsets = torch.nn.Parameter(offsets)
+        else:
+            self.register_buffer("offsets", offsets)
         extent = float(np.abs(canonical.cloud.means - canonical.cloud.means.mean(0)).max()) + 1e-6
         self.deform = TimeDeformation(extent=extent)
         self.times = times
@@ -242,26 +249,37 @@ class Deformable(torch.nn.Module):
 
 
 def fit(rgb: np.ndarray, Ks: np.ndarray, canonical: Canonical, background: np.ndarray, cfg: ReconstructConfig,
-        progress: bool = True) -> tuple[Deformable, list[float], np.ndarray]:
+        progress: bool = True, *, steps: int | None = None, model: Deformable | None = None,
+        cells: list[tuple[int, int]] | None = None, learn_offsets: bool = False,
+        regularizer: Callable[[Deformable, np.random.Generator], torch.Tensor] | None = None,
+        ) -> tuple[Deformable, list[float], np.ndarray]:
     """Fit the deformable Gaussians to a grid ``rgb [V, T, H, W, 3]`` (uint8). Returns the
-    model, the loss per step and the held-out mask ``[V, T]``."""
-    dev = _device(cfg)
+    model, the loss per step and the held-out mask ``[V, T]``.
+
+    By default every cell but the held-out ones is a target and the model starts from
+    ``canonical``. Keyword arguments serve 4Real's optimisation: ``model`` to continue from,
+    ``cells`` to fit (only those cells of ``rgb`` are read), ``learn_offsets`` to optimise
+    the per-view offsets too, and a ``regularizer(model, rng)`` loss (e.g. SDS) added each step."""
+    dev = compute_device(cfg)
     v, t, h, w = rgb.shape[:4]
-    model = Deformable(canonical, t).to(dev)
+    model = (model or Deformable(canonical, t, learn_offsets)).to(dev)
     held = holdout_mask(v, t, cfg.holdout_every)
-    train_cells = [(i, j) for i in range(v) for j in range(t) if not held[i, j]]
+    train_cells = cells or [(i, j) for i in range(v) for j in range(t) if not held[i, j]]
     target = torch.as_tensor(rgb, dtype=torch.float32, device=dev) / 255
     K = torch.as_tensor(Ks, dtype=torch.float32, device=dev)
     bg = torch.as_tensor(background, dtype=torch.float32, device=dev)
     g = model.gaussians
-    opt = torch.optim.Adam([
+    groups = [
         {"params": [g.means], "lr": cfg.lr * 0.01 * model.deform.extent},
         {"params": [g.log_scales, g.opacity_logits, g.color_logits], "lr": cfg.lr * 2},
         {"params": model.deform.parameters(), "lr": cfg.deform_lr},
-    ])
+    ]
+    if isinstance(model.offsets, torch.nn.Parameter):
+        groups.append({"params": [model.offsets], "lr": cfg.lr * 0.1 * model.deform.extent})
+    opt = torch.optim.Adam(groups)
     rng = np.random.default_rng(cfg.seed)
     losses = []
-    for _ in tqdm(range(cfg.fit_steps), desc="deformable fit", unit="step", disable=not progress, mininterval=5.0):
+    for _ in tqdm(range(steps or cfg.fit_steps), desc="deformable fit", unit="step", disable=not progress, mininterval=5.0):
         pick = [train_cells[k] for k in rng.choice(len(train_cells), size=min(cfg.batch_cells, len(train_cells)), replace=False)]
         pred = model.render_cells(pick, K[[i for i, _ in pick]], h, w, bg, cfg.backend)
         truth = torch.stack([target[i, j] for i, j in pick])
@@ -272,6 +290,8 @@ def fit(rgb: np.ndarray, Ks: np.ndarray, canonical: Canonical, background: np.nd
             p = g.means
             step = model.deform(p, (j + 1) / (t - 1)) - model.deform(p, j / (t - 1))
             loss = loss + cfg.smooth_weight * step.pow(2).sum(-1).mean() / model.deform.extent**2
+        if regularizer is not None:
+            loss = loss + regularizer(model, rng)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"reconstruction loss is {loss.item()}; lower reconstruct.lr")
         opt.zero_grad()
@@ -318,7 +338,7 @@ def reconstruct(rgb: np.ndarray, depth: np.ndarray, Ks: np.ndarray, cfg: Reconst
     the call), on CUDA not (gsplat accumulates gradients with atomics)."""
     torch.manual_seed(cfg.seed)
     previous = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(_device(cfg).type == "cpu")
+    torch.use_deterministic_algorithms(compute_device(cfg).type == "cpu")
     try:
         return _reconstruct(rgb, depth, Ks, cfg, progress)
     finally:
@@ -383,3 +403,36 @@ def turntable(model: Deformable, K: np.ndarray, background: np.ndarray, backend:
                         height, width, torch.as_tensor(background, dtype=torch.float32, device=p.device), backend)
         frames.append(_uint8(rgb[0]))
     return np.stack(frames)
+
+
+def write_reconstruction(result: dict, grid_rgb: np.ndarray, Ks: np.ndarray, directory: Path, previews: Path,
+                         name: str, cfg: ReconstructConfig, fps: float = 8.0) -> None:
+    """Write one reconstruction (the output of :func:`reconstruct` for a grid ``[V, T, H, W, 3]``
+    with intrinsics ``[V, 3, 3]``): under ``directory`` ``canonical.ply``,
+    ``deformation.safetensors``, ``renders.grid.npz``, ``loss.csv``; under ``previews``
+    ``<name>.png`` (grid above renders, held-out cells marked red), ``<name>_sweep.png/.mp4``
+    (a novel view-and-time path) and ``<name>_canonical.png`` (the canonical cloud turned)."""
+    from safetensors.torch import save_file
+
+    from fourreal.files import write_loss_csv
+    from fourreal.gaussians import write_ply
+    from fourreal.grid import Grid, save_grid
+    from fourreal.preview import contact_sheet, write_mp4, write_png
+
+    model, held = result["model"], result["held"]
+    directory.mkdir(parents=True, exist_ok=True)
+    write_ply(directory / "canonical.ply", model.gaussians.cloud())
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+              str(directory / "deformation.safetensors"))
+    save_grid(directory / "renders.grid.npz", Grid(rgb=result["renders"], intrinsics=Ks, meta={
+        "kind": "reconstruction", "source": name, "seed": cfg.seed, "fps": fps}))
+    write_loss_csv(directory / "loss.csv", result["losses"])
+    marked = result["renders"].copy()
+    marked[held, :2] = [255, 0, 0]  # a red bar on held-out cells
+    height, width = grid_rgb.shape[2:4]
+    write_png(previews / f"{name}.png", contact_sheet(np.concatenate([grid_rgb, marked], axis=0), 48))
+    frames = sweep(model, Ks, result["background"], cfg.backend, height, width)
+    write_png(previews / f"{name}_sweep.png", contact_sheet(frames[None], 48, labels=None))
+    write_mp4(previews / f"{name}_sweep.mp4", frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2])
+    spin = turntable(model, Ks[model.offsets.shape[0] // 2], result["background"], cfg.backend, height, width)
+    write_png(previews / f"{name}_canonical.png", contact_sheet(spin[None], 96, labels=None))

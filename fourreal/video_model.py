@@ -136,12 +136,22 @@ def heldout_loss(model: nn.Module, batches: list[VideoBatch], seed: int = 1234) 
 def sample_from_first_frame(model: DiT, first: torch.Tensor, frames: int, mode: str, steps: int = 20,
                             method: str = "euler", guidance: float = 1.0, seed: int = 0) -> torch.Tensor:
     """Generate ``[B, frames, 3, H, W]`` videos in ``mode`` whose first frame is ``first [B, 3, H, W]``."""
-    b, _, h, w = first.shape
+    return sample_with_context(model, first[:, None], frames, mode, steps, method, guidance, seed)
+
+
+@torch.no_grad()
+def sample_with_context(model: DiT, context: torch.Tensor, frames: int, mode: str, steps: int = 20,
+                        method: str = "euler", guidance: float = 1.0, seed: int = 0) -> torch.Tensor:
+    """Generate ``[B, frames, 3, H, W]`` videos in ``mode`` (``dynamic`` or ``freeze_time``)
+    whose first ``K`` frames are the given ``context [B, K, 3, H, W]`` (K < frames)."""
+    b, k, _, h, w = context.shape
+    if not 0 < k < frames:
+        raise ValueError(f"context of {k} frames for a {frames}-frame video: need 0 < K < frames")
     device = next(model.parameters()).device
     cond = torch.zeros(b, frames, 3, h, w, device=device)
-    cond[:, 0] = first.to(device)
+    cond[:, :k] = context.to(device)
     mask = torch.zeros(b, frames, device=device)
-    mask[:, 0] = 1
+    mask[:, :k] = 1
     ctx = torch.full((b,), CONTEXTS[mode], device=device)
     null = torch.full((b,), NULL_CONTEXT, device=device)
 
@@ -153,6 +163,25 @@ def sample_from_first_frame(model: DiT, first: torch.Tensor, frames: int, mode: 
 
     velocity = guided(v_cond, v_null if guidance != 1.0 else None, guidance)
     return sample(velocity, (b, frames, 3, h, w), steps, method, cond, mask, seed=seed, device=device, progress=False)
+
+
+@torch.no_grad()
+def extend_autoregressively(model: DiT, first: torch.Tensor, frames: int, chunk: int, overlap: int, mode: str,
+                            steps: int = 20, method: str = "euler", guidance: float = 1.0, seed: int = 0) -> torch.Tensor:
+    """A video longer than the model's window, as 4Real widens its freeze-time arc: chunks of
+    ``chunk`` frames, each conditioned on the last ``overlap`` frames generated so far (the
+    first on ``first [B, 3, H, W]`` alone). Returns ``[B, frames, 3, H, W]``."""
+    if not 0 < overlap < chunk:
+        raise ValueError(f"overlap {overlap} must be in [1, chunk={chunk})")
+    video = first[:, None].to(next(model.parameters()).device)
+    index = 0
+    while video.shape[1] < frames:
+        context = video[:, -overlap:] if video.shape[1] > 1 else video
+        length = min(chunk, frames - video.shape[1] + context.shape[1])
+        new = sample_with_context(model, context, length, mode, steps, method, guidance, seed + index)
+        video = torch.cat([video, new[:, context.shape[1]:]], dim=1)
+        index += 1
+    return video
 
 
 def load_model(directory: str | Path) -> DiT:

@@ -57,13 +57,22 @@ def main() -> None:
     rows: dict[str, dict] = {}
     workers = cfg.workers or os.cpu_count() or 1
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if workers > 1 else None
-    for name in tqdm(cfg.variants + ["truth"], desc="evaluating", unit="variant"):
+    sources = {name: samples for name in cfg.variants}
+    for directory in map(Path, cfg.baselines):
+        if not (directory / "scores.json").is_file():
+            raise SystemExit(f"evaluate: {directory / 'scores.json'} missing; run the stage that writes {directory} "
+                             "or remove it from evaluate.baselines")
+        extra = json.loads((directory / "scores.json").read_text())
+        scores.update(extra)
+        sources.update({name: directory for name in extra})
+    for name in tqdm([*sources, "truth"], desc="evaluating", unit="variant"):
         if name == "truth":
             grids, ks, sc = truths, truth_k, None
         else:
-            paths = list_grids(samples / name)
+            paths = list_grids(sources[name] / name)
             if not paths:
-                raise SystemExit(f"evaluate: no grids for variant {name} in {samples / name}; is it in sample_4d.variants?")
+                raise SystemExit(f"evaluate: no grids for variant {name} in {sources[name] / name}; "
+                                 "is it in sample_4d.variants?")
             loaded = [load_grid(p) for p in paths]
             grids, ks, sc = [g.rgb for g in loaded], [g.intrinsics for g in loaded], scores.get(name)
         rows[name] = variant_metrics(grids, ks, cfg.thresholds, sc, i3d, real, inputs, clip, video_scorer, pool)

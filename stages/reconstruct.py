@@ -16,16 +16,13 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from safetensors.torch import save_file
 from tqdm import tqdm
 
 from fourreal.config import load_section
 from fourreal.depth import load_depth_model, predict_depth
-from fourreal.files import atomic_dir, write_json, write_loss_csv
-from fourreal.gaussians import write_ply
-from fourreal.grid import Grid, list_grids, load_grid, save_grid
-from fourreal.preview import contact_sheet, write_mp4, write_png
-from fourreal.reconstruct import ReconstructConfig, reconstruct, sweep, turntable
+from fourreal.files import atomic_dir, write_json
+from fourreal.grid import list_grids, load_grid
+from fourreal.reconstruct import ReconstructConfig, reconstruct, write_reconstruction
 from fourreal.stage import stage_args, write_metrics
 
 log = logging.getLogger("stages.reconstruct")
@@ -65,25 +62,8 @@ def main() -> None:
                 log.warning("reconstruct: %s skipped: %s", path, exc)
                 failures[name] = str(exc)
                 continue
-            model, held = result["model"], result["held"]
-            d = tmp / name
-            d.mkdir(parents=True)
-            write_ply(d / "canonical.ply", model.gaussians.cloud())
-            save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-                      str(d / "deformation.safetensors"))
-            save_grid(d / "renders.grid.npz", Grid(rgb=result["renders"], intrinsics=grid.intrinsics, meta={
-                "kind": "reconstruction", "source": name, "seed": cfg.seed, "fps": grid.meta.get("fps", 8.0)}))
-            write_loss_csv(d / "loss.csv", result["losses"])
-            marked = result["renders"].copy()
-            marked[held, :2] = [255, 0, 0]  # a red bar on held-out cells
-            flat = name.replace("/", "__")
-            write_png(prev / f"{flat}.png", contact_sheet(np.concatenate([grid.rgb, marked], axis=0), 48))
-            frames = sweep(model, grid.intrinsics, result["background"], cfg.backend, *grid.rgb.shape[2:4])
-            write_png(prev / f"{flat}_sweep.png", contact_sheet(frames[None], 48, labels=None))
-            write_mp4(prev / f"{flat}_sweep.mp4", frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2])
-            spin = turntable(model, grid.intrinsics[model.offsets.shape[0] // 2], result["background"], cfg.backend,
-                             *grid.rgb.shape[2:4])
-            write_png(prev / f"{flat}_canonical.png", contact_sheet(spin[None], 96, labels=None))
+            write_reconstruction(result, grid.rgb, grid.intrinsics, tmp / name, prev, name.replace("/", "__"), cfg,
+                                 grid.meta.get("fps", 8.0))
             scores[name] = {**result["scores"], **result["stats"], **result["timings"]}
             timings.append(result["timings"])
     if not scores:

@@ -1,0 +1,193 @@
+"""One video (or one image) in, a 4D scene out: 4Real-Video's full path.
+
+1. The fixed-view video (first row): the input video's first ``times`` frames at the model
+   size, or, for a single image, a dynamic video generated from it by the base model.
+2. The freeze-time video (first column): generated from the row's first frame by the base
+   model in freeze-time mode, extended autoregressively in chunks to cover ``views`` views
+   (as 4Real widens its arc).
+3. The 4D grid: the 4D model fills the grid from its first row and column (sliding windows
+   when the grid is larger than the model's window).
+4. The reconstruction: depth from a depth network, deformable 3D Gaussians fitted to the grid
+   (``fourreal.reconstruct``), with a pinhole camera of ``fov_deg`` horizontal field of view.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fourreal.config import require
+from fourreal.data import to_uint8, to_unit
+from fourreal.videos import VideoReadError, center_crop_resize, read_video
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+@dataclass
+class VideoTo4DConfig:
+    """Parameters of the ``video_to_4d`` stage and the ``fourreal to4d`` command.
+
+    Attributes:
+        input: a video file (its frames become the fixed-view row) or an image (the base
+            model first generates the row from it).
+        base_model: ``train_base``'s model directory (freeze-time column; row from an image).
+        model_4d: a 4D model directory (``finetune_4d``/``train_4d`` output).
+        depth_model: ``train_depth``'s model directory or a pretrained TorchScript depth file.
+        views, times: grid size; the freeze-time column has ``views`` frames, the row ``times``.
+        height, width: frame size the models run at.
+        fps: rate at which the input video is sampled.
+        window: the 4D model's window (cells per side) for the sliding-window sampler.
+        chunk, overlap: the base model generates the column in chunks of ``chunk`` frames,
+            each conditioned on the last ``overlap`` frames so far.
+        steps, sampler, guidance: diffusion sampling (Euler or Heun steps, classifier-free
+            guidance scale of the base model).
+        fov_deg: horizontal field of view of the assumed pinhole camera (degrees).
+        background_depth: depth (relative to the median foreground depth) given to pixels the
+            depth network calls background, so that whole real scenes are reconstructed.
+        seed: sampling seed.
+    """
+
+    input: str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
+    base_model: str = "data/train_base/model"
+    model_4d: str = "data/finetune_4d/soft/model"
+    depth_model: str = "data/train_depth/model"
+    views: int = 10
+    times: int = 6
+    height: int = 20
+    width: int = 32
+    fps: float = 8.0
+    window: int = 4
+    chunk: int = 6
+    overlap: int = 2
+    steps: int = 10
+    sampler: str = "euler"
+    guidance: float = 1.0
+    fov_deg: float = 40.0
+    background_depth: float = 1.5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.views >= 2 and self.times >= 2, "views", "views and times must be >= 2")
+        require(self.height % 4 == 0 and self.width % 4 == 0, "height", "height and width must be multiples of 4 (patch size)")
+        require(2 <= self.window <= min(self.views, self.times), "window",
+                f"must be in [2, min(views, times) = {min(self.views, self.times)}]")
+        require(0 < self.overlap < self.chunk, "overlap", f"must be in [1, chunk = {self.chunk})")
+        require(self.steps >= 1, "steps", "must be >= 1")
+        require(self.sampler in ("euler", "heun"), "sampler", "euler or heun")
+        require(0 < self.fov_deg < 180, "fov_deg", "must be in (0, 180)")
+        require(self.background_depth > 0, "background_depth", "must be > 0")
+
+
+def pinhole(fov_deg: float, height: int, width: int) -> np.ndarray:
+    """Intrinsics ``[3, 3]`` of a centred pinhole camera with horizontal field of view ``fov_deg``."""
+    f = 0.5 * width / np.tan(np.deg2rad(fov_deg) / 2)
+    return np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]], dtype=np.float32)
+
+
+def read_image_or_video(path: str | Path, fps: float, height: int, width: int) -> tuple[np.ndarray, bool]:
+    """Frames ``[N, H, W, 3]`` uint8 of an image (N = 1) or a video sampled at ``fps``,
+    centre-cropped and resized, and whether it is an image. Errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        import cv2
+
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise VideoReadError(f"{path}: not a readable image; convert it to PNG or JPEG")
+        return center_crop_resize(image[..., ::-1], height, width)[None], True
+    return read_video(path, fps, height, width), False
+
+
+def read_input(path: str | Path, cfg: VideoTo4DConfig) -> tuple[np.ndarray, bool]:
+    """The input as uint8 frames ``[N, H, W, 3]`` at the model size (the first ``times`` of a
+    video) and whether it is a single image. Errors name the file and the fix."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such file; set video_to_4d.input (or pass a path to `fourreal to4d`)")
+    frames, is_image = read_image_or_video(path, cfg.fps, cfg.height, cfg.width)
+    if not is_image and len(frames) < cfg.times:
+        raise VideoReadError(f"{path}: {len(frames)} frames at {cfg.fps:g} fps, {cfg.times} needed; "
+                             "lower video_to_4d.times or raise video_to_4d.fps")
+    return (frames if is_image else frames[: cfg.times]), is_image
+
+
+def fixed_view_row(frames: np.ndarray, is_image: bool, base, cfg: VideoTo4DConfig) -> torch.Tensor:
+    """The grid's first row ``[T, 3, H, W]`` in [-1, 1]: the video's frames, or a dynamic video
+    generated by the base model from the image."""
+    from fourreal.video_model import sample_from_first_frame
+
+    if not is_image:
+        return to_unit(frames.copy())
+    first = to_unit(frames[:1].copy())
+    return sample_from_first_frame(base, first, cfg.times, "dynamic", cfg.steps, cfg.sampler, cfg.guidance,
+                                   cfg.seed)[0].cpu()
+
+
+def freeze_time_column(first: torch.Tensor, base, cfg: VideoTo4DConfig) -> torch.Tensor:
+    """The grid's first column ``[V, 3, H, W]``: a freeze-time video of the frame ``first
+    [3, H, W]``, generated in chunks (the first frame is ``first`` itself)."""
+    from fourreal.video_model import extend_autoregressively
+
+    column = extend_autoregressively(base, first[None], cfg.views, cfg.chunk, cfg.overlap, "freeze_time",
+                                     cfg.steps, cfg.sampler, cfg.guidance, cfg.seed + 1)[0].cpu()
+    column[0] = first
+    return column
+
+
+def fill_background_depth(depth: np.ndarray, relative: float) -> np.ndarray:
+    """Depth ``[..., H, W]`` with background pixels (0) set to ``relative`` times the median
+    foreground depth (1 if the network found no foreground)."""
+    fg = depth[depth > 0]
+    far = relative * (float(np.median(fg)) if fg.size else 1.0)
+    return np.where(depth > 0, depth, far).astype(np.float32)
+
+
+def video_to_4d(cfg: VideoTo4DConfig, reconstruct_cfg, progress: bool = True) -> dict:
+    """The whole path for ``cfg.input``. Returns ``row [T, H, W, 3]``, ``column [V, H, W, 3]``,
+    ``grid [V, T, H, W, 3]`` (uint8), ``intrinsics [V, 3, 3]``, ``depth [V, T, H, W]``, the
+    reconstruction (see :func:`fourreal.reconstruct.reconstruct`) and ``timings`` (seconds)."""
+    from fourreal.depth import load_depth_model, predict_depth
+    from fourreal.grid_sampler import sample_grid
+    from fourreal.model4d import load_model4d
+    from fourreal.reconstruct import reconstruct
+    from fourreal.video_model import load_model
+
+    timings = {}
+    start = time.perf_counter()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    frames, is_image = read_input(cfg.input, cfg)
+    base = load_model(cfg.base_model).to(device)
+    model = load_model4d(cfg.model_4d).to(device).eval()
+    depth_net = load_depth_model(cfg.depth_model)
+    timings["load_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    row = fixed_view_row(frames, is_image, base, cfg)
+    column = freeze_time_column(row[0], base, cfg)
+    timings["base_model_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+
+    def velocity(x, s, cond, mask):
+        return model(x, s, cond=cond, mask=mask)
+
+    with torch.no_grad():
+        grid = sample_grid(velocity, row.to(device), column.to(device), (cfg.window, cfg.window), cfg.steps,
+                           cfg.sampler, cfg.seed)
+    rgb = to_uint8(grid.cpu())
+    timings["grid_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    v, t, h, w = rgb.shape[:4]
+    depth = predict_depth(depth_net, rgb.reshape(-1, h, w, 3)).reshape(v, t, h, w)
+    depth = fill_background_depth(depth, cfg.background_depth)
+    Ks = np.repeat(pinhole(cfg.fov_deg, h, w)[None], v, axis=0)
+    result = reconstruct(rgb, depth, Ks, reconstruct_cfg, progress=progress)
+    timings["reconstruct_s"] = time.perf_counter() - start
+    return {"row": to_uint8(row), "column": to_uint8(column), "grid": rgb, "intrinsics": Ks, "depth": depth,
+            "is_image": is_image, "reconstruction": result, "timings": {k: round(s, 2) for k, s in timings.items()}}
