@@ -53,25 +53,29 @@ def repro_stage(stage: str, repo: str, force: bool = False, upstream: bool = Fal
 
     Output lines stream to the Prefect logger; a failing stage raises with its last lines.
     """
-    logger = get_run_logger()
     args = ["repro", *([] if upstream else ["--single-item"]), *(["--force"] if force else []), stage]
-    cmd = _dvc(args)
+    lines = _stream(_dvc(args), repo, f"stage {stage}")
+    return "ran" if any(_RUNNING.match(line) for line in lines) else "skipped"
+
+
+def _stream(cmd: list[str], repo: str, what: str) -> list[str]:
+    """Run ``cmd`` (an argument list, never a shell string) in ``repo``, streaming its output
+    to the run's logger; raise with the last lines if it fails. Returns the output lines."""
+    logger = get_run_logger()
     logger.info("$ %s", " ".join(cmd[2:]))
     proc = subprocess.Popen(cmd, cwd=repo, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
-    ran = False
     assert proc.stdout is not None
     for line in proc.stdout:
         line = line.rstrip()
         if not line:
             continue
         lines.append(line)
-        ran = ran or _RUNNING.match(line) is not None
         logger.info(line)
     if proc.wait() != 0:
         tail = "\n".join(lines[-20:])
-        raise RuntimeError(f"stage {stage} failed (exit {proc.returncode}):\n{tail}")
-    return "ran" if ran else "skipped"
+        raise RuntimeError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+    return lines
 
 
 @flow(name="pipeline", description="Reproduce every stage of dvc.yaml in order (only what changed, unless forced).")
@@ -87,6 +91,23 @@ def stage(name: str, force: bool = False, upstream: bool = False, repo: str = st
     if name not in stages:
         raise ValueError(f"unknown stage {name!r}; dvc.yaml has {stages}")
     return repro_stage(name, repo, force, upstream)
+
+
+@task(task_run_name="video_to_4d {video}")
+def run_video_to_4d(video: str, out: str, repo: str) -> str:
+    """The ``video_to_4d`` stage on one file (outside DVC: a user's own input)."""
+    cmd = [sys.executable, "-m", "stages.video_to_4d", "--input", video, "--out", out]
+    _stream(cmd, repo, f"video_to_4d on {video}")
+    return out
+
+
+@flow(name="video_to_4d", description="One video (or image) in, a 4D grid and its deformable 3D Gaussians out.")
+def video_to_4d(video: str, out: str = "", repo: str = str(REPO)) -> str:
+    """Run the video -> 4D path on ``video``; outputs go to ``out`` (default
+    ``data/video_to_4d_runs/<name>``). Returns the output directory."""
+    if not Path(video).exists():
+        raise FileNotFoundError(f"{video}: no such file; give the path of a video or image on this machine")
+    return run_video_to_4d(video, out or f"data/video_to_4d_runs/{Path(video).stem}", repo)
 
 
 def main() -> None:

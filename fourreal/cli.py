@@ -135,6 +135,21 @@ def _grid(args: argparse.Namespace) -> int:
     return 0
 
 
+def _to4d(args: argparse.Namespace) -> int:
+    """One video or image in, a 4D scene out: the ``video_to_4d`` stage on any file."""
+    import subprocess
+
+    path = Path(args.input)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file; pass a video, an image or a directory of frames")
+    out = args.out or f"data/video_to_4d_runs/{path.stem}"
+    cmd = [sys.executable, "-m", "stages.video_to_4d", "--params", args.params, "--input", str(path), "--out", out]
+    code = subprocess.call(cmd)
+    if code == 0:
+        print(f"wrote {out}; look at it with: fourreal view {out}/reconstruction")
+    return code
+
+
 def _view(args: argparse.Namespace) -> int:
     """Serve the interactive viewer of a reconstruction."""
     from fourreal.viewer import serve
@@ -222,6 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--upsampler", default="", help="upsample every cell with this trained upsampler directory "
                       "(e.g. data/train_upsampler/model)")
     grid.set_defaults(func=_grid)
+
+    to4d = sub.add_parser("to4d", help="one video (or image) in, a 4D grid and its deformable 3D Gaussians out")
+    to4d.add_argument("input", help="a video file or a directory of frames (the fixed-view row), or an image "
+                      "(the base model animates it)")
+    to4d.add_argument("--out", default="", help="output directory (default: data/video_to_4d_runs/<input name>)")
+    to4d.add_argument("--params", default="params.yaml", help="models and settings: the video_to_4d and reconstruct "
+                      "sections (default: params.yaml)")
+    to4d.set_defaults(func=_to4d)
 
     view = sub.add_parser("view", help="interactive 3D viewer of a reconstruction (viser, in the browser)")
     view.add_argument("reconstruction", help="a directory of the reconstruct stage, data/reconstruct/grids/<source>/<name>")

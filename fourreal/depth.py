@@ -154,11 +154,13 @@ def load_depth_model(path: str | Path) -> nn.Module:
 
 
 def train_depth_net(frames: np.ndarray, depths: np.ndarray, cfg: DepthConfig, progress: bool = True) -> tuple[DepthNet, list[float]]:
-    """Train a :class:`DepthNet` on uint8 ``frames [N, H, W, 3]`` with ``depths [N, H, W]``."""
+    """Train a :class:`DepthNet` on uint8 ``frames [N, H, W, 3]`` with ``depths [N, H, W]``
+    (on the GPU when there is one; the trained network is returned on the CPU)."""
     from tqdm import tqdm
 
     torch.manual_seed(cfg.seed)
-    net = DepthNet(cfg.channels)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    net = DepthNet(cfg.channels).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     rng = np.random.default_rng(cfg.seed)
     losses = []
@@ -169,9 +171,9 @@ def train_depth_net(frames: np.ndarray, depths: np.ndarray, cfg: DepthConfig, pr
             rgb, d = rgb.flip(-1), torch.as_tensor(depths[idx]).flip(-1)
         else:
             d = torch.as_tensor(depths[idx])
-        loss = depth_loss(net, rgb, d)
+        loss = depth_loss(net, rgb.to(device), d.to(device))
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    return net.eval(), losses
+    return net.cpu().eval(), losses

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -17,16 +18,27 @@ def _umask() -> int:
     return mask
 
 
+def _remove_stale(parent: Path, pattern: str) -> None:
+    """Remove temporaries that a killed writer of the same output left behind (writers of
+    one output never run at once: DVC's lock serialises stages)."""
+    for stale in parent.glob(pattern):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``final``; rename it onto ``final`` only on success.
 
     The temporary name keeps ``final``'s suffix so that writers which pick a format by
     extension (cv2, PyAV) still work. On error the temporary file is removed and ``final``
-    is left untouched.
+    is left untouched; temporaries of ``final`` left by a killed process are removed first.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(final.parent, f".{glob.escape(final.stem)}.*.tmp{glob.escape(final.suffix)}")
     fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -41,9 +53,12 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
-    """Yield a fresh temporary directory; on success it replaces ``final`` as a whole."""
+    """Yield a fresh temporary directory; on success it replaces ``final`` as a whole.
+    Temporaries of ``final`` left by a killed process are removed first."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(final.parent, f".{glob.escape(final.name)}.*.tmp")
+    shutil.rmtree(final.with_name(f".{final.name}.old"), ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
         yield tmp

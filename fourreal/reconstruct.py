@@ -406,12 +406,13 @@ def turntable(model: Deformable, K: np.ndarray, background: np.ndarray, backend:
 
 
 def write_reconstruction(result: dict, grid_rgb: np.ndarray, Ks: np.ndarray, directory: Path, previews: Path,
-                         name: str, cfg: ReconstructConfig, fps: float = 8.0) -> None:
+                         name: str, cfg: ReconstructConfig, fps: float = 8.0, mp4: bool = True) -> None:
     """Write one reconstruction (the output of :func:`reconstruct` for a grid ``[V, T, H, W, 3]``
     with intrinsics ``[V, 3, 3]``): under ``directory`` ``canonical.ply``,
     ``deformation.safetensors``, ``renders.grid.npz``, ``loss.csv``; under ``previews``
     ``<name>.png`` (grid above renders, held-out cells marked red), ``<name>_sweep.png/.mp4``
-    (a novel view-and-time path) and ``<name>_canonical.png`` (the canonical cloud turned)."""
+    (a novel view-and-time path; the mp4 only with ``mp4``) and ``<name>_canonical.png`` (the
+    canonical cloud turned)."""
     from safetensors.torch import save_file
 
     from fourreal.files import write_loss_csv
@@ -433,6 +434,7 @@ def write_reconstruction(result: dict, grid_rgb: np.ndarray, Ks: np.ndarray, dir
     write_png(previews / f"{name}.png", contact_sheet(np.concatenate([grid_rgb, marked], axis=0), 48))
     frames = sweep(model, Ks, result["background"], cfg.backend, height, width)
     write_png(previews / f"{name}_sweep.png", contact_sheet(frames[None], 48, labels=None))
-    write_mp4(previews / f"{name}_sweep.mp4", frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2])
+    if mp4:
+        write_mp4(previews / f"{name}_sweep.mp4", frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2])
     spin = turntable(model, Ks[model.offsets.shape[0] // 2], result["background"], cfg.backend, height, width)
     write_png(previews / f"{name}_canonical.png", contact_sheet(spin[None], 96, labels=None))

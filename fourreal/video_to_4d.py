@@ -25,6 +25,8 @@ from fourreal.data import to_uint8, to_unit
 from fourreal.videos import VideoReadError, center_crop_resize, read_video
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+# A first frame whose pixels vary less than this (0-255 scale) is blank: no scene to orbit.
+MIN_FIRST_FRAME_STD = 2.0
 
 
 @dataclass
@@ -32,8 +34,8 @@ class VideoTo4DConfig:
     """Parameters of the ``video_to_4d`` stage and the ``fourreal to4d`` command.
 
     Attributes:
-        input: a video file (its frames become the fixed-view row) or an image (the base
-            model first generates the row from it).
+        input: a video file or a directory of frames (their first ``times`` frames become the
+            fixed-view row) or an image (the base model first generates the row from it).
         base_model: ``train_base``'s model directory (freeze-time column; row from an image).
         model_4d: a 4D model directory (``finetune_4d``/``train_4d`` output).
         depth_model: ``train_depth``'s model directory or a pretrained TorchScript depth file.
@@ -49,6 +51,7 @@ class VideoTo4DConfig:
         background_depth: depth (relative to the median foreground depth) given to pixels the
             depth network calls background, so that whole real scenes are reconstructed.
         seed: sampling seed.
+        mp4: also write the previews as mp4 videos (needs PyAV; PNG and HTML previews always).
     """
 
     input: str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
@@ -69,6 +72,7 @@ class VideoTo4DConfig:
     fov_deg: float = 40.0
     background_depth: float = 1.5
     seed: int = 0
+    mp4: bool = True
 
     def __post_init__(self) -> None:
         require(self.views >= 2 and self.times >= 2, "views", "views and times must be >= 2")
@@ -89,30 +93,45 @@ def pinhole(fov_deg: float, height: int, width: int) -> np.ndarray:
 
 
 def read_image_or_video(path: str | Path, fps: float, height: int, width: int) -> tuple[np.ndarray, bool]:
-    """Frames ``[N, H, W, 3]`` uint8 of an image (N = 1) or a video sampled at ``fps``,
-    centre-cropped and resized, and whether it is an image. Errors name the file."""
+    """Frames ``[N, H, W, 3]`` uint8 of an image (N = 1), a video sampled at ``fps`` or a
+    directory of image files (every image in name order, one frame each), centre-cropped and
+    resized, and whether it is a single image. Errors name the file."""
     path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise VideoReadError(f"{path}: a directory without image files ({', '.join(IMAGE_SUFFIXES)})")
+        return np.concatenate([_read_image(p, height, width) for p in files]), False
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        import cv2
-
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise VideoReadError(f"{path}: not a readable image; convert it to PNG or JPEG")
-        return center_crop_resize(image[..., ::-1], height, width)[None], True
+        return _read_image(path, height, width), True
     return read_video(path, fps, height, width), False
+
+
+def _read_image(path: Path, height: int, width: int) -> np.ndarray:
+    """One image file as ``[1, H, W, 3]`` uint8 RGB, centre-cropped and resized."""
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise VideoReadError(f"{path}: not a readable image; convert it to PNG or JPEG")
+    return center_crop_resize(image[..., ::-1], height, width)[None]
 
 
 def read_input(path: str | Path, cfg: VideoTo4DConfig) -> tuple[np.ndarray, bool]:
     """The input as uint8 frames ``[N, H, W, 3]`` at the model size (the first ``times`` of a
     video) and whether it is a single image. Errors name the file and the fix."""
-    if not Path(path).is_file():
+    if not Path(path).exists():
         raise FileNotFoundError(f"{path}: no such file; set video_to_4d.input (or pass a path to `fourreal to4d`)")
     frames, is_image = read_image_or_video(path, cfg.fps, cfg.height, cfg.width)
     if not is_image and len(frames) < cfg.times:
-        raise VideoReadError(f"{path}: {len(frames)} frames at {cfg.fps:g} fps, {cfg.times} needed; "
-                             "lower video_to_4d.times or raise video_to_4d.fps")
+        raise VideoReadError(f"{path}: {len(frames)} frames (videos are sampled at {cfg.fps:g} fps), {cfg.times} "
+                             "needed; lower video_to_4d.times, raise video_to_4d.fps or give more frames")
+    spread = float(frames[0].std())
+    if spread < MIN_FIRST_FRAME_STD:
+        raise VideoReadError(f"{path}: the first frame is blank (pixel std {spread:.2f} of 255; a fade-in?); the "
+                             "freeze-time video is generated from it: trim the start (e.g. ffmpeg -ss 1 -i IN OUT)")
     return (frames if is_image else frames[: cfg.times]), is_image
 
 

@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
@@ -91,6 +90,8 @@ def read_video(path: str | Path, fps: float, height: int, width: int) -> np.ndar
     Frames are picked by presentation time (the latest frame at or before each output
     time), so any source frame rate works. Raises :class:`VideoReadError` naming the file.
     """
+    import av  # decoding only: the rest of this module works without PyAV
+
     path = Path(path)
     out: list[np.ndarray] = []
     step, eps = 1.0 / fps, 1e-6

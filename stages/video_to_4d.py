@@ -52,12 +52,13 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     save_grid(out / "grid.grid.npz", grid)
     with atomic_dir(out / "reconstruction") as rec, atomic_dir(out / "previews") as prev:
-        write_reconstruction(result["reconstruction"], rgb, Ks, rec, prev, "reconstruction", recon_cfg, cfg.fps)
+        write_reconstruction(result["reconstruction"], rgb, Ks, rec, prev, "reconstruction", recon_cfg, cfg.fps, cfg.mp4)
         inputs = np.zeros((2, max(cfg.views, cfg.times), *rgb.shape[2:]), np.uint8)
         inputs[0, : cfg.times], inputs[1, : cfg.views] = result["row"], result["column"]
         write_png(prev / "inputs.png", contact_sheet(inputs, 96))
-        write_mp4(prev / "freeze_time.mp4", result["column"].repeat(4, axis=1).repeat(4, axis=2), fps=cfg.fps)
-        write_grid_previews(grid, prev, name, PreviewConfig(cell_height=96))
+        if cfg.mp4:
+            write_mp4(prev / "freeze_time.mp4", result["column"].repeat(4, axis=1).repeat(4, axis=2), fps=cfg.fps)
+        write_grid_previews(grid, prev, name, PreviewConfig(cell_height=96, mp4=cfg.mp4))
     rec = result["reconstruction"]
     write_metrics(out, {"input": str(cfg.input), "views": cfg.views, "times": cfg.times, **result["timings"],
                         **rec["scores"], "gaussians": rec["stats"]["final_points"]})

@@ -66,6 +66,10 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
     params["sample_4d"].update({"views": 3, "times": 3, "height": 16, "width": 32, "window": 2, "steps": 2})
     params["train_depth"].update({"steps": 20, "batch_size": 4, "channels": 8})
     params["reconstruct"].update({"stride": 1, "prune_steps": 3, "fit_steps": 5, "batch_cells": 2, "holdout_every": 2})
+    params["baseline_4real"].update({"canonical_steps": 3, "temporal_steps": 3, "sds_frames": 2})
+    source = video_dir / "a.mp4"
+    params["video_to_4d"].update({"input": str(source), "views": 3, "times": 3, "height": 16, "width": 32, "window": 2,
+                                  "chunk": 2, "overlap": 1, "steps": 2})
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     stages = list_stages(repo)
     assert stages[:6] == ["videos", "pseudo4d", "assets", "render", "train_base", "train_upsampler"]
@@ -100,6 +104,12 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
     assert "Rendered ground truth" in (repo / "data/eval/table3.md").read_text()  # reconstruction table
     evaluation = json.loads((repo / "data/eval/metrics.json").read_text())
     assert evaluation["truth"]["warp_error_time"] < evaluation["soft_free"]["warp_error_time"]
+    assert "4Real (optimisation + SDS)" in table1 and evaluation["4real"]["psnr"] > 5  # the baseline's row
+    assert load_grid(repo / "data/baseline_4real/4real" / generated[0].name).shape == (3, 3, 16, 32)
+    scene = load_grid(repo / "data/video_to_4d/grid.grid.npz")
+    assert scene.shape == (3, 3, 16, 32) and scene.depth.shape == (3, 3, 16, 32) and scene.meta["source"] == str(source)
+    assert (repo / "data/video_to_4d/reconstruction/canonical.ply").is_file()
+    assert json.loads((repo / "data/video_to_4d/metrics.json").read_text())["gaussians"] > 0
     metrics = json.loads((repo / "data/videos/metrics.json").read_text())
     assert metrics["videos_used"] == 2 and metrics["videos_skipped"] == 1 and metrics["clips"] == 4
     grids = list_grids(repo / "data/pseudo4d/grids")
@@ -121,6 +131,12 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
     assert stage("pseudo4d", force=True, repo=str(repo)) == "ran"
     with pytest.raises(ValueError, match="unknown stage 'nope'"):
         stage("nope", repo=str(repo))
+    from flows.pipeline import video_to_4d
+
+    out = video_to_4d(str(video_dir / "b.avi"), repo=str(repo))  # a user's own file, outside DVC
+    assert out.startswith("data/video_to_4d_runs/") and (repo / out / "reconstruction/deformation.safetensors").is_file()
+    with pytest.raises(FileNotFoundError, match="missing.mp4"):
+        video_to_4d(str(tmp_path / "missing.mp4"), repo=str(repo))
     status = subprocess.run(["dvc", "status"], cwd=repo, capture_output=True, text=True)
     assert "up to date" in status.stdout
 

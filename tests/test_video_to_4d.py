@@ -27,19 +27,34 @@ def test_input_validation_names_the_file_and_the_fix(tmp_path):
     broken.write_bytes(b"no image")
     with pytest.raises(VideoReadError, match="broken.png.*PNG or JPEG"):
         read_input(broken, cfg)
+    fade = tmp_path / "fade.mp4"
+    write_mp4(fade, np.zeros((12, 48, 64, 3), np.uint8), fps=8)
+    with pytest.raises(VideoReadError, match="fade.mp4: the first frame is blank.*trim the start"):
+        read_input(fade, cfg)
     good = tmp_path / "clip.mp4"
-    write_mp4(good, np.full((12, 48, 64, 3), 128, np.uint8), fps=8)
+    write_mp4(good, np.random.default_rng(0).integers(0, 255, (12, 48, 64, 3), dtype=np.uint8), fps=8)
     frames, is_image = read_input(good, cfg)
     assert frames.shape == (6, 20, 32, 3) and not is_image
 
 
-def test_image_input_is_one_frame(tmp_path):
+def test_image_and_frame_directory_inputs(tmp_path):
     import cv2
 
     path = tmp_path / "still.png"
-    cv2.imwrite(str(path), np.full((60, 90, 3), 200, np.uint8))
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(path), rng.integers(0, 255, (60, 90, 3), dtype=np.uint8))
     frames, is_image = read_input(path, VideoTo4DConfig(height=20, width=32))
     assert is_image and frames.shape == (1, 20, 32, 3) and frames.dtype == np.uint8
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for k in range(7):
+        cv2.imwrite(str(folder / f"{k:03d}.png"), (rng.integers(0, 40, (60, 90, 3)) + 30 * k).astype(np.uint8))
+    frames, is_image = read_input(folder, VideoTo4DConfig(times=6, height=20, width=32))
+    assert not is_image and frames.shape == (6, 20, 32, 3) and frames[0].mean() < frames[5].mean()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(VideoReadError, match="empty: a directory without image files"):
+        read_input(empty, VideoTo4DConfig())
 
 
 @pytest.mark.parametrize("bad, key", [({"window": 7, "views": 6, "times": 6}, "window"), ({"overlap": 6, "chunk": 6}, "overlap"),
