@@ -12,11 +12,14 @@ params and inputs did not change is skipped, exactly as with ``dvc repro`` by ha
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 from prefect import flow, get_run_logger, task
 
@@ -38,6 +41,21 @@ def _env() -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def workspace_lock(repo: str | Path) -> Iterator[None]:
+    """One DVC command of these flows at a time per workspace: a second trigger (a UI
+    double-click, two deployments at once) waits here, since concurrent ``dvc repro`` calls
+    fail on each other's busy outputs."""
+    path = Path(repo) / ".dvc" / "tmp" / "fourreal-flows.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def list_stages(repo: str | Path = REPO) -> list[str]:
     """All stages of ``dvc.yaml`` in the order ``dvc repro`` runs them."""
     out = subprocess.run(_dvc(["repro", "--dry", "--force"]), cwd=repo, env=_env(),
@@ -54,7 +72,8 @@ def repro_stage(stage: str, repo: str, force: bool = False, upstream: bool = Fal
     Output lines stream to the Prefect logger; a failing stage raises with its last lines.
     """
     args = ["repro", *([] if upstream else ["--single-item"]), *(["--force"] if force else []), stage]
-    lines = _stream(_dvc(args), repo, f"stage {stage}")
+    with workspace_lock(repo):
+        lines = _stream(_dvc(args), repo, f"stage {stage}")
     return "ran" if any(_RUNNING.match(line) for line in lines) else "skipped"
 
 

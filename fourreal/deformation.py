@@ -49,5 +49,11 @@ class TimeDeformation(nn.Module):
 
     def forward(self, p: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
         """Offsets ``[N, 3]`` of canonical points ``p [N, 3]`` at normalised time ``t`` in [0, 1]."""
-        t = torch.as_tensor(t, dtype=p.dtype, device=p.device).reshape(1, 1)
-        return self.raw(p, t) - self.raw(p, torch.zeros_like(t))
+        return self.at_times(p, [t])[0]
+
+    def at_times(self, p: torch.Tensor, times) -> torch.Tensor:
+        """Offsets ``[B, N, 3]`` of ``p [N, 3]`` at ``B`` normalised times, in one batched
+        evaluation (``f(p, 0)`` computed once for all of them)."""
+        t = torch.as_tensor(times, dtype=p.dtype, device=p.device).reshape(-1, 1, 1)
+        at_zero = self.raw(p, torch.zeros(1, 1, dtype=p.dtype, device=p.device))
+        return self.raw(p.expand(t.shape[0], *p.shape), t) - at_zero

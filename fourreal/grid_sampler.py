@@ -16,9 +16,11 @@ class GridInputError(ValueError):
 
 
 def check_inputs(first_row: torch.Tensor, first_col: torch.Tensor, tolerance: float = 0.1) -> None:
-    """Both inputs must be ``[N, 3, H, W]`` of one size and share their first frame."""
+    """Both inputs must be finite ``[N, 3, H, W]`` videos of one size sharing their first frame."""
     if first_row.dim() != 4 or first_col.dim() != 4 or first_row.shape[1] != 3 or first_col.shape[1] != 3:
         raise GridInputError(f"inputs must be [N, 3, H, W] videos, got {tuple(first_row.shape)} and {tuple(first_col.shape)}")
+    if not (torch.isfinite(first_row).all() and torch.isfinite(first_col).all()):
+        raise GridInputError("the input videos contain NaN or inf values; check the decoder or the upstream stage")
     if first_row.shape[-2:] != first_col.shape[-2:]:
         raise GridInputError(f"frame sizes differ: fixed-view {tuple(first_row.shape[-2:])}, freeze-time "
                              f"{tuple(first_col.shape[-2:])}; resize one of them")

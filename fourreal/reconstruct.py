@@ -230,20 +230,24 @@ class Deformable(torch.nn.Module):
         model.load_state_dict(state)
         return model.eval()
 
-    def positions(self, view: float, t: float) -> torch.Tensor:
-        """``[N, 3]`` positions in view ``view``'s coordinates at normalised time ``t``;
-        fractional views interpolate the offsets of the two neighbouring views."""
+    def view_offset(self, view: float) -> torch.Tensor:
+        """``[N, 3]`` offsets of view ``view``; fractional views interpolate the two neighbours'."""
         lo = int(np.floor(view))
         hi = min(lo + 1, self.offsets.shape[0] - 1)
         a = view - lo
-        offset = (1 - a) * self.offsets[lo] + a * self.offsets[hi]
+        return (1 - a) * self.offsets[lo] + a * self.offsets[hi]
+
+    def positions(self, view: float, t: float) -> torch.Tensor:
+        """``[N, 3]`` positions in view ``view``'s coordinates at normalised time ``t`` (Eq. 11)."""
         p = self.gaussians.means
-        return p + offset + self.deform(p, t)
+        return p + self.view_offset(view) + self.deform(p, t)
 
     def render_cells(self, cells: list[tuple[float, float]], Ks: torch.Tensor, height: int, width: int,
                      background: torch.Tensor, backend: str) -> torch.Tensor:
         """``[B, H, W, 3]`` renders of ``cells`` = (view, time index) pairs with intrinsics ``Ks [B, 3, 3]``."""
-        means = torch.stack([self.positions(v, t / max(1, self.times - 1)) for v, t in cells])
+        p = self.gaussians.means
+        offsets = torch.stack([self.view_offset(v) for v, _ in cells])
+        means = p + offsets + self.deform.at_times(p, [t / max(1, self.times - 1) for _, t in cells])
         g = self.gaussians
         return render(means, g.scales, g.colors, g.opacities, Ks, height, width, background, backend)[0]
 

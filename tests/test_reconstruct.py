@@ -178,3 +178,14 @@ def test_reconstruction_is_bit_reproducible_on_cpu():
     b = reconstruct(rgb, depth, Ks, cfg, progress=False)
     assert np.array_equal(a["renders"], b["renders"]) and a["losses"] == b["losses"]
     assert not torch.are_deterministic_algorithms_enabled()  # restored after the call
+
+
+def test_batched_cells_match_one_cell_at_a_time():
+    torch.manual_seed(0)
+    deform = TimeDeformation(extent=0.5)
+    torch.nn.init.normal_(deform.out.weight, std=0.1)
+    p = torch.randn(20, 3)
+    batched = deform.at_times(p, [0.0, 0.25, 1.0])
+    for k, t in enumerate([0.0, 0.25, 1.0]):
+        torch.testing.assert_close(batched[k], deform(p, t))
+    assert batched[0].abs().max() == 0  # zero at time 0 by construction
