@@ -1,7 +1,9 @@
-"""Shared fixtures: small synthetic videos written with PyAV, and the repository root."""
+"""Shared fixtures and helpers: synthetic videos (PyAV), the repository root, repository copies, output digests."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import av
@@ -47,3 +49,33 @@ def video_dir(tmp_path: Path) -> Path:
     (d / "broken.mp4").write_bytes(good[:200] + bytes(range(256)) * 4)
     (d / "notes.txt").write_text("not a video")
     return d
+
+
+def copy_repo(dst: Path) -> Path:
+    """A copy of this repository's tracked and unignored files under ``dst``, as a fresh git repository."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (REPO / name).is_file():
+            (dst / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dst / name)
+    subprocess.run(["git", "init", "-q"], cwd=dst, check=True)
+    return dst
+
+
+def content_digests(root) -> dict[str, str]:
+    """SHA-256 of the arrays of every grid and of the tensors of every weight file under
+    ``root`` (file containers may carry timestamps; their contents must not differ)."""
+    import hashlib
+
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    out = {}
+    for path in sorted(root.rglob("*.grid.npz")) + sorted(root.rglob("*.safetensors")):
+        arrays = load_file(str(path)) if path.suffix == ".safetensors" else dict(np.load(path))
+        h = hashlib.sha256()
+        for key in sorted(arrays):
+            h.update(key.encode() + np.ascontiguousarray(arrays[key]).tobytes())
+        out[str(path.relative_to(root))] = h.hexdigest()
+    return out

@@ -4,15 +4,15 @@ copy of this repository, with tiny params and synthetic input videos."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
 
 from fourreal.grid import list_grids, load_grid
 
-from conftest import REPO
+from conftest import content_digests, copy_repo
 
 pytestmark = pytest.mark.slow
 
@@ -25,17 +25,6 @@ def prefect_harness():
         yield
 
 
-def copy_repo(dst):
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        if (REPO / name).is_file():
-            (dst / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, dst / name)
-    subprocess.run(["git", "init", "-q"], cwd=dst, check=True)
-    return dst
-
-
 def set_params(repo, **sections):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     for section, values in sections.items():
@@ -43,26 +32,8 @@ def set_params(repo, **sections):
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
 
 
-def content_digests(root) -> dict[str, str]:
-    """SHA-256 of the arrays of every grid and of the tensors of every weight file under
-    ``root`` (file containers may carry timestamps; their contents must not differ)."""
-    import hashlib
-
-    import numpy as np
-    from safetensors.numpy import load_file
-
-    out = {}
-    for path in sorted(root.rglob("*.grid.npz")) + sorted(root.rglob("*.safetensors")):
-        arrays = load_file(str(path)) if path.suffix == ".safetensors" else dict(np.load(path))
-        h = hashlib.sha256()
-        for key in sorted(arrays):
-            h.update(key.encode() + np.ascontiguousarray(arrays[key]).tobytes())
-        out[str(path.relative_to(root))] = h.hexdigest()
-    return out
-
-
 def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
-    from flows.pipeline import list_stages, pipeline, stage
+    from flows.pipeline import _env, list_stages, pipeline, stage
 
     repo = copy_repo(tmp_path / "repo")
     set_params(
@@ -142,9 +113,10 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
     # skinned assets differs in the last bits of its animation samples from run to run):
     # identical grids and weights on the CPU.
     before = content_digests(repo / "data")
-    for name in stages:
-        if name != "assets":
-            assert stage(name, force=True, repo=str(repo)) == "ran"
+    again = subprocess.run([sys.executable, "-m", "dvc", "repro", "--force", "--single-item",
+                            *[name for name in stages if name != "assets"]], cwd=repo, env=_env(), capture_output=True,
+                           text=True)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert content_digests(repo / "data") == before
 
     set_params(repo, pseudo4d={"seed": 1})

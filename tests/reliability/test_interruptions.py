@@ -129,3 +129,55 @@ def test_reconstruct_stage_killed_mid_run_reruns_to_the_same_complete_outputs(tm
     scores = [{g: {k: v for k, v in s.items() if k not in drop} for g, s in json.loads((d / "scores.json").read_text()).items()}
               for d in (tmp_path / "ref", out)]
     assert scores[0] == scores[1]
+
+
+def test_dvc_stages_killed_at_random_points_rerun_to_a_clean_status(tmp_path, video_dir):
+    """`dvc repro` of render, train_base and train_4d killed with SIGKILL (the stage's whole
+    process group) at random moments, twice each, then rerun: the stages end with the same
+    outputs as before and `dvc status` is clean."""
+    import yaml
+
+    from conftest import content_digests, copy_repo
+
+    repo = copy_repo(tmp_path / "repo")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["videos"].update({"input_dir": str(video_dir), "height": 16, "width": 32, "clip_frames": 4, "clip_stride": 4,
+                             "max_clips_per_video": 2, "exclude": []})
+    params["pseudo4d"].update({"num_views": 3, "preview": {"max_items": 1, "cell_height": 16, "mp4": False, "html": False}})
+    params["assets"].update({"sources": ["local"], "test_fraction": 0.5})
+    params["render"].update({"num_views": 3, "num_times": 3, "height": 16, "width": 24, "samples": 2,
+                             "preview": {"max_items": 1, "cell_height": 16, "mp4": False, "html": False}})
+    tiny = {"phases": [{"steps": 40, "height": 16, "width": 32, "frames": 2, "batch_size": 2}], "checkpoint_every": 5}
+    params["train_base"].update({"eval_batches": 1, "sample_steps": 2})
+    params["train_base"]["optim"].update(tiny)
+    params["train_4d"]["pseudo"].update({**tiny, "phases": [{**tiny["phases"][0], "steps": 20}]})
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+    def repro(*args: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "dvc", "repro", *args], cwd=repo, env=env, start_new_session=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    targets = ["render", "train_base", "train_4d@soft"]
+    first = repro(*targets)
+    assert first.wait(timeout=600) == 0, first.stdout.read()[-3000:]
+    before = content_digests(repo / "data")
+    rng = random.Random(2)
+    kills = 0
+    for target in targets:
+        for _ in range(2):
+            proc = repro("--force", "--single-item", target)
+            time.sleep(rng.uniform(1.5, 4.0))  # somewhere in start-up, work or writing
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                kills += 1
+            proc.wait()
+    assert kills >= 3
+    rerun = repro(*targets)
+    assert rerun.wait(timeout=600) == 0, rerun.stdout.read()[-3000:]
+    status = subprocess.run([sys.executable, "-m", "dvc", "status", *targets], cwd=repo, env=env, capture_output=True,
+                            text=True)
+    assert "up to date" in status.stdout, status.stdout
+    after = content_digests(repo / "data")
+    assert {k: v for k, v in after.items() if "/checkpoints/" not in k} == \
+        {k: v for k, v in before.items() if "/checkpoints/" not in k}
