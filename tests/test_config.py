@@ -15,11 +15,13 @@ from fourreal.videos import VideosConfig
 from fourreal.depth import DepthConfig
 from fourreal.evaluation import EvaluateConfig
 from fourreal.reconstruct import ReconstructConfig
+from fourreal.baseline_4real import FourRealConfig
+from fourreal.video_to_4d import VideoTo4DConfig
 
 SECTIONS = {"videos": VideosConfig, "pseudo4d": Pseudo4DConfig, "assets": AssetsConfig, "render": RenderConfig,
             "train_base": BaseModelConfig, "train_upsampler": UpsamplerConfig, "train_4d": Train4DConfig,
             "sample_4d": Sample4DConfig, "train_depth": DepthConfig, "reconstruct": ReconstructConfig,
-            "evaluate": EvaluateConfig}
+            "evaluate": EvaluateConfig, "baseline_4real": FourRealConfig, "video_to_4d": VideoTo4DConfig}
 
 from conftest import REPO
 
