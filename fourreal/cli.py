@@ -102,6 +102,7 @@ def _grid(args: argparse.Namespace) -> int:
     from fourreal.data import to_uint8, to_unit
     from fourreal.grid import Grid, save_grid
     from fourreal.grid_sampler import sample_grid
+    from fourreal.sampling4d import model_velocity
     from fourreal.model4d import load_model4d
     from fourreal.videos import read_video
 
@@ -114,11 +115,8 @@ def _grid(args: argparse.Namespace) -> int:
     model = load_model4d(args.model)
     row, col = frames(args.row, args.times), frames(args.column, args.views)
 
-    def velocity(x, s, cond, mask):
-        return model(x, s, cond=cond, mask=mask)
-
     with torch.no_grad():
-        grid = sample_grid(velocity, row, col, (args.window, args.window), args.steps, args.sampler, args.seed)
+        grid = sample_grid(model_velocity(model), row, col, (args.window, args.window), args.steps, args.sampler, args.seed)
     if args.upsampler:
         from fourreal.upsampler import load_upsampler, upsample_grid
 

@@ -90,17 +90,24 @@ def window_intrinsics(intrinsics: np.ndarray | None, frame_hw: tuple[int, int], 
     return fit_intrinsics(intrinsics[: cfg.views], *frame_hw, cfg.height, cfg.width)
 
 
+def model_velocity(model: Model4D, bf16: bool = False):
+    """The velocity ``velocity(x, sigma, cond, mask)`` of a 4D model, as :func:`sample_grid`
+    calls it; with ``bf16`` the model runs under bf16 autocast on CUDA (output in float32)."""
+    device = next(model.parameters()).device
+
+    def velocity(x, s, cond, mask):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda"):
+            return model(x, s, cond=cond, mask=mask).float()
+
+    return velocity
+
+
 def generate(model: Model4D, truth: torch.Tensor, cfg: Sample4DConfig) -> torch.Tensor:
     """A grid from ``truth``'s first row and column (the rest is generated), on the model's
     device; returned on the CPU."""
     device = next(model.parameters()).device
-
-    def velocity(x, s, cond, mask):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            return model(x, s, cond=cond, mask=mask).float()
-
     truth = truth.to(device)
-    return sample_grid(velocity, truth[0], truth[:, 0], (cfg.window, cfg.window), cfg.steps, cfg.sampler,
+    return sample_grid(model_velocity(model, bf16=True), truth[0], truth[:, 0], (cfg.window, cfg.window), cfg.steps, cfg.sampler,
                        cfg.seed, progress=False).cpu()
 
 

@@ -172,6 +172,7 @@ def video_to_4d(cfg: VideoTo4DConfig, reconstruct_cfg, progress: bool = True) ->
     reconstruction (see :func:`fourreal.reconstruct.reconstruct`) and ``timings`` (seconds)."""
     from fourreal.depth import load_depth_model, predict_depth
     from fourreal.grid_sampler import sample_grid
+    from fourreal.sampling4d import model_velocity
     from fourreal.model4d import load_model4d
     from fourreal.reconstruct import reconstruct
     from fourreal.video_model import load_model
@@ -192,11 +193,8 @@ def video_to_4d(cfg: VideoTo4DConfig, reconstruct_cfg, progress: bool = True) ->
 
     start = time.perf_counter()
 
-    def velocity(x, s, cond, mask):
-        return model(x, s, cond=cond, mask=mask)
-
     with torch.no_grad():
-        grid = sample_grid(velocity, row.to(device), column.to(device), (cfg.window, cfg.window), cfg.steps,
+        grid = sample_grid(model_velocity(model), row.to(device), column.to(device), (cfg.window, cfg.window), cfg.steps,
                            cfg.sampler, cfg.seed)
     rgb = to_uint8(grid.cpu())
     timings["grid_s"] = time.perf_counter() - start
