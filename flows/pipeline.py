@@ -114,10 +114,14 @@ def stage(name: str, force: bool = False, upstream: bool = False, repo: str = st
 
 @task(task_run_name="video_to_4d {video}")
 def run_video_to_4d(video: str, out: str, repo: str) -> str:
-    """The ``video_to_4d`` stage on one file (outside DVC: a user's own input)."""
-    cmd = [sys.executable, "-m", "stages.video_to_4d", "--input", video, "--out", out]
-    _stream(cmd, repo, f"video_to_4d on {video}")
-    return out
+    """The ``video_to_4d`` stage on one file (outside DVC: a user's own input); returns the
+    output directory the stage reports (its default when ``out`` is empty)."""
+    cmd = [sys.executable, "-m", "stages.video_to_4d", "--input", video] + (["--out", out] if out else [])
+    lines = _stream(cmd, repo, f"video_to_4d on {video}")
+    wrote = [line.split(";")[0].removeprefix("wrote ") for line in lines if line.startswith("wrote ")]
+    if not wrote:
+        raise RuntimeError(f"video_to_4d on {video} finished without reporting its output directory")
+    return wrote[-1]
 
 
 @flow(name="video_to_4d", description="One video (or image) in, a 4D grid and its deformable 3D Gaussians out.")
@@ -126,7 +130,7 @@ def video_to_4d(video: str, out: str = "", repo: str = str(REPO)) -> str:
     ``data/video_to_4d_runs/<name>``). Returns the output directory."""
     if not Path(video).exists():
         raise FileNotFoundError(f"{video}: no such file; give the path of a video or image on this machine")
-    return run_video_to_4d(video, out or f"data/video_to_4d_runs/{Path(video).stem}", repo)
+    return run_video_to_4d(video, out, repo)
 
 
 def main() -> None:

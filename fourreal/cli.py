@@ -140,12 +140,8 @@ def _to4d(args: argparse.Namespace) -> int:
     path = Path(args.input)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file; pass a video, an image or a directory of frames")
-    out = args.out or f"data/video_to_4d_runs/{path.stem}"
-    cmd = [sys.executable, "-m", "stages.video_to_4d", "--params", args.params, "--input", str(path), "--out", out]
-    code = subprocess.call(cmd)
-    if code == 0:
-        print(f"wrote {out}; look at it with: fourreal view {out}/reconstruction")
-    return code
+    cmd = [sys.executable, "-m", "stages.video_to_4d", "--params", args.params, "--input", str(path)]
+    return subprocess.call(cmd + (["--out", args.out] if args.out else []))
 
 
 def _view(args: argparse.Namespace) -> int:

@@ -34,7 +34,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="stages.video_to_4d", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
-    parser.add_argument("--out", default="data/video_to_4d", help="output directory (default: data/video_to_4d)")
+    parser.add_argument("--out", default="", help="output directory (default: data/video_to_4d for the input in "
+                        "params.yaml, data/video_to_4d_runs/<input name> for --input)")
     parser.add_argument("--input", default="", help="video or image file (default: video_to_4d.input in params)")
     args = parser.parse_args()
     setup_logging()
@@ -42,7 +43,7 @@ def main() -> None:
     if args.input:
         cfg = dataclasses.replace(cfg, input=args.input)
     recon_cfg = load_section(ReconstructConfig, "reconstruct", args.params)
-    out = Path(args.out)
+    out = Path(args.out or (f"data/video_to_4d_runs/{Path(args.input).stem}" if args.input else "data/video_to_4d"))
     result = video_to_4d(cfg, recon_cfg)
     rgb, Ks = result["grid"], result["intrinsics"]
     name = Path(cfg.input).stem
@@ -62,6 +63,7 @@ def main() -> None:
     rec = result["reconstruction"]
     write_metrics(out, {"input": str(cfg.input), "views": cfg.views, "times": cfg.times, **result["timings"],
                         **rec["scores"], "gaussians": rec["stats"]["final_points"]})
+    print(f"wrote {out}; look at it with: fourreal view {out}/reconstruction")
 
 
 if __name__ == "__main__":
