@@ -6,8 +6,11 @@ several under torchrun (DDP or FSDP, as the training loop wraps the model).
 
 Times forward + backward + AdamW steps of the base model in bf16 autocast (fp32 master
 weights) on random videos, counts the model's FLOPs analytically (matmuls and attention,
-x3 for the backward pass), and measures the card's bf16 matmul ceiling in the same run.
-``--batch`` is per GPU. Prints one JSON line (rank 0) with the throughput summed over GPUs.
+x3 for the backward pass; :mod:`fourreal.flops`), and measures the card's bf16 matmul ceiling
+in the same run. On one GPU the plain-PyTorch anchor (:mod:`anchors`: the same number of
+textbook blocks on the same tokens, compiled when the model is, no checkpointing) trains in
+the same run. ``--batch`` is per GPU. Prints one JSON line (rank 0) with the throughput
+summed over GPUs.
 """
 
 from __future__ import annotations
@@ -19,33 +22,10 @@ import time
 import torch
 import torch.distributed as dist
 
+from anchors import PlainStack, cuda_time, plain_flops
 from fourreal import parallel
 from fourreal.dit import PRESETS, DiT, count_parameters
-
-
-def model_flops(model: DiT, batch: int, frames: int, height: int, width: int) -> float:
-    """Forward FLOPs of one batch: 2 x tokens x (linear parameters) plus attention's two
-    matmuls (``4 x B x L^2 x dim`` per block)."""
-    cfg = model.cfg
-    tokens_per_video = frames * (height // cfg.patch) * (width // cfg.patch)
-    linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
-    per_video_linear = 2 * tokens_per_video * linear
-    attention = cfg.depth * 4 * tokens_per_video**2 * cfg.dim
-    return batch * (per_video_linear + attention)
-
-
-def matmul_ceiling(n: int = 8192, repeats: int = 10) -> float:
-    """Measured bf16 matmul TFLOP/s on this GPU (random ``n x n`` operands)."""
-    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    for _ in range(3):
-        a @ b
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    torch.cuda.synchronize()
-    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e12
+from fourreal.flops import dit_forward_flops, matmul_ceiling
 
 
 def main() -> None:
@@ -65,7 +45,7 @@ def main() -> None:
     model = DiT(PRESETS[args.preset]).to(device)
     model.checkpointing = args.checkpointing
     parameters = count_parameters(model)
-    flops = 3 * model_flops(model, args.batch, args.frames, args.height, args.width) * world  # fwd + bwd, all GPUs
+    flops = 3 * dit_forward_flops(model.cfg, args.batch, args.frames, args.height, args.width) * world  # fwd + bwd
     net = parallel.wrap(model, args.parallel, world, device, bf16=True)
     net = torch.compile(net) if args.compile else net
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=world == 1 or args.parallel == "ddp")
@@ -89,9 +69,15 @@ def main() -> None:
         step()
     torch.cuda.synchronize()
     seconds = (time.perf_counter() - start) / args.steps
-    ceiling = matmul_ceiling() * world
+    peak = torch.cuda.max_memory_allocated() / 2**30
+    ceiling = matmul_ceiling(device) * world
     tokens = world * args.batch * args.frames * (args.height // model.cfg.patch) * (args.width // model.cfg.patch)
     achieved = flops / seconds / 1e12
+    anchor = {}
+    if world == 1:
+        anchor = anchor_training(model.cfg, args, device, tokens // args.batch)
+        anchor["anchor_mfu"] = round(anchor.pop("flops") / anchor["anchor_seconds_per_step"] / 1e12 / ceiling, 3)
+        anchor["time_ratio_to_anchor"] = round(seconds / anchor["anchor_seconds_per_step"], 3)
     if world > 1:
         dist.destroy_process_group()
     if rank != 0:
@@ -104,8 +90,30 @@ def main() -> None:
         "tokens_per_step": tokens, "seconds_per_step": round(seconds, 4), "tokens_per_s": round(tokens / seconds),
         "model_tflop_per_step": round(flops / 1e12, 2), "achieved_tflops": round(achieved, 1),
         "matmul_ceiling_tflops": round(ceiling, 1), "mfu_vs_measured_ceiling": round(achieved / ceiling, 3),
-        "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+        "peak_memory_gib": round(peak, 2), **anchor,
     }))
+
+
+def anchor_training(cfg, args, device: torch.device, length: int) -> dict[str, float]:
+    """Seconds a training step of the plain anchor takes on the same tokens (bf16 autocast,
+    fused AdamW), its forward+backward FLOPs, and its peak memory."""
+    stack = PlainStack(cfg.dim, cfg.depth, cfg.heads).to(device)
+    net = torch.compile(stack) if args.compile else stack
+    opt = torch.optim.AdamW(stack.parameters(), lr=1e-4, fused=True)
+    x = torch.randn(args.batch, length, cfg.dim, device=device)
+    c = torch.randn(args.batch, cfg.dim, device=device)
+
+    def step():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = net(x, c).float().pow(2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    torch.cuda.reset_peak_memory_stats()
+    seconds = cuda_time(step, args.steps)
+    return {"anchor_seconds_per_step": round(seconds, 4), "flops": 3 * plain_flops(cfg.dim, cfg.depth, args.batch, length),
+            "anchor_peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
 
 
 if __name__ == "__main__":

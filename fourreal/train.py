@@ -151,7 +151,8 @@ BatchFn = Callable[[Phase, np.random.Generator], Any]
 
 
 def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: BatchFn, loss_fn: StepFn,
-          on_checkpoint: Callable[[nn.Module, int], None] | None = None, run_key: str = "") -> dict[str, Any]:
+          on_checkpoint: Callable[[nn.Module, int], None] | None = None, run_key: str = "",
+          flops_fn: Callable[[Any], float] | None = None) -> dict[str, Any]:
     """Train ``model``'s parameters that require grad; resume from the newest checkpoint in
     ``out_dir/checkpoints`` made with the same ``run_key`` (a hash of everything the run
     depends on; checkpoints of another key are removed and training starts over).
@@ -160,6 +161,11 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
     ``make_batch(phase, rng)`` draws a batch; ``loss_fn(model, batch, generator)`` returns a
     scalar loss. ``on_checkpoint(ema_model, step)`` runs on rank 0 after each checkpoint
     (previews). Rank 0 writes ``loss.csv``, TensorBoard logs and checkpoints.
+
+    ``flops_fn(batch)``, the model FLOPs of a training step on a batch (forward + backward,
+    :mod:`fourreal.flops`), adds the run's own throughput to the summary: ``model_tflops_per_s``
+    (per GPU, median over steps of FLOPs / the step's wall time, batch drawing included) and
+    on a GPU ``mfu`` against the bf16 matmul ceiling measured at the end of the run.
     """
     from torch.utils.tensorboard import SummaryWriter
 
@@ -229,7 +235,9 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
     start, recent, first_step = time.time(), [], step
     bar = tqdm(total=cfg.total_steps, initial=step, desc="training", unit="step", disable=rank != 0,
                mininterval=0.5 if os.isatty(2) else 10.0)
+    rates = []  # model FLOP/s of each step
     while step < cfg.total_steps:
+        step_start = time.perf_counter()
         phase = cfg.phase_at(step)
         batch = make_batch(phase, rng)
         lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
@@ -247,7 +255,9 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
         if ema is not None:
             update_ema(ema, model, cfg.ema_decay)
         step += 1
-        value = loss.detach().float().item()
+        value = loss.detach().float().item()  # waits for the step to finish
+        if flops_fn is not None:
+            rates.append(flops_fn(batch) / (time.perf_counter() - step_start))
         recent.append(value)
         bar.update(1)
         if rank == 0 and (step % cfg.log_every == 0 or step == cfg.total_steps):
@@ -291,8 +301,17 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
             logged = [float(r["loss"]) for r in csv.DictReader(f)]
         final = logged[-1] if logged else None
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
+    throughput = {}
+    if rates:
+        tflops = float(np.median(rates)) / 1e12
+        throughput["model_tflops_per_s"] = float(f"{tflops:.4g}")
+        if device.type == "cuda":
+            from fourreal.flops import matmul_ceiling
+
+            ceiling = matmul_ceiling(device)
+            throughput.update(matmul_ceiling_tflops=round(ceiling, 1), mfu=round(tflops / ceiling, 3))
     return {"steps": step, "seconds": seconds, "final_loss": final, "peak_gpu_memory_gib": round(peak, 2), "rank": rank,
-            "world_size": world, "device": str(device), "ema": final_model if ema is not None else None}
+            "world_size": world, "device": str(device), "ema": final_model if ema is not None else None, **throughput}
 
 
 def _gather_rng(rng: np.random.Generator, gen: torch.Generator, world: int) -> dict[str, list]:

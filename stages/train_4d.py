@@ -17,6 +17,7 @@ import torch
 
 from fourreal.config import load_section
 from fourreal.data import GridSet
+from fourreal.flops import model4d_forward_flops
 from fourreal.model4d import Train4DConfig, build_model4d, grid_loss, load_model4d, model4d_config
 from fourreal.stage import setup_logging, write_metrics
 from fourreal.train import export_model, run_key, train
@@ -56,8 +57,12 @@ def main() -> None:
     def loss_fn(net, batch, gen):
         return grid_loss(net, batch, gen, optim)
 
+    def flops(batch):  # forward + backward (no weight gradients of frozen blocks: 2x forward)
+        b, v, t, _, h, w = batch.x0.shape
+        return (3 if trainable == "all" else 2) * model4d_forward_flops(model.architecture, model.base.cfg, b, v, t, h, w)
+
     key = run_key(cfg, args.variant, args.phase, sorted(grids.sources))
-    summary = train(model, optim, out, make_batch, loss_fn, None, key)
+    summary = train(model, optim, out, make_batch, loss_fn, None, key, flops)
     if summary["rank"] != 0:  # under torchrun, rank 0 alone writes the outputs
         return
     final = summary["ema"] or model
@@ -71,6 +76,9 @@ def main() -> None:
         "steps": summary["steps"],
         "seconds": round(summary["seconds"], 2),
         "final_train_loss": None if summary["final_loss"] is None else round(summary["final_loss"], 5),
+        "model_tflops_per_s": summary.get("model_tflops_per_s"),
+        "mfu": summary.get("mfu", "n/a (no GPU)"),
+        "peak_gpu_memory_gib": summary["peak_gpu_memory_gib"],
         "device": summary["device"],
     })
 

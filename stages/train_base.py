@@ -18,6 +18,7 @@ from fourreal.checkpoint import list_checkpoints, load_checkpoint
 from fourreal.config import load_section
 from fourreal.data import to_uint8
 from fourreal.dit import DiT, count_parameters
+from fourreal.flops import dit_forward_flops
 from fourreal.preview import contact_sheet, write_png
 from fourreal.stage import stage_args, write_metrics
 from fourreal.train import export_model, run_key, train
@@ -55,7 +56,11 @@ def main() -> None:
         write_png(out / "samples" / f"step_{step:07d}.png", contact_sheet(sheet, 72, labels=None))
 
     key = run_key(cfg, videos.fingerprint(), held.fingerprint())
-    summary = train(model, cfg.optim, out, make_batch, loss_fn, previews, key)
+    def flops(batch):  # forward + backward
+        b, f, _, h, w = batch.x0.shape
+        return 3 * dit_forward_flops(model.cfg, b, f, h, w)
+
+    summary = train(model, cfg.optim, out, make_batch, loss_fn, previews, key, flops)
     if summary["rank"] != 0:  # under torchrun, rank 0 alone writes the outputs
         return
     ema = summary["ema"] or model
@@ -78,6 +83,10 @@ def main() -> None:
         "heldout_loss_untrained": round(heldout_loss(untrained, eval_batches), 5),
         "steps_per_s": round(summary["steps"] / max(summary["seconds"], 1e-9), 3),
         "tokens_per_s": round(tokens / max(summary["seconds"], 1e-9)),
+        "model_tflops_per_s": summary.get("model_tflops_per_s"),
+        "mfu": summary.get("mfu", "n/a (no GPU)"),
+        "compile": cfg.optim.compile,
+        "activation_checkpointing": cfg.optim.activation_checkpointing,
         "peak_gpu_memory_gib": summary["peak_gpu_memory_gib"],
         "device": summary["device"],
         "world_size": summary["world_size"],

@@ -174,3 +174,26 @@ def test_activation_checkpointing_trains_the_same_weights(tmp_path):
         assert model.checkpointing is on
         finals.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     torch.testing.assert_close(finals[0], finals[1])
+
+
+def test_the_run_reports_its_own_model_flop_rate(tmp_path):
+    """With a FLOP count per batch, the summary carries the median model FLOP/s of the steps:
+    consistent with the count and the wall time, and no MFU without a GPU."""
+    from fourreal.flops import dit_forward_flops
+
+    videos, seen = toy_videos(), []
+    cfg = OptimConfig(phases=[Phase(6, 8, 16, 4, 2)], lr=1e-3, warmup=1, checkpoint_every=100, log_every=1)
+    model = small_model()
+
+    def flops(batch):
+        b, f, _, h, w = batch.x0.shape
+        seen.append((b, f, h, w))
+        return 3 * dit_forward_flops(model.cfg, b, f, h, w)
+
+    summary = train(model, cfg, tmp_path, lambda p, rng: videos.batch(p.batch_size, p.frames, p.height, p.width, rng),
+                    lambda m, b, g: video_loss(m, b, g, cfg), run_key="k", flops_fn=flops)
+    assert seen == [(2, 4, 8, 16)] * 6
+    step_flops = 3 * dit_forward_flops(model.cfg, 2, 4, 8, 16)
+    rate = summary["model_tflops_per_s"] * 1e12
+    assert 0 < rate and step_flops / rate < summary["seconds"]  # a step's time is below the whole run's
+    assert "mfu" not in summary
