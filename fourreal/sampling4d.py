@@ -3,6 +3,8 @@ their first row and column given, scored against the rendered truth."""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -43,6 +45,8 @@ class Sample4DConfig:
         height, width: frame size.
         window: the model's native grid side; larger grids use sliding windows.
         steps, sampler, seed: the ODE solve.
+        gpus: GPUs the windows of a grid are shared out between (0: all visible; the result
+            does not depend on it).
         variants: the variants to sample, by name.
         preview: previews of each variant's first grid.
     """
@@ -57,12 +61,14 @@ class Sample4DConfig:
     steps: int = 10
     sampler: Literal["euler", "heun"] = "euler"
     seed: int = 0
+    gpus: int = 1
     variants: dict[str, SampleVariant] = field(default_factory=dict)
     preview: PreviewConfig = field(default_factory=PreviewConfig)
 
     def __post_init__(self) -> None:
         require(self.views >= 2 and self.times >= 2, "views", "views and times must be >= 2")
         require(self.window >= 2, "window", "must be >= 2")
+        require(self.gpus >= 0, "gpus", "must be >= 0 (0 = all visible GPUs)")
 
 
 def variant_model(cfg: Sample4DConfig, variant: SampleVariant) -> Model4D:
@@ -102,12 +108,28 @@ def model_velocity(model: Model4D, bf16: bool = False):
     return velocity
 
 
-def generate(model: Model4D, truth: torch.Tensor, cfg: Sample4DConfig) -> torch.Tensor:
-    """A grid from ``truth``'s first row and column (the rest is generated), on the model's
-    device; returned on the CPU."""
+def model_replicas(model: Model4D, gpus: int, bf16: bool = False) -> list[tuple[Callable, torch.device]]:
+    """``(velocity, device)`` of ``model`` and of copies of it on the next GPUs, for
+    :func:`sample_grid` to share windows out between: ``gpus`` GPUs in all (0: every visible
+    one); just ``model`` when it is not on a GPU or one GPU is asked for."""
     device = next(model.parameters()).device
-    truth = truth.to(device)
-    return sample_grid(model_velocity(model, bf16=True), truth[0], truth[:, 0], (cfg.window, cfg.window), cfg.steps, cfg.sampler,
+    count = torch.cuda.device_count() if gpus == 0 else gpus
+    if device.type != "cuda" or count <= 1:
+        return [(model_velocity(model, bf16), device)]
+    if count > torch.cuda.device_count():
+        raise ValueError(f"sample_4d.gpus = {gpus} but {torch.cuda.device_count()} GPUs are visible; lower it (0 = all)")
+    first = device.index or 0
+    devices = [torch.device("cuda", (first + i) % torch.cuda.device_count()) for i in range(count)]
+    models = [model] + [copy.deepcopy(model).to(d) for d in devices[1:]]
+    return [(model_velocity(m, bf16), d) for m, d in zip(models, devices)]
+
+
+def generate(model: Model4D | list[tuple[Callable, torch.device]], truth: torch.Tensor, cfg: Sample4DConfig) -> torch.Tensor:
+    """A grid from ``truth``'s first row and column (the rest is generated) by ``model`` (or
+    its :func:`model_replicas`), on the (first) model's device; returned on the CPU."""
+    replicas = model_replicas(model, 1, bf16=True) if isinstance(model, Model4D) else model
+    truth = truth.to(replicas[0][1])
+    return sample_grid(replicas, truth[0], truth[:, 0], (cfg.window, cfg.window), cfg.steps, cfg.sampler,
                        cfg.seed, progress=False).cpu()
 
 

@@ -20,8 +20,8 @@ from fourreal.data import to_uint8
 from fourreal.files import atomic_dir, write_json
 from fourreal.grid import Grid, list_grids, load_grid, save_grid
 from fourreal.preview import write_grid_previews
-from fourreal.sampling4d import (Sample4DConfig, copy_baseline, generate, score, truth_window, variant_model,
-                                 window_intrinsics)
+from fourreal.sampling4d import (Sample4DConfig, copy_baseline, generate, model_replicas, score, truth_window,
+                                 variant_model, window_intrinsics)
 from fourreal.stage import stage_args, write_metrics
 
 log = logging.getLogger("stages.sample_4d")
@@ -43,7 +43,7 @@ def main() -> None:
     scores: dict[str, dict[str, dict[str, float]]] = {"copy_baseline": {a: score(copy_baseline(t), t) for a, t in truths.items()}}
     torch.manual_seed(cfg.seed)
     for name, variant in cfg.variants.items():
-        model = variant_model(cfg, variant)
+        model = model_replicas(variant_model(cfg, variant), cfg.gpus, bf16=True)
         scores[name] = {}
         with atomic_dir(out / name) as tmp:
             for asset, truth in tqdm(truths.items(), desc=f"sampling {name}", unit="grid"):
