@@ -56,6 +56,8 @@ def main() -> None:
             renders = result["renders"]
             scores[asset] = score(to_unit(renders), to_unit(truth))
             seconds.append(sum(result["timings"].values()))
+            tqdm.write(f"4Real {asset}: PSNR {scores[asset]['psnr']:.2f} dB, " +
+                       ", ".join(f"{k} {v:.1f} s" for k, v in result["timings"].items()))
             save_grid(tmp / f"{asset}.grid.npz", Grid(rgb=renders, intrinsics=Ks, meta={
                 "kind": "generated", "variant": VARIANT, "source": asset, "seed": cfg.seed, "fps": 8.0}))
             write_png(prev / f"{asset}.png", contact_sheet(np.concatenate([truth, renders]), 48))
