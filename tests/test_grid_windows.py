@@ -82,6 +82,7 @@ def test_replicas_share_the_windows_and_agree_with_one():
     def replica(i):
         def fn(x, s, cond, mask):
             calls[i].add(threading.get_ident())
+            assert not torch.is_grad_enabled()  # no autograd graph kept across steps in worker threads
             return context_velocity(x, s, cond, mask)
         return fn, torch.device("cpu")
 
