@@ -57,7 +57,7 @@ class OptimConfig:
     Attributes:
         phases: the progressive schedule, run in order.
         lr, weight_decay, warmup, grad_clip: AdamW with linear warmup then constant rate.
-        ema_decay: EMA of the weights (0 disables).
+        ema_decay: EMA of the weights (0 disables), after a warm-up (:func:`ema_decay_at`).
         sigma_schedule, sigma_mean, sigma_std: distribution of training flow times.
         context_dropout: probability of replacing the mode by the null context (for
             classifier-free guidance at sampling).
@@ -126,6 +126,14 @@ class OptimConfig:
 
 class NonFiniteLoss(FloatingPointError):
     """The loss became NaN or inf; training stops with the step and batch sources named."""
+
+
+def ema_decay_at(decay: float, step: int) -> float:
+    """The EMA decay after optimizer step ``step`` (1-based): ``min(decay, (1 + step) / (10 + step))``.
+    The warm-up keeps a short run's EMA from holding on to the initial weights (with
+    adaLN-Zero those predict zero velocity): at step ``n`` it spans about the last ``n / 10``
+    steps until ``decay`` takes over."""
+    return min(decay, (1 + step) / (10 + step))
 
 
 def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
@@ -253,7 +261,7 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
         if ema is not None:
-            update_ema(ema, model, cfg.ema_decay)
+            update_ema(ema, model, ema_decay_at(cfg.ema_decay, step + 1))
         step += 1
         value = loss.detach().float().item()  # waits for the step to finish
         if flops_fn is not None:

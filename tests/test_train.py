@@ -10,7 +10,7 @@ from fourreal.checkpoint import (CheckpointError, list_checkpoints, load_checkpo
 from fourreal.parallel import load_optimizer_state, model_state, optimizer_state
 from fourreal.data import VideoSet, random_mask
 from fourreal.dit import DiT, DiTConfig
-from fourreal.train import NonFiniteLoss, OptimConfig, Phase, train, update_ema
+from fourreal.train import NonFiniteLoss, OptimConfig, Phase, ema_decay_at, train, update_ema
 from fourreal.video_model import video_loss
 
 
@@ -102,6 +102,16 @@ def test_ema_update():
         ema.weight.fill_(0.0)
     update_ema(ema, model, 0.9)
     torch.testing.assert_close(ema.weight, torch.full((1, 2), 0.1))
+
+
+def test_ema_warm_up_forgets_the_initial_weights():
+    """After n steps toward constant weights, the start's share in the EMA is prod(decay_t):
+    with the warm-up it is ~10/(n+10) (here 0.012 after 800 steps, decay 0.998), without it
+    0.998^800 = 0.20 -- enough to shrink a short run's adaLN-Zero model toward zero output."""
+    assert ema_decay_at(0.998, 1) == pytest.approx(2 / 11)
+    assert ema_decay_at(0.998, 10_000) == 0.998
+    share = float(np.prod([ema_decay_at(0.998, t) for t in range(1, 801)]))
+    assert share < 0.02 and 0.998**800 > 0.19
 
 
 def test_nan_loss_stops_with_the_step(tmp_path):
