@@ -6,7 +6,9 @@ Random weights (timing only): the paper-size soft-sync 4D model (24 blocks x 102
 samples the grid from a given first row and column (bf16, one 8x8 window), the upsampler
 (``--upsampler-preset``, x``--scale``) upsamples every cell row by row, and the uint8 grid is
 written as a ``.grid.npz``. Prints one JSON line with the time of each part. Run
-``--warmup 1`` (default) so compilation is not counted.
+``--warmup 1`` (default) so compilation is not counted. Anchor, in the same run: the
+plain-PyTorch blocks of :mod:`anchors` on the grid's rows and columns for the same number
+of steps (compiled when the model is): the floor of the 4D grid's time.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from anchors import PlainStack, cuda_time
 from fourreal.data import to_uint8
 from fourreal.dit import PRESETS, DiT
 from fourreal.grid import Grid, save_grid
@@ -77,12 +80,20 @@ def main() -> None:
         for _ in range(args.warmup):
             run()
         times = run()
+        peak = torch.cuda.max_memory_allocated() / 2**30
+        cfg = PRESETS[args.preset]
+        anchor = PlainStack(cfg.dim, cfg.depth, cfg.heads).to(dev).eval().to(torch.bfloat16)
+        anchor_net = torch.compile(anchor) if args.compile else anchor
+        streams = torch.randn(2 * n, n * (h // cfg.patch) * (w // cfg.patch), cfg.dim, device=dev, dtype=torch.bfloat16)
+        c = torch.randn(2 * n, cfg.dim, device=dev, dtype=torch.bfloat16)
+        anchor_grid_s = args.steps * cuda_time(lambda: anchor_net(streams, c), 5)
     print(json.dumps({
         "device": torch.cuda.get_device_name(), "architecture": args.architecture, "preset": args.preset,
         "grid": f"{n}x{n}", "steps": args.steps, "compile": args.compile,
         "upsampler": f"{args.upsampler_preset} x{args.scale}, {args.upsampler_steps} steps, {args.chunk} frames a call",
         **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in times.items()},
-        "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+        "peak_memory_gib": round(peak, 2),
+        "anchor_grid_s": round(anchor_grid_s, 2), "grid_time_ratio_to_anchor": round(times["grid_s"] / anchor_grid_s, 3),
     }))
 
 
