@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import torch
 
+from anchors import cuda_time
 from fourreal.gaussians import render
 from fourreal.grid import load_grid
 from fourreal.reconstruct import ReconstructConfig, reconstruct
@@ -69,14 +70,7 @@ def plain_gsplat_fit(rgb: np.ndarray, Ks: np.ndarray, points: int, steps: int, c
         loss.backward()
         opt.step()
 
-    for _ in range(5):
-        step()
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    torch.cuda.synchronize()
-    return time.perf_counter() - start
+    return steps * cuda_time(step, steps, warmup=5)
 
 
 def main() -> None:
