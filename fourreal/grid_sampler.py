@@ -103,18 +103,27 @@ def sample_grid(velocity_fn: Velocity4D | Sequence[tuple[Velocity4D, torch.devic
                      progress=False)
         return out.view(wv, wt, c, h, w).to(grid.device)
 
+    def run_share(ks: list[int], replica: tuple[Velocity4D, torch.device]) -> list[tuple[int, torch.Tensor]]:
+        return [(k, run_window(k, replica)) for k in ks]
+
+    pool = ThreadPoolExecutor(max_workers=len(replicas)) if len(replicas) > 1 else None
     bar = tqdm(total=len(plan), desc="grid windows", disable=not progress)
-    with ThreadPoolExecutor(max_workers=len(replicas)) as pool:
+    try:
         for level in window_levels(plan, (wv, wt)):
             todo = [k for k in level if not known[plan[k][0] : plan[k][0] + wv, plan[k][1] : plan[k][1] + wt].all()]
-            shares = [todo[i :: len(replicas)] for i in range(len(replicas))]
-            jobs = [pool.submit(lambda ks, r: [(k, run_window(k, r)) for k in ks], share, replica)
-                    for share, replica in zip(shares, replicas) if share]
-            for k, out in [item for job in jobs for item in job.result()]:
+            if pool is None:
+                done = run_share(todo, replicas[0])
+            else:  # every replica takes its share of the level on its own thread
+                jobs = [pool.submit(run_share, todo[i :: len(replicas)], r) for i, r in enumerate(replicas)]
+                done = [item for job in jobs for item in job.result()]
+            for k, out in done:
                 v0, t0 = plan[k]
                 region = (slice(v0, v0 + wv), slice(t0, t0 + wt))
                 grid[region] = torch.where(known[region][..., None, None, None], grid[region], out)
                 known[region] = True
             bar.update(len(level))
-    bar.close()
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown()
     return grid
