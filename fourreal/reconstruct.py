@@ -282,9 +282,8 @@ def fit(rgb: np.ndarray, Ks: np.ndarray, canonical: Canonical, background: np.nd
         groups.append({"params": [model.offsets], "lr": cfg.lr * 0.1 * model.deform.extent})
     opt = torch.optim.Adam(groups)
     rng = np.random.default_rng(cfg.seed)
-    losses: list[torch.Tensor] = []  # kept on the device: reading each step would stall the GPU
-    total = steps or cfg.fit_steps
-    for done in tqdm(range(1, total + 1), desc="deformable fit", unit="step", disable=not progress, mininterval=5.0):
+    losses = []
+    for _ in tqdm(range(steps or cfg.fit_steps), desc="deformable fit", unit="step", disable=not progress, mininterval=5.0):
         pick = [train_cells[k] for k in rng.choice(len(train_cells), size=min(cfg.batch_cells, len(train_cells)), replace=False)]
         pred = model.render_cells(pick, K[[i for i, _ in pick]], h, w, bg, cfg.backend)
         truth = torch.stack([target[i, j] for i, j in pick])
@@ -297,16 +296,13 @@ def fit(rgb: np.ndarray, Ks: np.ndarray, canonical: Canonical, background: np.nd
             loss = loss + cfg.smooth_weight * step.pow(2).sum(-1).mean() / model.deform.extent**2
         if regularizer is not None:
             loss = loss + regularizer(model, rng)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"reconstruction loss is {loss.item()}; lower reconstruct.lr")
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(loss.detach())
-        if done % 50 == 0 or done == total:  # checked every 50 steps
-            recent = torch.stack(losses[-50:])
-            if not torch.isfinite(recent).all():
-                bad = done - len(recent) + int((~torch.isfinite(recent)).nonzero()[0]) + 1
-                raise FloatingPointError(f"reconstruction loss is not finite at step {bad}; lower reconstruct.lr")
-    return model, torch.stack(losses).tolist() if losses else [], held
+        losses.append(loss.item())
+    return model, losses, held
 
 
 def _uint8(rgb: torch.Tensor) -> np.ndarray:
