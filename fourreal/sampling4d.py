@@ -124,10 +124,9 @@ def model_replicas(model: Model4D, gpus: int, bf16: bool = False) -> list[tuple[
     return [(model_velocity(m, bf16), d) for m, d in zip(models, devices)]
 
 
-def generate(model: Model4D | list[tuple[Callable, torch.device]], truth: torch.Tensor, cfg: Sample4DConfig) -> torch.Tensor:
-    """A grid from ``truth``'s first row and column (the rest is generated) by ``model`` (or
-    its :func:`model_replicas`), on the (first) model's device; returned on the CPU."""
-    replicas = model_replicas(model, 1, bf16=True) if isinstance(model, Model4D) else model
+def generate(replicas: list[tuple[Callable, torch.device]], truth: torch.Tensor, cfg: Sample4DConfig) -> torch.Tensor:
+    """A grid from ``truth``'s first row and column (the rest is generated) by a model's
+    :func:`model_replicas`, on the first one's device; returned on the CPU."""
     truth = truth.to(replicas[0][1])
     return sample_grid(replicas, truth[0], truth[:, 0], (cfg.window, cfg.window), cfg.steps, cfg.sampler,
                        cfg.seed, progress=False).cpu()

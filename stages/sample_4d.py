@@ -43,11 +43,11 @@ def main() -> None:
     scores: dict[str, dict[str, dict[str, float]]] = {"copy_baseline": {a: score(copy_baseline(t), t) for a, t in truths.items()}}
     torch.manual_seed(cfg.seed)
     for name, variant in cfg.variants.items():
-        model = model_replicas(variant_model(cfg, variant), cfg.gpus, bf16=True)
+        replicas = model_replicas(variant_model(cfg, variant), cfg.gpus, bf16=True)
         scores[name] = {}
         with atomic_dir(out / name) as tmp:
             for asset, truth in tqdm(truths.items(), desc=f"sampling {name}", unit="grid"):
-                grid = generate(model, truth, cfg)
+                grid = generate(replicas, truth, cfg)
                 scores[name][asset] = score(grid, truth)
                 save_grid(tmp / f"{asset}.grid.npz", Grid(rgb=to_uint8(grid), intrinsics=intrinsics[asset], meta={
                     "kind": "generated", "variant": name, "source": asset, "seed": cfg.seed, "fps": 8.0}))
