@@ -9,12 +9,25 @@ to it.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+# scaled-dot-product attention kernels by name; "default" leaves the choice to PyTorch
+ATTENTION_KERNELS = ("default", "cudnn", "flash", "efficient")
+_BACKENDS = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
+             "efficient": SDPBackend.EFFICIENT_ATTENTION}
+
+
+def attention_kernel(name: str) -> contextlib.AbstractContextManager:
+    """A context in which ``F.scaled_dot_product_attention`` uses the kernel ``name`` of
+    :data:`ATTENTION_KERNELS` only (``default``: PyTorch's own choice)."""
+    return contextlib.nullcontext() if name == "default" else sdpa_kernel(_BACKENDS[name])
 
 
 class PlainBlock(nn.Module):

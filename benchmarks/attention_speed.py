@@ -16,13 +16,9 @@ import json
 
 import torch
 import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from anchors import cuda_time
+from anchors import ATTENTION_KERNELS, attention_kernel, cuda_time
 from fourreal.flops import matmul_ceiling
-
-BACKENDS = {"default": None, "cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
-            "efficient": SDPBackend.EFFICIENT_ATTENTION}
 
 
 def main() -> None:
@@ -38,13 +34,10 @@ def main() -> None:
         heads = args.dim // head_dim
         q, k, v = (torch.randn(args.sequences, heads, args.length, head_dim, device="cuda", dtype=torch.bfloat16)
                    for _ in range(3))
-        for name, backend in BACKENDS.items():
+        for name in ATTENTION_KERNELS:
             try:
-                if backend is None:
+                with attention_kernel(name):
                     seconds = cuda_time(lambda: F.scaled_dot_product_attention(q, k, v), 10)
-                else:
-                    with sdpa_kernel(backend):
-                        seconds = cuda_time(lambda: F.scaled_dot_product_attention(q, k, v), 10)
             except RuntimeError as err:  # a backend that does not support these shapes
                 print(json.dumps({"backend": name, "head_dim": head_dim, "error": str(err).splitlines()[0][:200]}))
                 continue

@@ -14,20 +14,15 @@ the bf16 matmul ceiling is measured in the same run. Prints one JSON line.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 
 import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from anchors import PlainStack, cuda_time, plain_flops
+from anchors import ATTENTION_KERNELS, PlainStack, attention_kernel, cuda_time, plain_flops
 from fourreal.dit import PRESETS, DiT, count_parameters
 from fourreal.flops import matmul_ceiling, model4d_forward_flops
 from fourreal.model4d import Model4D
-
-BACKENDS = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
-            "efficient": SDPBackend.EFFICIENT_ATTENTION}
 
 
 def main() -> None:
@@ -35,7 +30,7 @@ def main() -> None:
     parser.add_argument("--architecture", default="soft")
     parser.add_argument("--preset", default="paper")
     parser.add_argument("--heads", type=int, default=0, help="attention heads (default: the preset's)")
-    parser.add_argument("--attention", default="default", choices=["default", *BACKENDS],
+    parser.add_argument("--attention", default="default", choices=ATTENTION_KERNELS,
                         help="scaled-dot-product attention kernel (default: PyTorch's choice)")
     parser.add_argument("--views", type=int, default=8)
     parser.add_argument("--times", type=int, default=8)
@@ -47,7 +42,6 @@ def main() -> None:
     cfg = PRESETS[args.preset]
     cfg = dataclasses.replace(cfg, heads=args.heads or cfg.heads)
     v, t, h, w = args.views, args.times, args.height, args.width
-    kernel = sdpa_kernel(BACKENDS[args.attention]) if args.attention != "default" else contextlib.nullcontext()
     dev, bf16 = torch.device("cuda"), torch.bfloat16
 
     model = Model4D(DiT(cfg), args.architecture).to(dev).eval().to(bf16)
@@ -65,7 +59,7 @@ def main() -> None:
     if v != t:
         raise SystemExit("the anchor batches rows and columns together: use --views equal to --times")
 
-    with torch.no_grad(), kernel:
+    with torch.no_grad(), attention_kernel(args.attention):
         seconds = cuda_time(lambda: net(x, sigma, x, mask), args.steps)
         anchor_seconds = cuda_time(lambda: anchor_net(streams, c), args.steps)
     ceiling = matmul_ceiling(dev)
