@@ -2,7 +2,9 @@
 
 Each Prefect task runs ``dvc repro`` for one stage in a subprocess and streams its output to
 the run's logger, so ``dvc.lock`` stays the single source of truth: a stage whose code,
-params and inputs did not change is skipped, exactly as with ``dvc repro`` by hand.
+params and inputs did not change is skipped, exactly as with ``dvc repro`` by hand. Every
+flow first checks the whole ``params.yaml``: a bad value fails the run with one line naming
+it, before any stage (and so before DVC removes any output).
 
     python -m flows.pipeline                 # the whole pipeline, locally (ephemeral server)
     python -m flows.pipeline pseudo4d -f     # one stage, forced
@@ -22,6 +24,10 @@ from pathlib import Path
 from typing import Iterator
 
 from prefect import flow, get_run_logger, task
+from prefect.states import Failed, State
+
+from fourreal.config import ConfigError
+from fourreal.params import validate_params
 
 REPO = Path(__file__).resolve().parents[1]
 _RUNNING = re.compile(r"^Running stage '([^']+)'")
@@ -97,15 +103,30 @@ def _stream(cmd: list[str], repo: str, what: str) -> list[str]:
     return lines
 
 
+def bad_params(repo: str | Path) -> State | None:
+    """A failed state naming the first bad value of ``repo``'s params.yaml (one line, no
+    traceback), or None when the whole file is valid."""
+    try:
+        validate_params(Path(repo) / "params.yaml")
+    except ConfigError as exc:
+        get_run_logger().error("%s", exc)
+        return Failed(message=str(exc))
+    return None
+
+
 @flow(name="pipeline", description="Reproduce every stage of dvc.yaml in order (only what changed, unless forced).")
-def pipeline(force: bool = False, repo: str = str(REPO)) -> dict[str, str]:
+def pipeline(force: bool = False, repo: str = str(REPO)) -> dict[str, str] | State:
     """Run all stages in DVC's order; returns ``{stage: "ran" | "skipped"}``."""
+    if (failed := bad_params(repo)) is not None:
+        return failed
     return {stage: repro_stage(stage, repo, force) for stage in list_stages(repo)}
 
 
 @flow(name="stage", description="Reproduce one DVC stage (optionally with its changed upstream stages).")
-def stage(name: str, force: bool = False, upstream: bool = False, repo: str = str(REPO)) -> str:
+def stage(name: str, force: bool = False, upstream: bool = False, repo: str = str(REPO)) -> str | State:
     """Run one stage; returns ``"ran"`` or ``"skipped"``."""
+    if (failed := bad_params(repo)) is not None:
+        return failed
     stages = list_stages(repo)
     if name not in stages:
         raise ValueError(f"unknown stage {name!r}; dvc.yaml has {stages}")
@@ -125,9 +146,11 @@ def run_video_to_4d(video: str, out: str, repo: str) -> str:
 
 
 @flow(name="video_to_4d", description="One video (or image) in, a 4D grid and its deformable 3D Gaussians out.")
-def video_to_4d(video: str, out: str = "", repo: str = str(REPO)) -> str:
+def video_to_4d(video: str, out: str = "", repo: str = str(REPO)) -> str | State:
     """Run the video -> 4D path on ``video``; outputs go to ``out`` (default
     ``data/video_to_4d_runs/<name>``). Returns the output directory."""
+    if (failed := bad_params(repo)) is not None:
+        return failed
     if not Path(video).exists():
         raise FileNotFoundError(f"{video}: no such file; give the path of a video or image on this machine")
     return run_video_to_4d(video, out, repo)

@@ -79,7 +79,7 @@ class AssetsConfig:
         require(self.procedural_frames >= 2, "procedural_frames", "must be >= 2")
         unknown = sorted(set(self.procedural_families) - set(FAMILIES))
         require(not unknown and len(self.procedural_families) > 0, "procedural_families",
-                f"must be a non-empty subset of {list(FAMILIES)}, got {self.procedural_families}")
+                f"must be a non-empty subset of {list(FAMILIES)}")
         require(self.objaverse_limit >= 0, "objaverse_limit", "must be >= 0")
         require(0 <= self.test_fraction < 1, "test_fraction", "must be in [0, 1)")
 

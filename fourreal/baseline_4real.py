@@ -62,7 +62,8 @@ class FourRealConfig:
 
     def __post_init__(self) -> None:
         self.sds_sigma = tuple(self.sds_sigma)
-        require(self.canonical_steps >= 1 and self.temporal_steps >= 1, "canonical_steps", "steps must be >= 1")
+        require(self.canonical_steps >= 1, "canonical_steps", "must be >= 1")
+        require(self.temporal_steps >= 1, "temporal_steps", "must be >= 1")
         require(self.sds_weight >= 0, "sds_weight", "must be >= 0")
         require(self.sds_frames >= 2, "sds_frames", "must be >= 2 (one conditioning frame + one to score)")
         require(len(self.sds_sigma) == 2 and 0 < self.sds_sigma[0] <= self.sds_sigma[1] < 1, "sds_sigma",

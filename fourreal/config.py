@@ -20,13 +20,32 @@ T = TypeVar("T")
 
 
 class ConfigError(ValueError):
-    """A parameter is missing, unknown, of the wrong type or out of range."""
+    """A parameter is missing, unknown, of the wrong type or out of range.
+
+    ``key`` is set while the error still needs the key path and value added by
+    :func:`from_dict` (an error of a config's ``__post_init__``); the final message names the
+    whole key path, the value and what is allowed, on one line."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(f"{key}: {message}" if key else message)
+        self.key, self.message = key, message
 
 
 def require(ok: bool, key: str, message: str) -> None:
-    """Raise :class:`ConfigError` for ``key`` unless ``ok``; used in configs' ``__post_init__``."""
+    """Raise :class:`ConfigError` for field ``key`` unless ``ok``; used in configs'
+    ``__post_init__``. ``message`` says what is allowed (``"must be >= 1"``); the key path and
+    the value are added when the config is loaded from a params file."""
     if not ok:
-        raise ConfigError(f"{key}: {message}")
+        raise ConfigError(message, key)
+
+
+def _lookup(data: Any, dotted: str) -> Any:
+    """The value at ``dotted`` (``a.b``) in nested mappings, or ``"?"`` if absent."""
+    for part in dotted.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return "?"
+        data = data[part]
+    return data
 
 
 def _check_type(value: Any, tp: Any, key: str) -> Any:
@@ -112,7 +131,20 @@ def from_dict(cls: type[T], data: Any, where: str) -> T:
     try:
         return cls(**kwargs)
     except ConfigError as exc:
-        raise ConfigError(f"{where}.{exc}") from None
+        if exc.key is None:
+            raise
+        value = kwargs[exc.key] if exc.key in kwargs else _lookup(data, exc.key)
+        shown = yaml.safe_dump(_plain(value), default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
+        raise ConfigError(f"{where}.{exc.key} = {shown}: {exc.message}") from None
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with dataclasses turned into mappings, for showing it as YAML."""
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def read_params(path: str | Path = "params.yaml") -> dict:

@@ -115,17 +115,6 @@ class VideoSet:
                 self.add(grid.column(t), "freeze_time", f"{p}#col{t}")
         return len(paths)
 
-    def fingerprint(self) -> str:
-        """Hash of the contents of every file the videos came from (for resume keys)."""
-        import hashlib
-
-        h = hashlib.sha256()
-        files = sorted({src.split("#")[0] for srcs in self.sources.values() for src in srcs})
-        for f in files:
-            h.update(f.encode())
-            h.update(Path(f).read_bytes())
-        return h.hexdigest()[:16]
-
     def counts(self) -> dict[str, int]:
         return {mode: len(v) for mode, v in self.videos.items()}
 

@@ -38,8 +38,9 @@ class DepthConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        require(self.channels >= 4 and self.steps >= 1 and self.batch_size >= 1, "channels",
-                "channels >= 4, steps >= 1 and batch_size >= 1")
+        require(self.channels >= 4, "channels", "must be >= 4")
+        require(self.steps >= 1, "steps", "must be >= 1")
+        require(self.batch_size >= 1, "batch_size", "must be >= 1")
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:

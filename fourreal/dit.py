@@ -64,8 +64,8 @@ class DiTConfig:
         head_dim = self.dim // self.heads
         require(head_dim % 2 == 0 and head_dim >= 6, "heads", "dim / heads must be even and >= 6 (3D rotary embeddings)")
         require(self.depth >= 1, "depth", "must be >= 1")
-        require(self.max_height % self.patch == 0 and self.max_width % self.patch == 0, "max_height",
-                "max_height and max_width must be multiples of patch")
+        require(self.max_height % self.patch == 0, "max_height", f"must be a multiple of patch = {self.patch}")
+        require(self.max_width % self.patch == 0, "max_width", f"must be a multiple of patch = {self.patch}")
 
 
 # The paper gives 24 blocks of 1024 channels (~600M parameters), not the head count: 8 heads

@@ -204,6 +204,29 @@ def _build_walker(bpy, rng, frames: int, name: str) -> None:
 _BUILDERS = {"worm": _build_worm, "blob": _build_blob, "spinner": _build_spinner, "walker": _build_walker}
 
 
+def _sort_faces(bpy) -> None:
+    """Put the faces of every mesh in an order fixed by their vertices, so exports are
+    byte-identical from run to run.
+
+    Blender's UV-sphere primitive (``primitive_uv_sphere_add``, also ``bmesh.ops.create_uvsphere``)
+    chains BMesh operators whose outputs follow element addresses: its vertices and each
+    face's corners come out the same every run, but the order of its faces does not, and
+    the glTF exporter writes triangles in face order. Sorting faces by their vertex indices
+    removes that freedom; the geometry, UVs, materials, vertex groups and shape keys are
+    unchanged.
+    """
+    import bmesh
+
+    for mesh in bpy.data.meshes:
+        bm = bmesh.new()
+        bm.from_mesh(mesh)
+        order = sorted(bm.faces, key=lambda f: (sorted(v.index for v in f.verts), [v.index for v in f.verts]))
+        rank = {f.index: r for r, f in enumerate(order)}
+        bm.faces.sort(key=lambda f: rank[f.index])
+        bm.to_mesh(mesh)
+        bm.free()
+
+
 def build_and_export(path: Path, family: str, seed: list[int], frames: int) -> None:
     """Build one asset of ``family`` in an empty scene and export it to ``path`` (.glb)."""
     import bpy
@@ -214,6 +237,7 @@ def build_and_export(path: Path, family: str, seed: list[int], frames: int) -> N
     bpy.context.scene.frame_start, bpy.context.scene.frame_end = 0, frames
     rng = np.random.default_rng(seed)
     _BUILDERS[family](bpy, rng, frames, path.stem)
+    _sort_faces(bpy)
     with atomic_path(path) as tmp:
         bpy.ops.export_scene.gltf(filepath=str(tmp), export_format="GLB", export_animations=True, export_animation_mode="SCENE",
                                   export_anim_scene_split_object=False,

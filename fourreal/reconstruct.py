@@ -80,8 +80,10 @@ class ReconstructConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        require(self.keyframes >= 1 and self.stride >= 1, "keyframes", "keyframes and stride must be >= 1")
-        require(self.fit_steps >= 1 and self.batch_cells >= 1, "fit_steps", "fit_steps and batch_cells must be >= 1")
+        require(self.keyframes >= 1, "keyframes", "must be >= 1")
+        require(self.stride >= 1, "stride", "must be >= 1")
+        require(self.fit_steps >= 1, "fit_steps", "must be >= 1")
+        require(self.batch_cells >= 1, "batch_cells", "must be >= 1")
         require(self.holdout_every >= 2, "holdout_every", "must be >= 2")
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from fourreal.config import from_dict, require
+from fourreal.faults import fault_point
 from fourreal.grid import Grid, GridFormatError, load_grid, save_grid
 from fourreal.preview import PreviewConfig
 
@@ -91,8 +92,10 @@ class RenderConfig:
     preview: PreviewConfig = field(default_factory=PreviewConfig)
 
     def __post_init__(self) -> None:
-        require(self.num_views >= 2 and self.num_times >= 1, "num_views", "need num_views >= 2 and num_times >= 1")
-        require(self.height % 2 == 0 and self.width % 2 == 0 and self.height >= 8, "height", "height and width must be even and >= 8")
+        require(self.num_views >= 2, "num_views", "must be >= 2")
+        require(self.num_times >= 1, "num_times", "must be >= 1")
+        require(self.height % 2 == 0 and self.height >= 8, "height", "must be even and >= 8")
+        require(self.width % 2 == 0 and self.width >= 8, "width", "must be even and >= 8")
         require(1 <= self.fov_deg <= 170, "fov_deg", "must be in [1, 170]")
         require(self.radius > 1.0, "radius", "must be > 1 (the asset's bounding radius)")
         require(-89 <= self.elevation_deg <= 89, "elevation_deg", "must be in [-89, 89]")
@@ -104,7 +107,8 @@ class RenderConfig:
         require(self.workers >= 1, "workers", "must be >= 1")
         require(self.batch_size >= 1, "batch_size", "must be >= 1")
         require(self.timeout_s >= 10, "timeout_s", "must be >= 10")
-        require(self.clip_rows >= 0 and self.clip_cols >= 0, "clip_rows", "clip_rows and clip_cols must be >= 0")
+        require(self.clip_rows >= 0, "clip_rows", "must be >= 0")
+        require(self.clip_cols >= 0, "clip_cols", "must be >= 0")
 
 
 def intrinsics(cfg: RenderConfig) -> np.ndarray:
@@ -143,11 +147,14 @@ def animation_frames(frame_range: tuple[float, float], num_times: int, step: int
 
 
 def render_key(cfg: RenderConfig, asset_file: Path) -> str:
-    """Hash of everything a grid depends on (render params and the asset file's bytes):
-    an existing grid with the same key needs no re-rendering."""
+    """Hash of everything a grid depends on (render params, the asset file's bytes and the
+    source of the rendering code): an existing grid with the same key needs no re-rendering."""
+    from fourreal.provenance import code_fingerprint
+
     how = ("workers", "executor", "dask_address", "batch_size", "timeout_s", "preview", "clip_rows", "clip_cols")
     h = hashlib.sha256(json.dumps({k: v for k, v in asdict(cfg).items() if k not in how}, sort_keys=True).encode())
     h.update(Path(asset_file).read_bytes())
+    h.update(code_fingerprint(__file__).encode())
     return h.hexdigest()[:16]
 
 
@@ -344,6 +351,7 @@ def render_assets(jobs: list[RenderJob], cfg: RenderConfig) -> tuple[list[str], 
             with ThreadPoolExecutor(max_workers=cfg.workers) as pool:
                 for fut in as_completed([pool.submit(_run_worker, j, cfg, keys[j.name]) for j in todo]):
                     results.append(fut.result())
+                    fault_point("grid_rendered")
                     bar.update(1)
     failed = {name: error for name, error in results if error}
     for name, error in failed.items():

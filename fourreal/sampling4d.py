@@ -29,7 +29,7 @@ class SampleVariant:
     architecture: str = ""
 
     def __post_init__(self) -> None:
-        require(bool(self.model) != bool(self.architecture), "model", "give either model or architecture")
+        require(bool(self.model) != bool(self.architecture), "model", "give either model or architecture, not both")
         require(not self.architecture or self.architecture in ARCHITECTURES, "architecture",
                 f"must be one of {list(ARCHITECTURES)}")
 
@@ -66,7 +66,8 @@ class Sample4DConfig:
     preview: PreviewConfig = field(default_factory=PreviewConfig)
 
     def __post_init__(self) -> None:
-        require(self.views >= 2 and self.times >= 2, "views", "views and times must be >= 2")
+        require(self.views >= 2, "views", "must be >= 2")
+        require(self.times >= 2, "times", "must be >= 2")
         require(self.window >= 2, "window", "must be >= 2")
         require(self.gpus >= 0, "gpus", "must be >= 0 (0 = all visible GPUs)")
 

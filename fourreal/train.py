@@ -30,6 +30,7 @@ from tqdm import tqdm
 from fourreal import parallel
 from fourreal.checkpoint import list_checkpoints, load_checkpoint, read_optimizer, save_checkpoint
 from fourreal.config import require
+from fourreal.faults import fault_point
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,10 @@ class Phase:
     batch_size: int
 
     def __post_init__(self) -> None:
-        require(self.steps >= 1 and self.batch_size >= 1 and self.frames >= 1, "steps", "steps, frames and batch_size must be >= 1")
-        require(self.height >= 4 and self.width >= 4, "height", "height and width must be >= 4")
+        for name in ("steps", "frames", "batch_size"):
+            require(getattr(self, name) >= 1, name, "must be >= 1")
+        for name in ("height", "width"):
+            require(getattr(self, name) >= 4, name, "must be >= 4")
 
 
 @dataclass
@@ -100,7 +103,8 @@ class OptimConfig:
         require(self.lr > 0, "lr", "must be > 0")
         require(0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1)")
         require(0 <= self.context_dropout < 1, "context_dropout", "must be in [0, 1)")
-        require(self.checkpoint_every >= 1 and self.log_every >= 1, "checkpoint_every", "must be >= 1")
+        require(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")
+        require(self.log_every >= 1, "log_every", "must be >= 1")
 
     @property
     def total_steps(self) -> int:
@@ -163,7 +167,8 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
           flops_fn: Callable[[Any], float] | None = None) -> dict[str, Any]:
     """Train ``model``'s parameters that require grad; resume from the newest checkpoint in
     ``out_dir/checkpoints`` made with the same ``run_key`` (a hash of everything the run
-    depends on; checkpoints of another key are removed and training starts over).
+    depends on, :func:`fourreal.provenance.run_key`; checkpoints of another key are removed
+    and training starts over).
     Returns a summary (steps, wall time, final loss, the EMA model).
 
     ``make_batch(phase, rng)`` draws a batch; ``loss_fn(model, batch, generator)`` returns a
@@ -187,7 +192,8 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
     step, state = 0, {}
     checkpoints = list_checkpoints(out / "checkpoints")
     if checkpoints and json.loads((checkpoints[-1] / "state.json").read_text()).get("run_key") != run_key:
-        log.warning("checkpoints in %s come from other parameters: starting over", out / "checkpoints")
+        log.warning("checkpoints in %s come from another run (its configs, input data, upstream weights or code "
+                    "differ): starting over", out / "checkpoints")
         if rank == 0:
             shutil.rmtree(out / "checkpoints")
         checkpoints = []
@@ -275,6 +281,7 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
             writer.add_scalar("lr", lr, step)
             with open(csv_path, "a", newline="") as f:
                 csv.writer(f).writerow([step, f"{mean:.6f}", f"{lr:.3g}"])
+        fault_point("train_step")
         out_of_time = cfg.time_limit_s > 0 and time.time() - start > cfg.time_limit_s
         if world > 1 and cfg.time_limit_s > 0:  # every rank stops at the same step
             flag = torch.tensor([float(out_of_time)], device=device)
@@ -290,6 +297,7 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
             if rank == 0:
                 save_checkpoint(out / "checkpoints", step, weights, ema_weights, moments,
                                 {"rng": states, "run_key": run_key}, cfg.max_shard_mb)
+                fault_point("checkpoint_saved")
                 if on_checkpoint is not None:
                     on_checkpoint(final_model, step)
         if out_of_time:
@@ -331,20 +339,6 @@ def _gather_rng(rng: np.random.Generator, gen: torch.Generator, world: int) -> d
     else:
         allstates = [mine]
     return {"numpy": [s["numpy"] for s in allstates], "torch": [s["torch"] for s in allstates]}
-
-
-
-def run_key(*parts: Any) -> str:
-    """A short hash of everything a run depends on: the given configs (dataclasses or plain
-    data) and the library's source code, so checkpoints of other code are never resumed."""
-    import hashlib
-    from dataclasses import asdict, is_dataclass
-
-    h = hashlib.sha256(json.dumps([asdict(p) if is_dataclass(p) else p for p in parts], sort_keys=True,
-                                  default=str).encode())
-    for source in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(source.read_bytes())
-    return h.hexdigest()[:16]
 
 
 def export_model(directory: str | Path, model: nn.Module, config: dict[str, Any], max_shard_mb: float) -> None:

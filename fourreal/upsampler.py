@@ -52,7 +52,7 @@ class UpsamplerConfig:
         require(self.residual_scale > 0, "residual_scale", "must be > 0")
         for i, p in enumerate(self.optim.phases):
             require(p.height % self.scale == 0 and p.width % self.scale == 0, "optim.phases",
-                    f"phase {i}: {p.height}x{p.width} is not divisible by scale {self.scale}")
+                    f"phase {i}: {p.height}x{p.width} must be divisible by scale = {self.scale}")
 
     def model_config(self) -> DiTConfig:
         return replace(PRESETS[self.preset], extra_channels=3)

@@ -75,13 +75,15 @@ class VideoTo4DConfig:
     mp4: bool = True
 
     def __post_init__(self) -> None:
-        require(self.views >= 2 and self.times >= 2, "views", "views and times must be >= 2")
-        require(self.height % 4 == 0 and self.width % 4 == 0, "height", "height and width must be multiples of 4 (patch size)")
+        require(self.views >= 2, "views", "must be >= 2")
+        require(self.times >= 2, "times", "must be >= 2")
+        require(self.height % 4 == 0, "height", "must be a multiple of 4 (patch size)")
+        require(self.width % 4 == 0, "width", "must be a multiple of 4 (patch size)")
         require(2 <= self.window <= min(self.views, self.times), "window",
                 f"must be in [2, min(views, times) = {min(self.views, self.times)}]")
         require(0 < self.overlap < self.chunk, "overlap", f"must be in [1, chunk = {self.chunk})")
         require(self.steps >= 1, "steps", "must be >= 1")
-        require(self.sampler in ("euler", "heun"), "sampler", "euler or heun")
+        require(self.sampler in ("euler", "heun"), "sampler", "must be euler or heun")
         require(0 < self.fov_deg < 180, "fov_deg", "must be in (0, 180)")
         require(self.background_depth > 0, "background_depth", "must be > 0")
 

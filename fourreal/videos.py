@@ -59,8 +59,8 @@ class VideosConfig:
 
     def __post_init__(self) -> None:
         require(0 < self.fps <= 120, "fps", "must be in (0, 120]")
-        require(self.height >= 8 and self.width >= 8, "height", "height and width must be >= 8")
-        require(self.height % 2 == 0 and self.width % 2 == 0, "height", "height and width must be even")
+        for name in ("height", "width"):
+            require(getattr(self, name) >= 8 and getattr(self, name) % 2 == 0, name, "must be even and >= 8")
         require(self.clip_frames >= 2, "clip_frames", "must be >= 2")
         require(self.clip_stride >= 1, "clip_stride", "must be >= 1")
         require(self.cut_threshold > 0, "cut_threshold", "must be > 0")

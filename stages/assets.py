@@ -13,7 +13,7 @@ from dataclasses import asdict
 from fourreal.assets import AssetsConfig, prepare_assets
 from fourreal.config import load_section
 from fourreal.files import atomic_dir, write_json
-from fourreal.stage import stage_args, write_metrics
+from fourreal.stage import run_stage, stage_args, write_metrics
 
 log = logging.getLogger("stages.assets")
 
@@ -39,4 +39,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

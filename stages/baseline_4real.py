@@ -5,7 +5,8 @@ grid's first row (reference video) and first column (freeze-time video), at samp
 Outputs under ``data/baseline_4real/``: ``4real/<asset>.grid.npz`` (every cell rendered from
 the optimised deformable Gaussians, laid out like a sample_4d variant so that `evaluate`
 tabulates it), ``previews/`` (truth above the renders), ``scores.json`` (PSNR/SSIM of the
-generated cells against the truth, per asset) and ``metrics.json`` (means, seconds per grid).
+generated cells against the truth, per asset), ``metrics.json`` (means) and ``run.json``
+(untracked: seconds per grid).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from fourreal.grid import Grid, list_grids, load_grid, save_grid
 from fourreal.preview import contact_sheet, write_png
 from fourreal.reconstruct import ReconstructConfig
 from fourreal.sampling4d import Sample4DConfig, score, truth_window, window_intrinsics
-from fourreal.stage import stage_args, write_metrics
+from fourreal.stage import run_stage, stage_args, write_metrics, write_run
 from fourreal.video_model import load_model
 
 VARIANT = "4real"
@@ -64,9 +65,9 @@ def main() -> None:
     write_json(out / "scores.json", {VARIANT: scores})
     write_metrics(out, {"psnr": round(float(np.mean([s["psnr"] for s in scores.values()])), 3),
                         "ssim": round(float(np.mean([s["ssim"] for s in scores.values()])), 4),
-                        "seconds_per_grid": round(float(np.mean(seconds)), 2), "grids": len(scores),
-                        "device": "cuda" if torch.cuda.is_available() else "cpu"})
+                        "grids": len(scores), "device": "cuda" if torch.cuda.is_available() else "cpu"})
+    write_run(out, {"seconds_per_grid": round(float(np.mean(seconds)), 2)})
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -27,7 +27,7 @@ from fourreal.files import atomic_dir
 from fourreal.fvd import load_clip_image_encoder, load_i3d, load_videoscore
 from fourreal.grid import list_grids, load_grid
 from fourreal.sampling4d import Sample4DConfig, truth_window, window_intrinsics
-from fourreal.stage import stage_args, write_metrics
+from fourreal.stage import run_stage, stage_args, write_metrics
 
 
 def main() -> None:
@@ -101,4 +101,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

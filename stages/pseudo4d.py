@@ -15,7 +15,7 @@ from fourreal.files import atomic_dir
 from fourreal.grid import save_grid
 from fourreal.preview import write_grid_previews
 from fourreal.pseudo4d import Pseudo4DConfig, grid_seed, make_pseudo4d_grid
-from fourreal.stage import stage_args, write_metrics
+from fourreal.stage import run_stage, stage_args, write_metrics
 
 CLIPS = "data/videos/clips"
 
@@ -52,4 +52,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

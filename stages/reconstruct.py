@@ -7,7 +7,7 @@ Gaussians), ``deformation.safetensors`` (temporal MLP, per-view offsets, Gaussia
 parameters), ``renders.grid.npz`` (every cell re-rendered), ``loss.csv``; ``previews/``
 (truth above renders, held-out cells marked; a sweep over interpolated views and times;
 the canonical cloud turned around its centre; the sweep as mp4);
-``scores.json`` (per grid) and ``metrics.json`` (means, timings).
+``scores.json`` (per grid), ``metrics.json`` (means) and ``run.json`` (untracked: timings).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from fourreal.depth import load_depth_model, predict_depth
 from fourreal.files import atomic_dir, write_json
 from fourreal.grid import list_grids, load_grid
 from fourreal.reconstruct import ReconstructConfig, reconstruct, write_reconstruction
-from fourreal.stage import stage_args, write_metrics
+from fourreal.stage import run_stage, stage_args, write_metrics, write_run
 
 log = logging.getLogger("stages.reconstruct")
 
@@ -64,7 +64,7 @@ def main() -> None:
                 continue
             write_reconstruction(result, grid.rgb, grid.intrinsics, tmp / name, prev, name.replace("/", "__"), cfg,
                                  grid.meta.get("fps", 8.0))
-            scores[name] = {**result["scores"], **result["stats"], **result["timings"]}
+            scores[name] = {**result["scores"], **result["stats"]}
             timings.append(result["timings"])
     if not scores:
         raise SystemExit(f"reconstruct: every grid failed: {failures}")
@@ -76,10 +76,10 @@ def main() -> None:
         if not mine:
             continue
         metrics[tag] = {k: round(float(np.mean([s[k] for s in mine if k in s])), 4) for k in keys}
-    metrics.update({k: round(float(np.mean([t[k] for t in timings])), 2) for k in timings[0]})
     metrics["grids"], metrics["failed"] = len(scores), len(failures)
     write_metrics(out, metrics)
+    write_run(out, {k: round(float(np.mean([t[k] for t in timings])), 2) for k in timings[0]})
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

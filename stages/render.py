@@ -22,7 +22,7 @@ from fourreal.files import atomic_dir, write_json
 from fourreal.grid import list_grids, load_grid
 from fourreal.preview import write_grid_previews
 from fourreal.render import RenderConfig, RenderJob, render_assets
-from fourreal.stage import stage_args, write_metrics
+from fourreal.stage import run_stage, stage_args, write_metrics, write_run
 
 ASSETS = Path("data/assets")
 log = logging.getLogger("stages.render")
@@ -74,13 +74,11 @@ def main() -> None:
         "assets": len(done),
         "train": sum(j.split == "train" for j in done),
         "test": sum(j.split == "test" for j in done),
-        "rendered_now": len(rendered),
-        "reused": len(reused),
         "failed": len(failed),
-        "seconds": round(seconds, 2),
-        "seconds_per_image": round(seconds / images, 4) if images else None,
     })
+    write_run(out, {"rendered_now": len(rendered), "reused": len(reused), "seconds": round(seconds, 2),
+                    "seconds_per_image": round(seconds / images, 4) if images else None})
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -22,7 +22,7 @@ from fourreal.grid import Grid, list_grids, load_grid, save_grid
 from fourreal.preview import write_grid_previews
 from fourreal.sampling4d import (Sample4DConfig, copy_baseline, generate, model_replicas, score, truth_window,
                                  variant_model, window_intrinsics)
-from fourreal.stage import stage_args, write_metrics
+from fourreal.stage import run_stage, stage_args, write_metrics
 
 log = logging.getLogger("stages.sample_4d")
 
@@ -65,4 +65,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

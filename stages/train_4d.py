@@ -5,7 +5,8 @@
 
 Outputs under ``data/train_4d/<variant>/`` (phase 1) or ``data/finetune_4d/<variant>/``
 (phase 2): ``model/``, ``checkpoints/``, ``loss.csv``, ``tensorboard/`` and ``metrics.json``
-(with the trainable parameter count and a check that frozen weights did not change).
+(with the trainable parameter count and a check that frozen weights did not change), and
+``run.json`` (untracked: speed, MFU, memory).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from fourreal.config import load_section
 from fourreal.data import GridSet
 from fourreal.flops import model4d_forward_flops
 from fourreal.model4d import Train4DConfig, build_model4d, grid_loss, load_model4d, model4d_config
-from fourreal.stage import setup_logging, write_metrics
-from fourreal.train import export_model, run_key, train
+from fourreal.provenance import run_key
+from fourreal.stage import run_stage, setup_logging, write_metrics, write_run
+from fourreal.train import export_model, train
 from fourreal.video_model import load_model
 
 SOURCES = {"pseudo": ["data/pseudo4d/grids"], "render": ["data/render/grids/train"]}
@@ -39,10 +41,11 @@ def main() -> None:
     variant = cfg.variants[args.variant]
     optim = cfg.pseudo if args.phase == "pseudo" else cfg.render
     out = Path("data/train_4d" if args.phase == "pseudo" else "data/finetune_4d") / args.variant
+    start = cfg.base_model if args.phase == "pseudo" else Path("data/train_4d") / args.variant / "model"
     if args.phase == "pseudo":
-        model = build_model4d(load_model(cfg.base_model), variant.architecture, variant.seq_attention)
+        model = build_model4d(load_model(start), variant.architecture, variant.seq_attention)
     else:
-        model = load_model4d(Path("data/train_4d") / args.variant / "model")
+        model = load_model4d(start)
     trainable = variant.pseudo_trainable if args.phase == "pseudo" else variant.render_trainable
     params = model.set_trainable(trainable)
     frozen_before = {k: v.clone() for k, v in model.named_parameters() if not v.requires_grad}
@@ -61,7 +64,7 @@ def main() -> None:
         b, v, t, _, h, w = batch.x0.shape
         return (3 if trainable == "all" else 2) * model4d_forward_flops(model.architecture, model.base.cfg, b, v, t, h, w)
 
-    key = run_key(cfg, args.variant, args.phase, sorted(grids.sources))
+    key = run_key(__file__, [cfg, args.variant, args.phase], [start, *SOURCES[args.phase]])  # configs, weights, data, code
     summary = train(model, optim, out, make_batch, loss_fn, None, key, flops)
     if summary["rank"] != 0:  # under torchrun, rank 0 alone writes the outputs
         return
@@ -74,14 +77,16 @@ def main() -> None:
         "trainable_parameters": sum(p.numel() for p in params),
         "frozen_parameters_unchanged": unchanged,
         "steps": summary["steps"],
-        "seconds": round(summary["seconds"], 2),
         "final_train_loss": None if summary["final_loss"] is None else round(summary["final_loss"], 5),
+        "device": summary["device"],
+    })
+    write_run(out, {
+        "seconds": round(summary["seconds"], 2),
         "model_tflops_per_s": summary.get("model_tflops_per_s"),
         "mfu": summary.get("mfu", "n/a (no GPU)"),
         "peak_gpu_memory_gib": summary["peak_gpu_memory_gib"],
-        "device": summary["device"],
     })
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

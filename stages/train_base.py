@@ -2,7 +2,8 @@
 
 Outputs under ``data/train_base/``: ``model/`` (EMA weights as safetensors + config.json),
 ``checkpoints/`` (kept between runs: a killed run resumes), ``loss.csv`` (DVC plot),
-``tensorboard/``, ``samples/`` (dynamic and freeze-time previews) and ``metrics.json``.
+``tensorboard/`` (untracked), ``samples/`` (dynamic and freeze-time previews), ``metrics.json``
+and ``run.json`` (untracked: speed, MFU, memory).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from fourreal.data import to_uint8
 from fourreal.dit import DiT, count_parameters
 from fourreal.flops import dit_forward_flops
 from fourreal.preview import contact_sheet, write_png
-from fourreal.stage import stage_args, write_metrics
-from fourreal.train import export_model, run_key, train
+from fourreal.provenance import run_key
+from fourreal.stage import run_stage, stage_args, write_metrics, write_run
+from fourreal.train import export_model, train
 from fourreal.video_model import BaseModelConfig, heldout_loss, prepare_video_data, sample_from_first_frame, video_loss
 
 log = logging.getLogger("stages.train_base")
@@ -55,7 +57,8 @@ def main() -> None:
         sheet = np.stack([r[i] for i in range(len(firsts)) for r in rows])  # per example: truth, dynamic, freeze-time
         write_png(out / "samples" / f"step_{step:07d}.png", contact_sheet(sheet, 72, labels=None))
 
-    key = run_key(cfg, videos.fingerprint(), held.fingerprint())
+    key = run_key(__file__, [cfg], cfg.sources)
+
     def flops(batch):  # forward + backward
         b, f, _, h, w = batch.x0.shape
         return 3 * dit_forward_flops(model.cfg, b, f, h, w)
@@ -76,22 +79,24 @@ def main() -> None:
     write_metrics(out, {
         "parameters": count_parameters(model),
         "steps": summary["steps"],
-        "seconds": round(summary["seconds"], 2),
         "final_train_loss": None if summary["final_loss"] is None else round(summary["final_loss"], 5),
         "heldout_loss_ema": round(heldout_loss(ema, eval_batches), 5),
         "heldout_loss_step0": round(heldout_loss(step0, eval_batches), 5),
         "heldout_loss_untrained": round(heldout_loss(untrained, eval_batches), 5),
+        "compile": cfg.optim.compile,
+        "activation_checkpointing": cfg.optim.activation_checkpointing,
+        "device": summary["device"],
+        "world_size": summary["world_size"],
+    })
+    write_run(out, {
+        "seconds": round(summary["seconds"], 2),
         "steps_per_s": round(summary["steps"] / max(summary["seconds"], 1e-9), 3),
         "tokens_per_s": round(tokens / max(summary["seconds"], 1e-9)),
         "model_tflops_per_s": summary.get("model_tflops_per_s"),
         "mfu": summary.get("mfu", "n/a (no GPU)"),
-        "compile": cfg.optim.compile,
-        "activation_checkpointing": cfg.optim.activation_checkpointing,
         "peak_gpu_memory_gib": summary["peak_gpu_memory_gib"],
-        "device": summary["device"],
-        "world_size": summary["world_size"],
     })
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

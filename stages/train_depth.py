@@ -17,7 +17,7 @@ from fourreal.depth import DepthConfig, depth_scores, predict_depth, save_depth_
 from fourreal.files import atomic_dir, write_loss_csv
 from fourreal.grid import list_grids, load_grid
 from fourreal.preview import contact_sheet, write_png
-from fourreal.stage import stage_args, write_metrics
+from fourreal.stage import run_stage, stage_args, write_metrics
 
 
 def rgbd(directory: str) -> tuple[np.ndarray, np.ndarray]:
@@ -62,4 +62,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

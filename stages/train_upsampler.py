@@ -19,8 +19,9 @@ from fourreal.config import load_section
 from fourreal.data import resize_video, to_uint8
 from fourreal.dit import DiT, count_parameters
 from fourreal.preview import contact_sheet, write_png
-from fourreal.stage import stage_args, write_metrics
-from fourreal.train import export_model, run_key, train
+from fourreal.provenance import run_key
+from fourreal.stage import run_stage, stage_args, write_metrics, write_run
+from fourreal.train import export_model, train
 from fourreal.metrics import psnr
 from fourreal.upsampler import UpsamplerConfig, upsample, upsampler_loss
 from fourreal.video_model import prepare_video_data
@@ -63,7 +64,7 @@ def main() -> None:
         sheet = evaluate(ema)[2]
         write_png(out / "samples" / f"step_{step:07d}.png", contact_sheet(sheet, 72, labels=None))
 
-    key = run_key(cfg, videos.fingerprint(), held.fingerprint())
+    key = run_key(__file__, [cfg], cfg.sources)
     summary = train(model, cfg.optim, out, make_batch, loss_fn, previews, key)
     if summary["rank"] != 0:  # under torchrun, rank 0 alone writes the outputs
         return
@@ -75,13 +76,13 @@ def main() -> None:
     write_metrics(out, {
         "parameters": count_parameters(model),
         "steps": summary["steps"],
-        "seconds": round(summary["seconds"], 2),
         "final_train_loss": None if summary["final_loss"] is None else round(summary["final_loss"], 5),
         "heldout_psnr_upsampler": round(ours, 3),
         "heldout_psnr_bilinear": round(bilinear, 3),
         "device": summary["device"],
     })
+    write_run(out, {"seconds": round(summary["seconds"], 2), "peak_gpu_memory_gib": summary["peak_gpu_memory_gib"]})
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -9,8 +9,8 @@ Outputs under ``data/video_to_4d/``: ``grid.grid.npz`` (with depth and intrinsic
 ``reconstruction/`` (``canonical.ply``, ``deformation.safetensors``, ``renders.grid.npz``,
 ``loss.csv``; open it with ``fourreal view``), ``previews/`` (input row and generated
 column, the grid's contact sheet, HTML viewer and mp4s, the reconstruction's renders, a
-novel view-and-time sweep and the canonical cloud) and ``metrics.json`` (timings, fit and
-held-out PSNR/SSIM of the reconstruction).
+novel view-and-time sweep and the canonical cloud), ``metrics.json`` (fit and held-out
+PSNR/SSIM of the reconstruction) and ``run.json`` (untracked: timings).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from fourreal.files import atomic_dir
 from fourreal.grid import Grid, save_grid
 from fourreal.preview import PreviewConfig, contact_sheet, write_grid_previews, write_mp4, write_png
 from fourreal.reconstruct import ReconstructConfig, write_reconstruction
-from fourreal.stage import setup_logging, write_metrics
+from fourreal.stage import run_stage, setup_logging, write_metrics, write_run
 from fourreal.video_to_4d import VideoTo4DConfig, video_to_4d
 
 
@@ -61,10 +61,11 @@ def main() -> None:
             write_mp4(prev / "freeze_time.mp4", result["column"].repeat(4, axis=1).repeat(4, axis=2), fps=cfg.fps)
         write_grid_previews(grid, prev, name, PreviewConfig(cell_height=96, mp4=cfg.mp4))
     rec = result["reconstruction"]
-    write_metrics(out, {"input": str(cfg.input), "views": cfg.views, "times": cfg.times, **result["timings"],
+    write_metrics(out, {"input": str(cfg.input), "views": cfg.views, "times": cfg.times,
                         **rec["scores"], "gaussians": rec["stats"]["final_points"]})
+    write_run(out, result["timings"])
     print(f"wrote {out}; look at it with: fourreal view {out}/reconstruction")
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

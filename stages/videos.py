@@ -15,7 +15,7 @@ from fourreal.clip import Clip, save_clip
 from fourreal.config import load_section
 from fourreal.files import atomic_dir
 from fourreal.preview import contact_sheet, write_png
-from fourreal.stage import stage_args, write_metrics
+from fourreal.stage import run_stage, stage_args, write_metrics
 from fourreal.videos import VideosConfig, ingest_directory
 
 log = logging.getLogger("stages.videos")
@@ -50,4 +50,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -1,0 +1,81 @@
+"""What results depend on: import closures, dvc.yaml's code dependencies, resume keys."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+from fourreal.provenance import fingerprint, import_closure, run_key, stage_code_deps
+
+from conftest import REPO
+
+
+def write(root: Path, name: str, text: str) -> None:
+    (root / name).parent.mkdir(parents=True, exist_ok=True)
+    (root / name).write_text(text)
+
+
+def test_closure_follows_nested_imports_submodules_and_worker_processes(tmp_path):
+    write(tmp_path, "fourreal/__init__.py", "")
+    write(tmp_path, "fourreal/a.py", "import numpy\nfrom fourreal import b\n")
+    write(tmp_path, "fourreal/b.py", "def f():\n    from fourreal.c import g\n    return g\n")
+    write(tmp_path, "fourreal/c.py", "import sys\ncmd = [sys.executable, '-m', 'fourreal.d']\n"
+                                     "def g():\n    '''fourreal.e is named in prose only.'''\n")
+    write(tmp_path, "fourreal/d.py", "from . import sub\n")
+    write(tmp_path, "fourreal/sub/__init__.py", "")
+    write(tmp_path, "fourreal/e.py", "")
+    write(tmp_path, "fourreal/unrelated.py", "import fourreal.a\n")
+    write(tmp_path, "stages/s.py", "from fourreal.a import b\n")
+    closure = {str(p) for p in import_closure(tmp_path / "stages/s.py", tmp_path)}
+    assert closure == {"stages/s.py", "fourreal/__init__.py", "fourreal/a.py", "fourreal/b.py", "fourreal/c.py",
+                       "fourreal/d.py", "fourreal/sub/__init__.py"}
+
+
+def test_dvc_yaml_code_deps_are_exactly_each_stages_import_closure():
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    wrong = {name: (sorted(set(c) - set(d)), sorted(set(d) - set(c)))
+             for name, (d, c) in stage_code_deps(stages, REPO).items() if d != c}
+    assert not wrong, f"dvc.yaml code deps differ from the import closures (missing, surplus): {wrong}; " \
+                      "run `python scripts/dvc_deps.py`"
+
+
+def test_every_stage_runs_after_the_params_check():
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    after = [name for name, s in stages.items() if "data/params.ok" in s.get("do", s)["deps"]]
+    assert sorted(after) == sorted(set(stages) - {"check_params"})
+
+
+def copy_sources(dst: Path) -> Path:
+    for sub in ("fourreal", "stages"):
+        shutil.copytree(REPO / sub, dst / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    return dst
+
+
+def test_run_key_covers_configs_inputs_and_the_imported_code_only(tmp_path):
+    root = copy_sources(tmp_path / "src")
+    entry = root / "stages/train_4d.py"
+    data = tmp_path / "grids"
+    write(data, "a.grid.npz", "grid a")
+    key = run_key(entry, [{"lr": 1e-3}], [data], root)
+    assert run_key(entry, [{"lr": 1e-3}], [data], root) == key  # deterministic
+    assert run_key(entry, [{"lr": 2e-3}], [data], root) != key  # a config
+    (root / "fourreal/cli.py").write_text((root / "fourreal/cli.py").read_text() + "\n# an unrelated edit\n")
+    assert run_key(entry, [{"lr": 1e-3}], [data], root) == key  # not imported by train_4d
+    write(data, "a.grid.npz", "grid a, new content")
+    changed_data = run_key(entry, [{"lr": 1e-3}], [data], root)
+    assert changed_data != key  # the data's content
+    (root / "fourreal/sync.py").write_text((root / "fourreal/sync.py").read_text() + "\n# a sync-layer edit\n")
+    assert run_key(entry, [{"lr": 1e-3}], [data], root) != changed_data  # imported (through model4d)
+
+
+def test_fingerprint_is_of_content_and_names(tmp_path):
+    write(tmp_path, "d/x.bin", "1")
+    first = fingerprint([tmp_path / "d"], relative_to=tmp_path)
+    write(tmp_path, "d/x.bin", "2")
+    assert fingerprint([tmp_path / "d"], relative_to=tmp_path) != first
+    write(tmp_path, "d/x.bin", "1")
+    assert fingerprint([tmp_path / "d"], relative_to=tmp_path) == first
+    (tmp_path / "d/x.bin").rename(tmp_path / "d/y.bin")
+    assert fingerprint([tmp_path / "d"], relative_to=tmp_path) != first
