@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Iterator
 
 from prefect import flow, get_run_logger, task
+from prefect.exceptions import FailedRun
 from prefect.states import Failed, State
 
 from fourreal.config import ConfigError
@@ -161,7 +162,10 @@ def main() -> None:
     parser.add_argument("stage", nargs="?", help="stage name (default: the whole pipeline)")
     parser.add_argument("-f", "--force", action="store_true", help="rerun even if up to date")
     args = parser.parse_args()
-    result = stage(args.stage, args.force) if args.stage else pipeline(args.force)
+    try:
+        result = stage(args.stage, args.force) if args.stage else pipeline(args.force)
+    except FailedRun as exc:
+        sys.exit(f"error: {exc}")
     print(result)
 
 

@@ -13,6 +13,16 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``full`` (whole-pipeline builds) run only when ``-m`` names them."""
+    if "full" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="a whole-pipeline build: run with -m full")
+    for item in items:
+        if "full" in item.keywords:
+            item.add_marker(skip)
+
+
 def moving_square_frames(n: int, height: int = 48, width: int = 80, seed: int = 0) -> np.ndarray:
     """``[n, height, width, 3]`` uint8: a textured background with a square moving right."""
     rng = np.random.default_rng(seed)

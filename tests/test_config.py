@@ -3,25 +3,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from fourreal.cli import main as cli_main
-from fourreal.config import ConfigError, from_dict, load_section, read_params, require
-from fourreal.assets import AssetsConfig
-from fourreal.model4d import Train4DConfig
-from fourreal.sampling4d import Sample4DConfig
+from fourreal.config import ConfigError, from_dict, read_params, require
+from fourreal.params import SECTIONS, validate_params
 from fourreal.pseudo4d import Pseudo4DConfig
-from fourreal.render import RenderConfig
-from fourreal.upsampler import UpsamplerConfig
-from fourreal.video_model import BaseModelConfig
-from fourreal.videos import VideosConfig
-from fourreal.depth import DepthConfig
-from fourreal.evaluation import EvaluateConfig
-from fourreal.reconstruct import ReconstructConfig
-from fourreal.baseline_4real import FourRealConfig
-from fourreal.video_to_4d import VideoTo4DConfig
-
-SECTIONS = {"videos": VideosConfig, "pseudo4d": Pseudo4DConfig, "assets": AssetsConfig, "render": RenderConfig,
-            "train_base": BaseModelConfig, "train_upsampler": UpsamplerConfig, "train_4d": Train4DConfig,
-            "sample_4d": Sample4DConfig, "train_depth": DepthConfig, "reconstruct": ReconstructConfig,
-            "evaluate": EvaluateConfig, "baseline_4real": FourRealConfig, "video_to_4d": VideoTo4DConfig}
 
 from conftest import REPO
 
@@ -56,7 +40,7 @@ def test_valid_section_with_defaults_and_int_to_float():
         ({"name": 3}, "params.yaml: s.name: expected a string"),
         ({"name": "x", "rate": "fast"}, "params.yaml: s.rate: expected a number"),
         ({"name": "x", "flags": "a"}, "params.yaml: s.flags: expected a list"),
-        ({"name": "x", "inner": {"size": 0}}, "params.yaml: s.inner.size: must be > 0"),
+        ({"name": "x", "inner": {"size": 0}}, "params.yaml: s.inner.size = 0: must be > 0"),
         ({"name": "x", "inner": {"size": True}}, "params.yaml: s.inner.size: expected an integer"),
     ],
 )
@@ -69,15 +53,56 @@ def test_errors_name_the_key(data, message):
 def test_repository_params_load_and_every_section_has_a_config():
     params = read_params(REPO / "params.yaml")
     assert set(params) == set(SECTIONS)
-    configs = {name: load_section(cls, name, REPO / "params.yaml") for name, cls in SECTIONS.items()}
+    configs = validate_params(REPO / "params.yaml")
     assert configs["videos"].clip_frames == params["videos"]["clip_frames"]
     assert configs["render"].light_energy == tuple(params["render"]["light_energy"])
     assert configs["reconstruct"].sources == params["reconstruct"]["sources"]
 
 
 def test_out_of_range_pseudo4d_value():
-    with pytest.raises(ConfigError, match=r"params.yaml: pseudo4d.base_crop: must be in \(0, 1\]"):
+    with pytest.raises(ConfigError, match=r"^params.yaml: pseudo4d.base_crop = 1.5: must be in \(0, 1\]$"):
         from_dict(Pseudo4DConfig, {"base_crop": 1.5}, "params.yaml: pseudo4d")
+
+
+def test_range_errors_name_the_nested_key_and_its_value():
+    from fourreal.video_model import BaseModelConfig
+
+    data = {"optim": {"phases": [{"steps": 5, "height": 16, "width": 2, "frames": 2, "batch_size": 1}]}}
+    with pytest.raises(ConfigError, match=r"^params.yaml: train_base.optim.phases\[0\].width = 2: must be >= 4$"):
+        from_dict(BaseModelConfig, data, "params.yaml: train_base")
+
+
+def test_the_whole_file_is_checked_sections_included(tmp_path):
+    import yaml
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["evaluate"]["workers"] = -1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ConfigError, match=r"^params.yaml: evaluate.workers = -1: must be >= 0"):
+        validate_params(tmp_path / "params.yaml")
+    params["evaluate"]["workers"] = 0
+    params["pseudo4D"] = {}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ConfigError, match="pseudo4D: unknown section"):
+        validate_params(tmp_path / "params.yaml")
+    del params["pseudo4D"], params["render"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ConfigError, match="section 'render' missing"):
+        validate_params(tmp_path / "params.yaml")
+
+
+def test_params_yaml_is_written_the_way_dvc_rewrites_it(tmp_path):
+    """`dvc exp run -S key=value` rewrites params.yaml with its own YAML dumper: the file is
+    kept in that form, so an experiment changes exactly the lines of the values it sets."""
+    from dvc.utils.serialize import modify_yaml
+
+    path = tmp_path / "params.yaml"
+    original = (REPO / "params.yaml").read_text()
+    path.write_text(original)
+    with modify_yaml(str(path)) as data:
+        data["pseudo4d"]["seed"] = 1
+    changed = [(a, b) for a, b in zip(original.splitlines(), path.read_text().splitlines()) if a != b]
+    assert changed == [("  seed: 0", "  seed: 1")] and len(path.read_text()) == len(original)
 
 
 @pytest.mark.parametrize("profile", ["small", "paper"])
@@ -87,8 +112,7 @@ def test_profiles_apply_to_params_and_validate(tmp_path, profile):
     assert cli_main(["profile", "apply", profile, "--params", str(params), "--profiles", str(REPO / "profiles")]) == 0
     text = params.read_text()
     assert "# Every parameter of every stage" in text  # comments survive
-    for name, cls in SECTIONS.items():
-        load_section(cls, name, params)
+    validate_params(params)
 
 
 def test_profile_with_unknown_key_is_refused(tmp_path):

@@ -61,7 +61,7 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
                                   "chunk": 2, "overlap": 1, "steps": 2})
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     stages = list_stages(repo)
-    assert stages[:6] == ["videos", "pseudo4d", "assets", "render", "train_base", "train_upsampler"]
+    assert stages[:7] == ["check_params", "videos", "pseudo4d", "assets", "render", "train_base", "train_upsampler"]
     assert {"train_4d@soft", "finetune_4d@hard", "sample_4d", "train_depth", "reconstruct", "evaluate"} <= set(stages)
     assert stages.index("evaluate") > stages.index("sample_4d") < stages.index("reconstruct")
 
@@ -109,18 +109,22 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
     assert len(previews) == 3 and any(p.endswith(".html") for p in previews)
 
     assert set(pipeline(repo=str(repo)).values()) == {"skipped"}  # nothing changed: nothing runs
-    # A second run of every stage on the same assets (Blender's glTF export of the procedural
-    # skinned assets differs in the last bits of its animation samples from run to run):
-    # identical grids and weights on the CPU.
+    # A second run of every stage, assets included: identical assets, grids and weights on the
+    # CPU, the same dvc.lock, and tracked metrics without a timing that could differ.
     before = content_digests(repo / "data")
-    again = subprocess.run([sys.executable, "-m", "dvc", "repro", "--force", "--single-item",
-                            *[name for name in stages if name != "assets"]], cwd=repo, env=_env(), capture_output=True,
-                           text=True)
+    lock = (repo / "dvc.lock").read_text()
+    metrics = {p: p.read_bytes() for p in (repo / "data").rglob("metrics.json")}
+    again = subprocess.run([sys.executable, "-m", "dvc", "repro", "--force", "--single-item", *stages], cwd=repo,
+                           env=_env(), capture_output=True, text=True)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert content_digests(repo / "data") == before
+    assert (repo / "dvc.lock").read_text() == lock
+    assert {p: p.read_bytes() for p in (repo / "data").rglob("metrics.json")} == metrics
+    assert json.loads((repo / "data/train_base/run.json").read_text())["seconds"] > 0  # timings: untracked
 
     set_params(repo, pseudo4d={"seed": 1})
     rerun = pipeline(repo=str(repo))
+    assert rerun["check_params"] == "ran"  # the params changed: checked again
     assert rerun["videos"] == rerun["assets"] == rerun["render"] == "skipped"
     assert rerun["pseudo4d"] == rerun["train_base"] == rerun["train_4d@soft"] == rerun["sample_4d"] == "ran"
     assert rerun["train_depth"] == "skipped" and rerun["evaluate"] == "ran"  # the training-free variants changed
@@ -149,3 +153,23 @@ def test_failing_stage_raises_with_its_output(tmp_path, prefect_harness):
     with pytest.raises(RuntimeError, match="stage videos failed"):
         pipeline(repo=str(repo))
     assert not (repo / "data/videos/clips").exists()  # nothing half-written
+
+
+def test_bad_params_fail_every_flow_with_one_line_before_any_stage(tmp_path, prefect_harness):
+    from prefect.exceptions import FailedRun
+
+    from flows.pipeline import pipeline, stage, video_to_4d
+
+    repo = copy_repo(tmp_path / "repo")
+    set_params(repo, render={"samples": 0})
+    before = {p: p.read_bytes() for p in (repo / "data").rglob("*") if p.is_file()}
+    line = r"^params.yaml: render.samples = 0: must be >= 1$"
+    with pytest.raises(FailedRun, match=line):
+        pipeline(repo=str(repo))
+    with pytest.raises(FailedRun, match=line):
+        stage("videos", force=True, repo=str(repo))
+    with pytest.raises(FailedRun, match=line):
+        video_to_4d(str(repo / "README.md"), repo=str(repo))
+    state = pipeline(repo=str(repo), return_state=True)
+    assert state.is_failed() and state.message == "params.yaml: render.samples = 0: must be >= 1"
+    assert {p: p.read_bytes() for p in (repo / "data").rglob("*") if p.is_file()} == before

@@ -10,7 +10,7 @@ from fourreal.grid import load_grid
 from fourreal.render import RenderConfig, RenderJob, render_assets
 
 from conftest import REPO
-from glb_tools import read_glb, variant
+from glb_tools import variant
 
 pytestmark = pytest.mark.slow
 TINY = dict(num_views=3, num_times=3, height=24, width=32, frame_step=5, samples=4, workers=2, timeout_s=300)
@@ -28,16 +28,12 @@ def job(asset, out_dir, name=None, allow_static=False):
     return RenderJob(name=name, asset=asset, out=out_dir / f"{name}.grid.npz", split="train", allow_static=allow_static)
 
 
-def test_procedural_assets_export_one_animation_each(procedural, tmp_path):
+def test_procedural_assets_export_one_animation_each(procedural):
     families = sorted(p.stem.split("_")[-1] for p in procedural)
     assert families == ["blob", "spinner", "walker", "worm"]
     for path in procedural:
         info = inspect_glb(path)
         assert info.meshes >= 1 and len(info.animations) == 1, path.name  # all parts move together on import
-    again = generate_procedural(tmp_path, AssetsConfig(procedural_count=4, procedural_seed=3, procedural_frames=24))
-    # deterministic structure, materials, transforms and animation (the exporter may order
-    # triangle indices differently between processes)
-    assert [read_glb(p)[0] for p in again] == [read_glb(p)[0] for p in procedural]
 
 
 def test_real_glb_assets_render_with_depth_and_motion(tmp_path):
