@@ -43,7 +43,7 @@ def test_an_untrained_upsampler_is_bilinear_plus_scaled_noise():
 
 
 def test_scale_must_divide_the_phase_sizes():
-    with pytest.raises(Exception, match="not divisible by scale 4"):
+    with pytest.raises(Exception, match="18x32 must be divisible by scale = 4"):
         UpsamplerConfig(scale=4, optim=OptimConfig(phases=[Phase(1, 18, 32, 2, 2)]))
 
 
