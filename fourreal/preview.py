@@ -82,7 +82,12 @@ def write_png(path: str | Path, image: np.ndarray) -> None:
 
 
 def write_mp4(path: str | Path, frames: np.ndarray, fps: float = 8.0) -> None:
-    """Encode ``[N, H, W, 3]`` uint8 frames (H, W even) as an H.264 mp4, atomically."""
+    """Encode ``[N, H, W, 3]`` uint8 frames (H, W even) as an H.264 mp4, atomically.
+
+    The same frames give the same bytes: x264's macroblock-tree rate control (``mbtree``)
+    makes content-dependent decisions from memory it has not initialised (identical frames
+    encoded twice in one process came out different), so it is off; at preview sizes it
+    changes the quality imperceptibly."""
     import av  # only needed here: machines without PyAV can still write PNG previews
 
     n, h, w, _ = frames.shape
@@ -90,7 +95,7 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float = 8.0) -> None:
         with av.open(str(tmp), mode="w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=max(1, round(fps)))
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            stream.options = {"crf": "18", "preset": "veryfast"}
+            stream.options = {"crf": "18", "preset": "veryfast", "x264-params": "mbtree=0"}
             for frame in frames:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
                     container.mux(packet)
