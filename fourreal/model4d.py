@@ -7,7 +7,8 @@ Grid tokens ``[B, V, T, n, D]`` (``n`` patches a frame) are read two ways: the r
 updates both (Eq. 4), ``y_v = x_v + phi_l(x_v; c_v)``, ``y_t = x_t + phi_l(x_t; c_t)``, in
 one call when the two groupings have the same length; a sync layer (:mod:`fourreal.sync`)
 then gives the next layer's tokens. ``sequential`` is the interleaving baseline (Eq. 5):
-a row update, then a column update of its result.
+the view update (a column, across views), then the time update (a row, across time) of
+its result.
 """
 
 from __future__ import annotations
@@ -113,8 +114,8 @@ class Model4D(nn.Module):
         rope_v, rope_t = base.rope(t, h, w, x.device), base.rope(v, h, w, x.device)
         x_v = x_t = tokens
         for layer in range(base.cfg.depth):
-            if self.architecture == "sequential":
-                x_v = x_t = self._cols(self._rows(x_v, layer, c_v, rope_v), layer, c_t, rope_t)
+            if self.architecture == "sequential":  # Eq. 5: across views (columns), then across time (rows)
+                x_v = x_t = self._rows(self._cols(x_v, layer, c_t, rope_t), layer, c_v, rope_v)
             else:
                 y_v, y_t = self._both(x_v, x_t, layer, c_v, c_t, rope_v, rope_t)
                 x_v, x_t = self.syncs[layer](y_v, y_t, c_sigma)

@@ -129,3 +129,86 @@ def test_input_validation():
         sample_grid(lambda *a: a[0], row, col, (4, 4), progress=False)
     with pytest.raises(GridInputError, match="frame sizes differ"):
         sample_grid(lambda *a: a[0], row, torch.zeros(4, 3, 8, 4), (4, 4), progress=False)
+
+
+def sequential_by_hand(model: Model4D, x: torch.Tensor, sigma: torch.Tensor, view_first: bool = True) -> torch.Tensor:
+    """Eq. 5 written out on the base model's parts: per layer ``y = x + phi_v(x; c_v)`` over
+    each column (the views of one time), then ``x' = y + phi_t(y; c_t)`` over each row (the
+    times of one view); the velocity is the mean of the two heads' readings."""
+    from fourreal.dit import CONTEXTS
+
+    dit = model.base
+    b, v, t, c, h, w = x.shape
+    tokens = dit.embed(x.reshape(b * v, t, c, h, w), torch.zeros_like(x).reshape(b * v, t, c, h, w), torch.zeros(b * v, t))
+    n, d = tokens.shape[1] // t, tokens.shape[2]
+    grid = tokens.view(b, v, t, n, d)
+    c_time = dit.conditioning(sigma.repeat_interleave(v), torch.full((b * v,), CONTEXTS["dynamic"]))
+    c_view = dit.conditioning(sigma.repeat_interleave(t), torch.full((b * t,), CONTEXTS["freeze_time"]))
+    rope_time, rope_view = dit.rope(t, h, w), dit.rope(v, h, w)
+
+    def across_views(g, layer):  # every column: the V frames of one time
+        cols = g.transpose(1, 2).reshape(b * t, v * n, d)
+        return dit.block(layer, cols, c_view, rope_view).view(b, t, v, n, d).transpose(1, 2)
+
+    def across_time(g, layer):  # every row: the T frames of one view
+        return dit.block(layer, g.reshape(b * v, t * n, d), c_time, rope_time).view(b, v, t, n, d)
+
+    for layer in range(dit.cfg.depth):
+        grid = across_time(across_views(grid, layer), layer) if view_first else across_views(across_time(grid, layer), layer)
+    rows = dit.head(grid.reshape(b * v, t * n, d), c_time, t, h, w).view(b, v, t, c, h, w)
+    cols = dit.head(grid.transpose(1, 2).reshape(b * t, v * n, d), c_view, v, h, w).view(b, t, v, c, h, w)
+    return (rows + cols.transpose(1, 2)) / 2
+
+
+def test_sequential_model_is_eq5_view_update_then_time_update():
+    model = Model4D(base(), "sequential").double()
+    torch.manual_seed(1)
+    x, sigma = torch.randn(1, 3, 2, 3, 8, 8, dtype=torch.float64), torch.rand(1, dtype=torch.float64)
+    with torch.no_grad():
+        out = model(x, sigma)
+        torch.testing.assert_close(out, sequential_by_hand(model, x, sigma))
+        assert not torch.allclose(out, sequential_by_hand(model, x, sigma, view_first=False))  # the order matters
+
+
+@pytest.mark.parametrize("trained, free", [("hard", "hard_free"), ("soft", "soft_free")])
+def test_a_new_trainable_model_is_its_training_free_counterpart_on_a_whole_grid(trained, free):
+    """At initialisation the trainable syncs are Eq. 12 (hard) and Eq. 13 (soft): the whole
+    model gives the same velocity as the training-free one, layer weights w_l included."""
+    torch.manual_seed(2)
+    x, sigma = torch.randn(2, 3, 3, 3, 8, 8, dtype=torch.float64), torch.rand(2, dtype=torch.float64)
+    with torch.no_grad():
+        new = Model4D(base(depth=3), trained).double()(x, sigma)
+        torch.testing.assert_close(new, Model4D(base(depth=3), free).double()(x, sigma))
+        assert not torch.allclose(new, Model4D(base(depth=3), "soft_free" if free == "hard_free" else "hard_free")
+                                  .double()(x, sigma))
+
+
+def test_soft_sync_is_modulated_by_sigma():
+    sync = SoftSync(4, 0.3)
+    nn.init.normal_(sync.scale.net[1].weight)
+    yv, yt = torch.ones(2, 3, 4), torch.zeros(2, 3, 4)
+    xv, xt = sync(yv, yt, torch.stack([torch.zeros(4), torch.ones(4)]))
+    assert not torch.allclose(xv[0], xv[1]) and not torch.allclose(xt[0], xt[1])
+    nn.init.zeros_(sync.scale.net[1].weight)  # unmodulated: the same update at every flow time
+    xv, xt = sync(yv, yt, torch.stack([torch.zeros(4), torch.ones(4)]))
+    torch.testing.assert_close(xv[0], xv[1])
+
+
+def test_trainable_parameters_of_every_configured_variant_and_phase_are_counted_exactly():
+    """The parameters each phase of each variant of params.yaml trains: exactly the sync
+    layers, the attention copy of the sequential baseline, or everything."""
+    from fourreal.params import validate_params
+
+    from conftest import REPO
+
+    variants = validate_params(REPO / "params.yaml")["train_4d"].variants
+    count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+    for name, variant in variants.items():
+        for which in (variant.pseudo_trainable, variant.render_trainable):
+            model = Model4D(base(), variant.architecture, variant.seq_attention or None)
+            trained = sum(p.numel() for p in model.set_trainable(which))
+            expected = {"all": count(model), "sync": count(model.syncs), "time_attention": count(model.axis_attn),
+                        "view_attention": count(model.axis_attn), "none": 0}[which]
+            assert trained == expected > 0, (name, which)
+            frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+            assert trained + frozen == count(model)
