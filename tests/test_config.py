@@ -92,15 +92,15 @@ def test_the_whole_file_is_checked_sections_included(tmp_path):
 
 
 def test_params_yaml_is_written_the_way_dvc_rewrites_it(tmp_path):
-    """`dvc exp run -S key=value` rewrites params.yaml with its own YAML dumper: the file is
-    kept in that form, so an experiment changes exactly the lines of the values it sets."""
-    from dvc.utils.serialize import modify_yaml
+    """`dvc exp run -S key=value` rewrites params.yaml (DVC's ``apply_overrides``: lists
+    become block lists, comments after a list are dropped): the file is kept in the form
+    that comes out, so an experiment changes exactly the lines of the values it sets."""
+    from dvc.utils.hydra import apply_overrides
 
     path = tmp_path / "params.yaml"
     original = (REPO / "params.yaml").read_text()
     path.write_text(original)
-    with modify_yaml(str(path)) as data:
-        data["pseudo4d"]["seed"] = 1
+    apply_overrides(str(path), ["pseudo4d.seed=1"])
     changed = [(a, b) for a, b in zip(original.splitlines(), path.read_text().splitlines()) if a != b]
     assert changed == [("  seed: 0", "  seed: 1")] and len(path.read_text()) == len(original)
 
