@@ -11,6 +11,7 @@ workers in parallel, skips assets whose grid already exists with the same render
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -149,13 +150,20 @@ def animation_frames(frame_range: tuple[float, float], num_times: int, step: int
 def render_key(cfg: RenderConfig, asset_file: Path) -> str:
     """Hash of everything a grid depends on (render params, the asset file's bytes and the
     source of the rendering code): an existing grid with the same key needs no re-rendering."""
-    from fourreal.provenance import code_fingerprint
-
     how = ("workers", "executor", "dask_address", "batch_size", "timeout_s", "preview", "clip_rows", "clip_cols")
     h = hashlib.sha256(json.dumps({k: v for k, v in asdict(cfg).items() if k not in how}, sort_keys=True).encode())
     h.update(Path(asset_file).read_bytes())
-    h.update(code_fingerprint(__file__).encode())
+    h.update(_rendering_code().encode())
     return h.hexdigest()[:16]
+
+
+@functools.cache
+def _rendering_code() -> str:
+    """Fingerprint of this module's source and of what it imports, read once per process
+    (every asset's render key includes it)."""
+    from fourreal.provenance import code_fingerprint
+
+    return code_fingerprint(__file__)
 
 
 def asset_seed(seed: int, name: str) -> list[int]:
