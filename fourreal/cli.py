@@ -102,7 +102,7 @@ def _grid(args: argparse.Namespace) -> int:
     from fourreal.data import to_uint8, to_unit
     from fourreal.grid import Grid, save_grid
     from fourreal.grid_sampler import sample_grid
-    from fourreal.sampling4d import model_velocity
+    from fourreal.sampling4d import model_velocity, resolve_window
     from fourreal.model4d import load_model4d
     from fourreal.videos import read_video
 
@@ -112,11 +112,12 @@ def _grid(args: argparse.Namespace) -> int:
             raise ValueError(f"{path}: {len(video)} frames at {args.fps} fps, {count} needed; lower the count or the fps")
         return to_unit(video[:count].copy())
 
+    window = resolve_window(args.window, args.model, force=args.force_window, key="--window", force_key="--force-window")
     model = load_model4d(args.model)
     row, col = frames(args.row, args.times), frames(args.column, args.views)
 
     with torch.no_grad():
-        grid = sample_grid(model_velocity(model), row, col, (args.window, args.window), args.steps, args.sampler, args.seed)
+        grid = sample_grid(model_velocity(model), row, col, (window, window), args.steps, args.sampler, args.seed)
     if args.upsampler:
         from fourreal.upsampler import load_upsampler, upsample_grid
 
@@ -224,7 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--height", type=int, default=36)
     grid.add_argument("--width", type=int, default=64)
     grid.add_argument("--fps", type=float, default=8.0, help="frame rate the videos are resampled to")
-    grid.add_argument("--window", type=int, default=8, help="the model's native grid side (sliding windows beyond)")
+    grid.add_argument("--window", type=int, default=0, help="cells per side of the model's window (sliding windows "
+                      "beyond); 0 (default): the window the model was trained on")
+    grid.add_argument("--force-window", action="store_true", help="sample with a --window the model was not "
+                      "trained on (a warning instead of an error)")
     grid.add_argument("--steps", type=int, default=30)
     grid.add_argument("--sampler", choices=["euler", "heun"], default="euler")
     grid.add_argument("--seed", type=int, default=0)

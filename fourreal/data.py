@@ -6,7 +6,9 @@ Videos are clips of every source, labelled with their mode.
 Sources (paper Sec. 3.1, 3.3): ``videos`` clips (dynamic), ``pseudo4d`` grids (each row a
 dynamic video, each column a freeze-time video) and ``render`` clips (both modes). Batches
 are cut to the phase's frame count and resized to its resolution on the fly, so progressive
-training reads the same files at every phase. Random conditioning masks teach the model to
+training reads the same files at every phase. The frames live where the model trains
+(:meth:`VideoSet.to`, :meth:`GridSet.to`): on a GPU, batches are assembled there, with no
+copy of pixels from the host and no wait for the GPU. Random conditioning masks teach the model to
 fill in any subset of frames (paper: masked training).
 """
 
@@ -43,6 +45,15 @@ def to_unit(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """float ``[..., 3, H, W]`` in [-1, 1] -> uint8 ``[..., H, W, 3]``."""
     return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().movedim(-3, -1).cpu().numpy()
+
+
+def to_device(x: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """``x`` on ``device`` without waiting for the GPU: a small host tensor goes through
+    pinned memory with an asynchronous copy (a plain copy from pageable memory synchronizes)."""
+    device = torch.device(device)
+    if device.type != "cuda" or x.device == device:
+        return x.to(device)
+    return x.pin_memory().to(device, non_blocking=True)
 
 
 def crop_box(h: int, w: int, height: int, width: int) -> tuple[int, int, int, int]:
@@ -86,15 +97,24 @@ def resize_video(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 class VideoSet:
-    """All training videos in memory as uint8 ``[F, H, W, 3]`` arrays, grouped by mode."""
+    """All training videos in memory as uint8 ``[F, H, W, 3]`` tensors, grouped by mode."""
 
     def __init__(self) -> None:
-        self.videos: dict[str, list[np.ndarray]] = {mode: [] for mode in CONTEXTS}
+        self.videos: dict[str, list[torch.Tensor]] = {mode: [] for mode in CONTEXTS}
         self.sources: dict[str, list[str]] = {mode: [] for mode in CONTEXTS}
+        self.device = torch.device("cpu")
 
-    def add(self, frames: np.ndarray, mode: str, source: str) -> None:
-        self.videos[mode].append(frames)
+    def add(self, frames: np.ndarray | torch.Tensor, mode: str, source: str) -> None:
+        self.videos[mode].append(torch.as_tensor(frames).to(self.device))
         self.sources[mode].append(source)
+
+    def to(self, device: torch.device | str) -> "VideoSet":
+        """Keep every video on ``device`` (batches are then made there); returns ``self``."""
+        device = torch.device(device)
+        if device != self.device:
+            self.videos = {mode: [v.to(device) for v in vids] for mode, vids in self.videos.items()}
+            self.device = device
+        return self
 
     def add_clips(self, directory: str | Path) -> int:
         """Add every clip file of ``directory``; returns how many."""
@@ -131,7 +151,7 @@ class VideoSet:
 
     def split_holdout(self, fraction: float, seed: int) -> "VideoSet":
         """Move a seeded ``fraction`` of each mode's videos into a new held-out set."""
-        held = VideoSet()
+        held = VideoSet().to(self.device)
         rng = np.random.default_rng(seed)
         for mode in CONTEXTS:
             n = len(self.videos[mode])
@@ -161,11 +181,12 @@ class VideoSet:
             start = rng.integers(len(video) - frames + 1)
             clip = video[start : start + frames]
             if rng.random() < 0.5:  # play backwards: both directions are valid camera/scene paths
-                clip = clip[::-1]
-            xs.append(fit_video(to_unit(np.ascontiguousarray(clip)), height, width))
+                clip = clip.flip(0)
+            xs.append(fit_video(to_unit(clip), height, width))
             ctx.append(CONTEXTS[mode])
             masks.append(random_mask(frames, rng, mask_probs))
-        return VideoBatch(x0=torch.stack(xs), context=torch.tensor(ctx), cond_mask=torch.stack(masks))
+        return VideoBatch(x0=torch.stack(xs), context=to_device(torch.tensor(ctx), self.device),
+                          cond_mask=to_device(torch.stack(masks), self.device))
 
 
 def random_mask(frames: int, rng: np.random.Generator, probs: tuple[float, float, float, float]) -> torch.Tensor:
@@ -194,19 +215,28 @@ class GridBatch:
 
 
 class GridSet:
-    """Grids in memory as uint8 ``[V, T, H, W, 3]``; batches are random ``views x times`` windows."""
+    """Grids in memory as uint8 ``[V, T, H, W, 3]`` tensors; batches are random ``views x times`` windows."""
 
     def __init__(self) -> None:
-        self.grids: list[np.ndarray] = []
+        self.grids: list[torch.Tensor] = []
         self.sources: list[str] = []
+        self.device = torch.device("cpu")
 
     def add_grids(self, directory: str | Path) -> int:
         """Add every grid of ``directory``; returns how many."""
         paths = list_grids(directory)
         for p in paths:
-            self.grids.append(load_grid(p).rgb)
+            self.grids.append(torch.as_tensor(load_grid(p).rgb).to(self.device))
             self.sources.append(str(p))
         return len(paths)
+
+    def to(self, device: torch.device | str) -> "GridSet":
+        """Keep every grid on ``device`` (batches are then made there); returns ``self``."""
+        device = torch.device(device)
+        if device != self.device:
+            self.grids = [g.to(device) for g in self.grids]
+            self.device = device
+        return self
 
     def batch(self, size: int, views: int, times: int, height: int, width: int, rng: np.random.Generator,
               extra_known: float = 0.25) -> GridBatch:
@@ -223,10 +253,10 @@ class GridSet:
             v0, t0 = rng.integers(g.shape[0] - views + 1), rng.integers(g.shape[1] - times + 1)
             win = g[v0 : v0 + views, t0 : t0 + times]
             if rng.random() < 0.5:
-                win = win[:, ::-1]  # time reversed
+                win = win.flip(1)  # time reversed
             if rng.random() < 0.5:
-                win = win[::-1]  # camera path reversed
-            frames = to_unit(np.ascontiguousarray(win)).flatten(0, 1)
+                win = win.flip(0)  # camera path reversed
+            frames = to_unit(win).flatten(0, 1)
             xs.append(fit_video(frames, height, width).view(views, times, 3, height, width))
             mask = torch.zeros(views, times)
             mask[0], mask[:, 0] = 1, 1
@@ -236,4 +266,4 @@ class GridSet:
                 mask[:, : rng.integers(1, max(2, times // 2 + 1))] = 1
             masks.append(mask)
             sources.append(self.sources[i])
-        return GridBatch(x0=torch.stack(xs), cond_mask=torch.stack(masks), sources=sources)
+        return GridBatch(x0=torch.stack(xs), cond_mask=to_device(torch.stack(masks), self.device), sources=sources)

@@ -31,6 +31,7 @@ VARIANT_LABELS = {
     "hard": "Parallel hard",
     "soft_pseudo_only": "Parallel soft w/o render fine-tuning",
     "soft": "Parallel soft (full)",
+    "soft_all": "Parallel soft, all weights trained",
     "4real": "4Real (optimisation + SDS)",
     "truth": "Rendered ground truth",
 }

@@ -23,6 +23,15 @@ def sample_sigma(n: int, schedule: Literal["uniform", "logit_normal"] = "logit_n
     raise ValueError(f"unknown timestep schedule {schedule!r}; use 'uniform' or 'logit_normal'")
 
 
+def training_noise(x0: torch.Tensor, optim, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flow times ``sigma [B]`` (``optim.sigma_schedule``) and noise shaped like ``x0 [B, ...]``,
+    drawn from ``gen`` on the generator's device (a GPU generator draws where the model
+    trains; a CPU one keeps CPU runs reproducible) and put on ``x0``'s device."""
+    sigma = sample_sigma(x0.shape[0], optim.sigma_schedule, optim.sigma_mean, optim.sigma_std, generator=gen, device=gen.device)
+    noise = torch.randn(x0.shape, generator=gen, device=gen.device)
+    return sigma.to(x0.device), noise.to(x0.device)
+
+
 def interpolate(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """``x_sigma = (1 - sigma) x0 + sigma noise``; ``sigma [B]`` broadcast over ``x0 [B, ...]``."""
     s = sigma.view(-1, *([1] * (x0.dim() - 1))).to(x0.dtype)

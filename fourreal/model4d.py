@@ -126,14 +126,13 @@ class Model4D(nn.Module):
 
 
 def grid_loss(model: nn.Module, batch, gen: torch.Generator, optim) -> torch.Tensor:
-    """Rectified-flow velocity loss over a grid batch's cells to generate (given cells excluded)."""
-    from fourreal.flow_matching import flow_loss, interpolate, sample_sigma, velocity_target
+    """Rectified-flow velocity loss over a grid batch's cells to generate (given cells
+    excluded); noise comes from ``gen`` on its own device."""
+    from fourreal.flow_matching import flow_loss, interpolate, training_noise, velocity_target
 
     device = next(model.parameters()).device
     x0 = batch.x0.to(device)
-    b, v, t = x0.shape[:3]
-    sigma = sample_sigma(b, optim.sigma_schedule, optim.sigma_mean, optim.sigma_std, generator=gen).to(device)
-    noise = torch.randn(x0.shape, generator=gen).to(device)
+    sigma, noise = training_noise(x0, optim, gen)
     mask = batch.cond_mask.to(device)
     pred = model(interpolate(x0, noise, sigma), sigma, cond=x0, mask=mask)
     return flow_loss(pred.flatten(1, 2), velocity_target(x0, noise).flatten(1, 2), mask.flatten(1, 2))
@@ -188,9 +187,25 @@ def build_model4d(base: DiT, architecture: str, seq_attention: str = "") -> Mode
     return Model4D(base, architecture, seq_attention or None)
 
 
-def model4d_config(model: Model4D) -> dict:
-    """What :func:`load_model4d` needs to rebuild ``model``."""
-    return {"architecture": model.architecture, "seq_attention": model.seq_attention or "", "dit": asdict(model.base.cfg)}
+def model4d_config(model: Model4D, optim: OptimConfig) -> dict:
+    """What :func:`load_model4d` needs to rebuild ``model``, and the window it was trained on
+    with ``optim`` (its last phase: ``frames`` is the side of the square window), which
+    :func:`training_window` reads back."""
+    last = optim.phases[-1]
+    return {"architecture": model.architecture, "seq_attention": model.seq_attention or "", "dit": asdict(model.base.cfg),
+            "training_window": {"views": last.frames, "times": last.frames, "height": last.height, "width": last.width}}
+
+
+def training_window(directory: str | Path) -> int | None:
+    """The side of the square window (views = times) the 4D model exported in ``directory``
+    was trained on, or None for a model exported before the window was recorded."""
+    from fourreal.checkpoint import CheckpointError
+
+    config = Path(directory) / "config.json"
+    if not config.is_file():
+        raise CheckpointError(f"{config}: missing; run `dvc repro train_4d` first or fix the model path")
+    record = json.loads(config.read_text()).get("training_window")
+    return None if record is None else int(record["views"])
 
 
 def load_model4d(directory: str | Path) -> Model4D:

@@ -4,20 +4,24 @@ their first row and column given, scored against the rendered truth."""
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
 
-from fourreal.config import require
+from fourreal.config import ConfigError, require
 from fourreal.data import fit_intrinsics, fit_video, to_unit
 from fourreal.grid_sampler import sample_grid
 from fourreal.metrics import psnr, ssim
-from fourreal.model4d import ARCHITECTURES, Model4D, build_model4d, load_model4d
+from fourreal.model4d import ARCHITECTURES, Model4D, build_model4d, load_model4d, training_window
 from fourreal.preview import PreviewConfig
-from fourreal.video_model import load_model
+from fourreal.video_model import load_model, training_frames
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,7 +47,10 @@ class Sample4DConfig:
         test_grids: held-out rendered grids (their first row and column are the inputs).
         views, times: size of the generated grids (crops of the test grids).
         height, width: frame size.
-        window: the model's native grid side; larger grids use sliding windows.
+        window: cells per side of the window the model sees at once (larger grids use
+            sliding windows); 0 = the window the model was trained on (see :func:`resolve_window`).
+        force_window: sample with a ``window`` the model was not trained on, with a warning
+            instead of an error.
         steps, sampler, seed: the ODE solve.
         gpus: GPUs the windows of a grid are shared out between (0: all visible; the result
             does not depend on it).
@@ -57,7 +64,8 @@ class Sample4DConfig:
     times: int = 6
     height: int = 20
     width: int = 32
-    window: int = 4
+    window: int = 0
+    force_window: bool = False
     steps: int = 10
     sampler: Literal["euler", "heun"] = "euler"
     seed: int = 0
@@ -68,7 +76,7 @@ class Sample4DConfig:
     def __post_init__(self) -> None:
         require(self.views >= 2, "views", "must be >= 2")
         require(self.times >= 2, "times", "must be >= 2")
-        require(self.window >= 2, "window", "must be >= 2")
+        require(self.window == 0 or self.window >= 2, "window", "must be 0 (the model's training window) or >= 2")
         require(self.gpus >= 0, "gpus", "must be >= 0 (0 = all visible GPUs)")
 
 
@@ -76,6 +84,58 @@ def variant_model(cfg: Sample4DConfig, variant: SampleVariant) -> Model4D:
     """The 4D model of a variant, on the GPU when there is one."""
     model = load_model4d(variant.model) if variant.model else build_model4d(load_model(cfg.base_model), variant.architecture)
     return model.eval().to("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _setting(key: str, value: object) -> str:
+    """How ``key`` gets ``value``: ``window: 0`` in a params file (``key`` is ``section.name``),
+    ``--window 0`` on a command line (a bare flag for true)."""
+    if key.startswith("--"):
+        return key if value is True else f"{key} {value}"
+    return f"{key.rsplit('.', 1)[-1]}: {'true' if value is True else value}"
+
+
+def _shown(key: str, value: int) -> str:
+    """``key`` with its ``value`` as the user gave it: ``sample_4d.window = 8`` or ``--window 8``."""
+    return f"{key} {value}" if key.startswith("--") else f"{key} = {value}"
+
+
+def resolve_window(window: int, model_dir: str | Path, base: bool = False, force: bool = False,
+                   key: str = "window", force_key: str = "force_window") -> int:
+    """The window (cells per side) to sample the model of ``model_dir`` with: ``window``, or
+    for 0 the one it was trained on, as its ``config.json`` records it.
+
+    A trained 4D model is sampled with its training window only; the base model (``base``:
+    a training-free 4D architecture around it) with at most its training frames. Another
+    ``window`` raises :class:`~fourreal.config.ConfigError`, or with ``force`` is used with a
+    warning; 0 for a model that records nothing raises too. ``key`` and ``force_key`` name
+    the two parameters in messages: ``sample_4d.window`` (params file) or ``--window`` (command line).
+    """
+    trained = training_frames(model_dir) if base else training_window(model_dir)
+    if trained is None:
+        if window == 0:
+            record = "training frames" if base else "training window"
+            raise ConfigError(f"{_shown(key, 0)} (the model's window) but {model_dir} records no {record} (it was "
+                              f"exported before that was recorded); set the window explicitly ({_setting(key, 'N')}, N = the "
+                              "frames of its last training phase) or retrain the model")
+        return window
+    if window == 0:
+        return trained
+    if window == trained or (base and window < trained):
+        return window
+    seen = f"{trained}-frame videos (windows up to {trained}x{trained})" if base else f"{trained}x{trained} windows"
+    problem = f"{_shown(key, window)} but {model_dir} was trained on {seen}"
+    if not force:
+        raise ConfigError(f"{problem}; set {_setting(key, 0)} (use the model's) or {_setting(force_key, True)}")
+    log.warning("%s; sampling with %dx%d windows anyway (%s): results may be out of distribution", problem, window,
+                window, _setting(force_key, True))
+    return window
+
+
+def variant_window(cfg: Sample4DConfig, variant: SampleVariant) -> int:
+    """The window a variant is sampled with (:func:`resolve_window`): a trained model's own,
+    the base model's training frames for a training-free architecture, unless set."""
+    return resolve_window(cfg.window, variant.model or cfg.base_model, base=not variant.model, force=cfg.force_window,
+                          key="sample_4d.window", force_key="sample_4d.force_window")
 
 
 def truth_window(rgb: np.ndarray, cfg: Sample4DConfig) -> torch.Tensor:
@@ -125,11 +185,13 @@ def model_replicas(model: Model4D, gpus: int, bf16: bool = False) -> list[tuple[
     return [(model_velocity(m, bf16), d) for m, d in zip(models, devices)]
 
 
-def generate(replicas: list[tuple[Callable, torch.device]], truth: torch.Tensor, cfg: Sample4DConfig) -> torch.Tensor:
+def generate(replicas: list[tuple[Callable, torch.device]], truth: torch.Tensor, cfg: Sample4DConfig,
+             window: int) -> torch.Tensor:
     """A grid from ``truth``'s first row and column (the rest is generated) by a model's
-    :func:`model_replicas`, on the first one's device; returned on the CPU."""
+    :func:`model_replicas` in ``window x window`` windows (:func:`variant_window`), on the
+    first one's device; returned on the CPU."""
     truth = truth.to(replicas[0][1])
-    return sample_grid(replicas, truth[0], truth[:, 0], (cfg.window, cfg.window), cfg.steps, cfg.sampler,
+    return sample_grid(replicas, truth[0], truth[:, 0], (window, window), cfg.steps, cfg.sampler,
                        cfg.seed, progress=False).cpu()
 
 

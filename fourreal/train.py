@@ -68,8 +68,8 @@ class OptimConfig:
         max_shard_mb: checkpoint shard size.
         precision: ``auto`` (bf16 autocast on CUDA, fp32 on CPU), ``fp32`` or ``bf16``.
         seed: seed of data order, noise and masks.
-        time_limit_s: stop (with a checkpoint) once a run has trained this long; 0 = no limit.
-            A rerun continues from there.
+        time_limit_s: stop (with a checkpoint) once a run has trained this long, checked at
+            log and checkpoint steps; 0 = no limit. A rerun continues from there.
         compile: run the model through ``torch.compile`` (on an H200 it doubles paper-size
             training throughput; the first steps are slower while it compiles).
         parallel: under ``torchrun`` with several processes, ``ddp`` (replicated weights) or
@@ -110,12 +110,14 @@ class OptimConfig:
     def total_steps(self) -> int:
         return sum(p.steps for p in self.phases)
 
-    def tokens_done(self, steps: int, patch: int) -> int:
-        """Video tokens (``p x p`` patches) processed by the first ``steps`` steps."""
+    def tokens_done(self, steps: int, patch: int, grid: bool = False) -> int:
+        """Tokens (``p x p`` patches of a frame) processed by the first ``steps`` steps; with
+        ``grid`` a batch item is a ``frames x frames`` window of a 4D grid, not a video."""
         total = 0
         for p in self.phases:
             n = min(steps, p.steps)
-            total += n * p.batch_size * p.frames * (p.height // patch) * (p.width // patch)
+            cells = p.frames * p.frames if grid else p.frames
+            total += n * p.batch_size * cells * (p.height // patch) * (p.width // patch)
             steps -= n
         return total
 
@@ -141,11 +143,12 @@ def ema_decay_at(decay: float, step: int) -> float:
 
 
 def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """``ema = decay * ema + (1 - decay) * model`` for every trainable parameter (buffers copied)."""
+    """``ema = decay * ema + (1 - decay) * model`` for every trainable parameter (buffers
+    copied), in one fused update over all of them."""
     with torch.no_grad():
-        for e, p in zip(ema.parameters(), model.parameters()):
-            if p.requires_grad:
-                e.lerp_(p.detach().to(e.dtype), 1 - decay)
+        pairs = [(e, p.detach()) for e, p in zip(ema.parameters(), model.parameters()) if p.requires_grad]
+        if pairs:
+            torch._foreach_lerp_([e for e, _ in pairs], [p for _, p in pairs], 1 - decay)
         for e, b in zip(ema.buffers(), model.buffers()):
             e.copy_(b)
 
@@ -158,8 +161,8 @@ def autocast(device: torch.device, precision: str):
 
 # loss_fn(model, batch, generator) -> scalar loss
 StepFn = Callable[[nn.Module, Any, torch.Generator], torch.Tensor]
-# make_batch(phase, numpy rng) -> batch
-BatchFn = Callable[[Phase, np.random.Generator], Any]
+# make_batch(phase, numpy rng, device) -> batch, its tensors on device
+BatchFn = Callable[[Phase, np.random.Generator, torch.device], Any]
 
 
 def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: BatchFn, loss_fn: StepFn,
@@ -177,8 +180,12 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
 
     ``flops_fn(batch)``, the model FLOPs of a training step on a batch (forward + backward,
     :mod:`fourreal.flops`), adds the run's own throughput to the summary: ``model_tflops_per_s``
-    (per GPU, median over steps of FLOPs / the step's wall time, batch drawing included) and
-    on a GPU ``mfu`` against the bf16 matmul ceiling measured at the end of the run.
+    (per GPU, median over the intervals between log steps of their FLOPs / wall time, batch
+    drawing included, checkpoints and previews not) and on a GPU ``mfu`` against the bf16
+    matmul ceiling measured at the end of the run.
+
+    The loss is read back to the host only at log and checkpoint steps (a NaN is caught
+    there, before a checkpoint is written), and a time limit is checked there too.
     """
     from torch.utils.tensorboard import SummaryWriter
 
@@ -212,17 +219,22 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
     if sharded and ema is not None:
         parallel.shard(ema, device, bf16)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99),
+                            fused=device.type == "cuda" and not sharded)
     if checkpoints and (saved := read_optimizer(checkpoints[-1], state)) is not None:
         parallel.load_optimizer_state(model, opt, saved)
-    rng = np.random.default_rng([cfg.seed, rank])
-    gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
+    rng = np.random.default_rng([cfg.seed, rank])  # data order and masks (host)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed * 1000 + rank)  # noise, where the model trains
     rng_state = state.get("rng")
     if rng_state is not None and rank < len(rng_state["numpy"]):  # ranks beyond the saved ones keep fresh seeds
         rng.bit_generator.state = rng_state["numpy"][rank]
-        gen.set_state(torch.tensor(rng_state["torch"][rank], dtype=torch.uint8))
+        saved_gen = torch.tensor(rng_state["torch"][rank], dtype=torch.uint8)
+        if saved_gen.numel() == gen.get_state().numel():
+            gen.set_state(saved_gen)
+        else:
+            log.warning("%s was saved on another kind of device: its noise generator starts afresh", checkpoints[-1])
     if cfg.compile:
-        net = torch.compile(net)
+        net = torch.compile(net, dynamic=False)  # one static graph per phase shape
 
     def finished_model(weights: dict[str, torch.Tensor] | None = None) -> nn.Module | None:
         """The weights previews and export use (EMA if kept): the module itself, or under FSDP
@@ -249,19 +261,18 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
     start, recent, first_step = time.time(), [], step
     bar = tqdm(total=cfg.total_steps, initial=step, desc="training", unit="step", disable=rank != 0,
                mininterval=0.5 if os.isatty(2) else 10.0)
-    rates = []  # model FLOP/s of each step
+    # Losses stay on the device until a log or checkpoint step reads them back: the host
+    # never waits for the GPU in between. Throughput is measured between those reads.
+    pending: list[tuple[torch.Tensor, Any]] = []
+    rates, interval_flops, interval_start = [], 0.0, time.perf_counter()  # model FLOP/s of each interval
     while step < cfg.total_steps:
-        step_start = time.perf_counter()
         phase = cfg.phase_at(step)
-        batch = make_batch(phase, rng)
+        batch = make_batch(phase, rng, device)
         lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
         for group in opt.param_groups:
             group["lr"] = lr
         with autocast(device, cfg.precision):
             loss = loss_fn(net, batch, gen)
-        if not torch.isfinite(loss):
-            raise NonFiniteLoss(f"loss is {loss.item()} at step {step + 1} (batch from {getattr(batch, 'sources', 'n/a')}); "
-                                f"last good checkpoint: {list_checkpoints(out / 'checkpoints')[-1:]}; lower optim.lr")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
@@ -269,12 +280,26 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
         if ema is not None:
             update_ema(ema, model, ema_decay_at(cfg.ema_decay, step + 1))
         step += 1
-        value = loss.detach().float().item()  # waits for the step to finish
+        pending.append((loss.detach(), getattr(batch, "sources", "n/a")))
         if flops_fn is not None:
-            rates.append(flops_fn(batch) / (time.perf_counter() - step_start))
-        recent.append(value)
+            interval_flops += flops_fn(batch)
         bar.update(1)
-        if rank == 0 and (step % cfg.log_every == 0 or step == cfg.total_steps):
+        log_now = step % cfg.log_every == 0 or step == cfg.total_steps
+        save_now = step % cfg.checkpoint_every == 0 or step == cfg.total_steps
+        out_of_time = False
+        if log_now or save_now:
+            recent += _read_losses(pending, step, out)  # waits for the GPU; raises on NaN before anything is saved
+            pending.clear()
+            now = time.perf_counter()
+            if interval_flops:
+                rates.append(interval_flops / (now - interval_start))
+            interval_flops = 0.0
+            out_of_time = cfg.time_limit_s > 0 and time.time() - start > cfg.time_limit_s
+            if world > 1 and cfg.time_limit_s > 0:  # every rank stops at the same step
+                flag = torch.tensor([float(out_of_time)], device=device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                out_of_time = bool(flag.item())
+        if rank == 0 and log_now:
             mean = float(np.mean(recent[-cfg.log_every:]))
             bar.set_postfix(loss=f"{mean:.4f}")
             writer.add_scalar("loss/train", mean, step)
@@ -282,12 +307,7 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
             with open(csv_path, "a", newline="") as f:
                 csv.writer(f).writerow([step, f"{mean:.6f}", f"{lr:.3g}"])
         fault_point("train_step")
-        out_of_time = cfg.time_limit_s > 0 and time.time() - start > cfg.time_limit_s
-        if world > 1 and cfg.time_limit_s > 0:  # every rank stops at the same step
-            flag = torch.tensor([float(out_of_time)], device=device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            out_of_time = bool(flag.item())
-        if step % cfg.checkpoint_every == 0 or step == cfg.total_steps or out_of_time:
+        if save_now or out_of_time:
             states = _gather_rng(rng, gen, world)
             if sharded or rank == 0:  # gathering full tensors is collective under FSDP; DDP's rank 0 has them
                 weights = parallel.model_state(model)
@@ -300,6 +320,8 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
                 fault_point("checkpoint_saved")
                 if on_checkpoint is not None:
                     on_checkpoint(final_model, step)
+        if log_now or save_now:
+            interval_start = time.perf_counter()  # checkpoints and previews are not training time
         if out_of_time:
             log.warning("time limit of %.0f s reached at step %d of %d; rerun to continue", cfg.time_limit_s, step, cfg.total_steps)
             break
@@ -328,6 +350,17 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
             throughput.update(matmul_ceiling_tflops=round(ceiling, 1), mfu=round(tflops / ceiling, 3))
     return {"steps": step, "seconds": seconds, "final_loss": final, "peak_gpu_memory_gib": round(peak, 2), "rank": rank,
             "world_size": world, "device": str(device), "ema": final_model if ema is not None else None, **throughput}
+
+
+def _read_losses(pending: list[tuple[torch.Tensor, Any]], step: int, out: Path) -> list[float]:
+    """The losses of the last ``len(pending)`` steps (up to ``step``) as floats; raises
+    :class:`NonFiniteLoss` naming the first step whose loss is NaN or inf."""
+    values = torch.stack([loss for loss, _ in pending]).float().cpu().tolist()
+    for i, value in enumerate(values):
+        if not np.isfinite(value):
+            raise NonFiniteLoss(f"loss is {value} at step {step - len(values) + 1 + i} (batch from {pending[i][1]}); "
+                                f"last good checkpoint: {list_checkpoints(out / 'checkpoints')[-1:]}; lower optim.lr")
+    return values
 
 
 def _gather_rng(rng: np.random.Generator, gen: torch.Generator, world: int) -> dict[str, list]:

@@ -16,7 +16,7 @@ from torch import nn
 from fourreal.config import require
 from fourreal.data import VideoBatch, resize_video
 from fourreal.dit import CONTEXTS, PRESETS, DiT, DiTConfig
-from fourreal.flow_matching import flow_loss, interpolate, sample_sigma, velocity_target
+from fourreal.flow_matching import flow_loss, interpolate, training_noise, velocity_target
 from fourreal.samplers import sample
 from fourreal.train import OptimConfig
 from fourreal.video_model import VIDEO_SOURCES
@@ -73,8 +73,7 @@ def upsampler_loss(model: nn.Module, batch: VideoBatch, gen: torch.Generator, cf
     optim = cfg.optim
     bilinear = low_res_input(truth, cfg.scale)
     x0 = (truth - bilinear) / cfg.residual_scale
-    sigma = sample_sigma(b, optim.sigma_schedule, optim.sigma_mean, optim.sigma_std, generator=gen).to(device)
-    noise = torch.randn(x0.shape, generator=gen).to(device)
+    sigma, noise = training_noise(x0, optim, gen)
     zeros = torch.zeros(b, f, device=device)
     pred = model(interpolate(x0, noise, sigma), sigma, batch.context.to(device), mask=zeros, extra=bilinear)
     return flow_loss(pred, velocity_target(x0, noise), zeros)

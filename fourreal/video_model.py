@@ -15,7 +15,7 @@ from torch import nn
 from fourreal.config import require
 from fourreal.data import VideoBatch, VideoSet
 from fourreal.dit import CONTEXTS, NULL_CONTEXT, PRESETS, DiT, DiTConfig
-from fourreal.flow_matching import flow_loss, interpolate, sample_sigma, velocity_target
+from fourreal.flow_matching import flow_loss, interpolate, training_noise, velocity_target
 from fourreal.samplers import guided, sample
 from fourreal.train import OptimConfig
 
@@ -108,14 +108,15 @@ def prepare_video_data(sources: list[str], holdout_fraction: float, optim: Optim
 def video_loss(model: nn.Module, batch: VideoBatch, gen: torch.Generator, optim: OptimConfig,
                device: torch.device | None = None) -> torch.Tensor:
     """Rectified-flow velocity loss of one batch, conditioning frames excluded; the mode is
-    replaced by the null context with probability ``optim.context_dropout``."""
+    replaced by the null context with probability ``optim.context_dropout``. Noise comes
+    from ``gen`` on its own device (a GPU generator draws it where the model trains)."""
     device = device or next(model.parameters()).device
     x0 = batch.x0.to(device)
     b = x0.shape[0]
-    sigma = sample_sigma(b, optim.sigma_schedule, optim.sigma_mean, optim.sigma_std, generator=gen).to(device)
-    noise = torch.randn(x0.shape, generator=gen).to(device)
-    drop = torch.rand(b, generator=gen) < optim.context_dropout
-    context = torch.where(drop, torch.full_like(batch.context, NULL_CONTEXT), batch.context).to(device)
+    sigma, noise = training_noise(x0, optim, gen)
+    drop = (torch.rand(b, generator=gen, device=gen.device) < optim.context_dropout).to(device)
+    context = batch.context.to(device)
+    context = torch.where(drop, torch.full_like(context, NULL_CONTEXT), context)
     mask = batch.cond_mask.to(device)
     pred = model(interpolate(x0, noise, sigma), sigma, context, cond=x0, mask=mask)
     return flow_loss(pred, velocity_target(x0, noise), mask)
@@ -199,3 +200,17 @@ def load_model(directory: str | Path) -> DiT:
     model = DiT(dit)
     load_weights(model, load_tensors(directory, "model"), str(directory))
     return model.eval()
+
+
+def training_frames(directory: str | Path) -> int | None:
+    """The video length (frames) the base model exported in ``directory`` was trained on (its
+    last phase), or None for a model exported before it was recorded."""
+    import json
+
+    from fourreal.checkpoint import CheckpointError
+
+    config = Path(directory) / "config.json"
+    if not config.is_file():
+        raise CheckpointError(f"{config}: missing; train the model first (dvc repro train_base) or pass its directory")
+    frames = json.loads(config.read_text()).get("training_frames")
+    return None if frames is None else int(frames)

@@ -42,7 +42,10 @@ class VideoTo4DConfig:
         views, times: grid size; the freeze-time column has ``views`` frames, the row ``times``.
         height, width: frame size the models run at.
         fps: rate at which the input video is sampled.
-        window: the 4D model's window (cells per side) for the sliding-window sampler.
+        window: the 4D model's window (cells per side) for the sliding-window sampler; 0 = the
+            window it was trained on (:func:`fourreal.sampling4d.resolve_window`).
+        force_window: sample with a ``window`` the model was not trained on, with a warning
+            instead of an error.
         chunk, overlap: the base model generates the column in chunks of ``chunk`` frames,
             each conditioned on the last ``overlap`` frames so far.
         steps, sampler, guidance: diffusion sampling (Euler or Heun steps, classifier-free
@@ -63,7 +66,8 @@ class VideoTo4DConfig:
     height: int = 20
     width: int = 32
     fps: float = 8.0
-    window: int = 4
+    window: int = 0
+    force_window: bool = False
     chunk: int = 6
     overlap: int = 2
     steps: int = 10
@@ -79,8 +83,7 @@ class VideoTo4DConfig:
         require(self.times >= 2, "times", "must be >= 2")
         require(self.height % 4 == 0, "height", "must be a multiple of 4 (patch size)")
         require(self.width % 4 == 0, "width", "must be a multiple of 4 (patch size)")
-        require(2 <= self.window <= min(self.views, self.times), "window",
-                f"must be in [2, min(views, times) = {min(self.views, self.times)}]")
+        require(self.window == 0 or self.window >= 2, "window", "must be 0 (the model's training window) or >= 2")
         require(0 < self.overlap < self.chunk, "overlap", f"must be in [1, chunk = {self.chunk})")
         require(self.steps >= 1, "steps", "must be >= 1")
         require(self.sampler in ("euler", "heun"), "sampler", "must be euler or heun")
@@ -174,11 +177,13 @@ def video_to_4d(cfg: VideoTo4DConfig, reconstruct_cfg, progress: bool = True) ->
     reconstruction (see :func:`fourreal.reconstruct.reconstruct`) and ``timings`` (seconds)."""
     from fourreal.depth import load_depth_model, predict_depth
     from fourreal.grid_sampler import sample_grid
-    from fourreal.sampling4d import model_velocity
+    from fourreal.sampling4d import model_velocity, resolve_window
     from fourreal.model4d import load_model4d
     from fourreal.reconstruct import reconstruct
     from fourreal.video_model import load_model
 
+    window = resolve_window(cfg.window, cfg.model_4d, force=cfg.force_window, key="video_to_4d.window",
+                            force_key="video_to_4d.force_window")
     timings = {}
     start = time.perf_counter()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -196,7 +201,7 @@ def video_to_4d(cfg: VideoTo4DConfig, reconstruct_cfg, progress: bool = True) ->
     start = time.perf_counter()
 
     with torch.no_grad():
-        grid = sample_grid(model_velocity(model), row.to(device), column.to(device), (cfg.window, cfg.window), cfg.steps,
+        grid = sample_grid(model_velocity(model), row.to(device), column.to(device), (window, window), cfg.steps,
                            cfg.sampler, cfg.seed)
     rgb = to_uint8(grid.cpu())
     timings["grid_s"] = time.perf_counter() - start

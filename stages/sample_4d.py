@@ -21,7 +21,7 @@ from fourreal.files import atomic_dir, write_json
 from fourreal.grid import Grid, list_grids, load_grid, save_grid
 from fourreal.preview import write_grid_previews
 from fourreal.sampling4d import (Sample4DConfig, copy_baseline, generate, model_replicas, score, truth_window,
-                                 variant_model, window_intrinsics)
+                                 variant_model, variant_window, window_intrinsics)
 from fourreal.stage import run_stage, stage_args, write_metrics
 
 log = logging.getLogger("stages.sample_4d")
@@ -31,6 +31,7 @@ def main() -> None:
     args = stage_args("sample_4d", __doc__, "data/sample_4d")
     cfg = load_section(Sample4DConfig, "sample_4d", args.params)
     out = Path(args.out)
+    windows = {name: variant_window(cfg, variant) for name, variant in cfg.variants.items()}  # refused before any work
     tests = list_grids(cfg.test_grids)
     if not tests:
         raise SystemExit(f"sample_4d: no test grids in {cfg.test_grids}; run `dvc repro render` first")
@@ -44,10 +45,11 @@ def main() -> None:
     torch.manual_seed(cfg.seed)
     for name, variant in cfg.variants.items():
         replicas = model_replicas(variant_model(cfg, variant), cfg.gpus, bf16=True)
+        log.info("%s: %dx%d windows", name, windows[name], windows[name])
         scores[name] = {}
         with atomic_dir(out / name) as tmp:
             for asset, truth in tqdm(truths.items(), desc=f"sampling {name}", unit="grid"):
-                grid = generate(replicas, truth, cfg)
+                grid = generate(replicas, truth, cfg, windows[name])
                 scores[name][asset] = score(grid, truth)
                 save_grid(tmp / f"{asset}.grid.npz", Grid(rgb=to_uint8(grid), intrinsics=intrinsics[asset], meta={
                     "kind": "generated", "variant": name, "source": asset, "seed": cfg.seed, "fps": 8.0}))

@@ -54,8 +54,8 @@ def main() -> None:
         if not grids.add_grids(src):
             raise SystemExit(f"train_4d: no grids in {src}; run the stage that makes them first")
 
-    def make_batch(phase, rng):
-        return grids.batch(phase.batch_size, phase.frames, phase.frames, phase.height, phase.width, rng, cfg.extra_known)
+    def make_batch(phase, rng, device):
+        return grids.to(device).batch(phase.batch_size, phase.frames, phase.frames, phase.height, phase.width, rng, cfg.extra_known)
 
     def loss_fn(net, batch, gen):
         return grid_loss(net, batch, gen, optim)
@@ -69,7 +69,7 @@ def main() -> None:
     if summary["rank"] != 0:  # under torchrun, rank 0 alone writes the outputs
         return
     final = summary["ema"] or model
-    export_model(out / "model", final, model4d_config(model), optim.max_shard_mb)
+    export_model(out / "model", final, model4d_config(model, optim), optim.max_shard_mb)
     unchanged = all(torch.equal(frozen_before[k], v.detach().to(frozen_before[k].device))
                     for k, v in model.named_parameters() if k in frozen_before)
     write_metrics(out, {
@@ -80,8 +80,10 @@ def main() -> None:
         "final_train_loss": None if summary["final_loss"] is None else round(summary["final_loss"], 5),
         "device": summary["device"],
     })
+    tokens = optim.tokens_done(summary["steps"], model.base.cfg.patch, grid=True) * summary["world_size"]  # all ranks
     write_run(out, {
         "seconds": round(summary["seconds"], 2),
+        "tokens_per_s": round(tokens / max(summary["seconds"], 1e-9)),
         "model_tflops_per_s": summary.get("model_tflops_per_s"),
         "mfu": summary.get("mfu", "n/a (no GPU)"),
         "peak_gpu_memory_gib": summary["peak_gpu_memory_gib"],

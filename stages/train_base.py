@@ -43,8 +43,8 @@ def main() -> None:
     torch.manual_seed(cfg.optim.seed)
     model = DiT(cfg.model_config())
 
-    def make_batch(phase, rng):
-        return videos.batch(phase.batch_size, phase.frames, phase.height, phase.width, rng, cfg.freeze_time_share)
+    def make_batch(phase, rng, device):
+        return videos.to(device).batch(phase.batch_size, phase.frames, phase.height, phase.width, rng, cfg.freeze_time_share)
 
     def loss_fn(net, batch, gen):
         return video_loss(net, batch, gen, cfg.optim)
@@ -67,7 +67,8 @@ def main() -> None:
     if summary["rank"] != 0:  # under torchrun, rank 0 alone writes the outputs
         return
     ema = summary["ema"] or model
-    export_model(out / "model", ema, {"preset": cfg.preset, "dit": asdict(cfg.model_config())}, cfg.optim.max_shard_mb)
+    export_model(out / "model", ema, {"preset": cfg.preset, "dit": asdict(cfg.model_config()), "training_frames": last.frames},
+                 cfg.optim.max_shard_mb)
 
     device = next(ema.parameters()).device  # evaluate where training ran
     untrained = DiT(cfg.model_config())

@@ -40,8 +40,8 @@ def main() -> None:
     torch.manual_seed(cfg.optim.seed)
     model = DiT(cfg.model_config())
 
-    def make_batch(phase, rng):
-        return videos.batch(phase.batch_size, phase.frames, phase.height, phase.width, rng)
+    def make_batch(phase, rng, device):
+        return videos.to(device).batch(phase.batch_size, phase.frames, phase.height, phase.width, rng)
 
     def loss_fn(net, batch, gen):
         return upsampler_loss(net, batch, gen, cfg)

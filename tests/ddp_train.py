@@ -19,7 +19,7 @@ videos = toy_videos()
 cfg = OptimConfig(phases=[Phase(4, 8, 8, 3, 2)], checkpoint_every=2, ema_decay=0.9, lr=1e-3, parallel=mode)
 torch.manual_seed(0)
 model = DiT(DiTConfig(patch=4, dim=24, depth=2, heads=2))
-summary = train(model, cfg, out, lambda p, r: videos.batch(2, 3, 8, 8, r), lambda m, b, g: video_loss(m, b, g, cfg))
+summary = train(model, cfg, out, lambda p, r, d: videos.batch(2, 3, 8, 8, r), lambda m, b, g: video_loss(m, b, g, cfg))
 flat = torch.cat([v.flatten() for v in model_state(model).values()]) if mode == "ddp" else torch.zeros(1)
 gathered = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
 dist.all_gather(gathered, flat)

@@ -7,7 +7,7 @@ from fourreal.cli import main
 from fourreal.dit import DiT, DiTConfig
 from fourreal.grid import Grid, load_grid, save_grid
 from fourreal.model4d import build_model4d, model4d_config
-from fourreal.train import export_model
+from fourreal.train import OptimConfig, Phase, export_model
 
 from conftest import moving_square_frames, write_video
 
@@ -23,7 +23,7 @@ def test_show_writes_previews(tmp_path, capsys):
 def test_grid_command_from_two_videos(tmp_path, capsys):
     torch.manual_seed(0)
     model = build_model4d(DiT(DiTConfig(patch=4, dim=24, depth=1, heads=2)), "soft")
-    export_model(tmp_path / "model", model, model4d_config(model), 15.0)
+    export_model(tmp_path / "model", model, model4d_config(model, OptimConfig(phases=[Phase(1, 16, 32, 4, 1)])), 15.0)
     frames = moving_square_frames(24, 48, 80)
     write_video(tmp_path / "row.mp4", frames, fps=8)
     column = frames.copy()

@@ -79,3 +79,14 @@ def test_fingerprint_is_of_content_and_names(tmp_path):
     assert fingerprint([tmp_path / "d"], relative_to=tmp_path) == first
     (tmp_path / "d/x.bin").rename(tmp_path / "d/y.bin")
     assert fingerprint([tmp_path / "d"], relative_to=tmp_path) != first
+
+
+def test_sample_4d_depends_on_every_variants_model_and_writes_every_variant():
+    """A variant added to params.yaml without its model in dvc.yaml's deps would sample from a
+    stale model; one missing from the outs would not be versioned."""
+    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["sample_4d"]
+    variants = yaml.safe_load((REPO / "params.yaml").read_text())["sample_4d"]["variants"]
+    models = {v["model"] for v in variants.values() if v["model"]}
+    assert models <= set(stage["deps"]), f"sample_4d deps lack {sorted(models - set(stage['deps']))}"
+    outs = {f"data/sample_4d/{name}" for name in variants}
+    assert outs <= set(stage["outs"]), f"sample_4d outs lack {sorted(outs - set(stage['outs']))}"

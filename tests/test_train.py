@@ -36,7 +36,7 @@ def run(out, steps=8, interrupt_at=None, lr=3e-3, batch=4, phases=None):
     cfg = OptimConfig(phases=phases, lr=lr, warmup=2, checkpoint_every=2, log_every=1, ema_decay=0.9)
     calls = {"n": 0}
 
-    def make_batch(phase, rng):
+    def make_batch(phase, rng, device):
         calls["n"] += 1
         if interrupt_at is not None and calls["n"] == interrupt_at:
             raise KeyboardInterrupt("killed")
@@ -125,7 +125,7 @@ def test_nan_loss_stops_with_the_step(tmp_path):
         return loss * float("nan") if calls["n"] == 3 else loss
 
     with pytest.raises(NonFiniteLoss, match="at step 3.*step_0000002"):
-        train(small_model(), cfg, tmp_path, lambda p, r: videos.batch(2, 3, 8, 8, r), loss_fn)
+        train(small_model(), cfg, tmp_path, lambda p, r, d: videos.batch(2, 3, 8, 8, r), loss_fn)
     assert json.loads((list_checkpoints(tmp_path / "checkpoints")[-1] / "state.json").read_text())["step"] == 2
 
 
@@ -166,7 +166,7 @@ def test_compiled_training_matches_eager(tmp_path):
         model = small_model()
         for p in model.parameters():  # non-zero output layers, so the loss depends on every weight
             torch.nn.init.normal_(p, std=0.05)
-        train(model, cfg, tmp_path / str(compiled), lambda p, r: videos.batch(2, 3, 8, 8, r),
+        train(model, cfg, tmp_path / str(compiled), lambda p, r, d: videos.batch(2, 3, 8, 8, r),
               lambda m, b, g: video_loss(m, b, g, cfg))
         losses[compiled] = [float(r["loss"]) for r in csv.DictReader(open(tmp_path / str(compiled) / "loss.csv"))]
     assert len(losses[True]) == 3
@@ -180,14 +180,14 @@ def test_activation_checkpointing_trains_the_same_weights(tmp_path):
         cfg = OptimConfig(phases=[Phase(3, 8, 8, 3, 2)], lr=3e-3, warmup=1, ema_decay=0.0, activation_checkpointing=on)
         torch.manual_seed(0)
         model = small_model(0)
-        train(model, cfg, tmp_path / str(on), lambda p, r: videos.batch(2, 3, 8, 8, r), lambda m, b, g: video_loss(m, b, g, cfg))
+        train(model, cfg, tmp_path / str(on), lambda p, r, d: videos.batch(2, 3, 8, 8, r), lambda m, b, g: video_loss(m, b, g, cfg))
         assert model.checkpointing is on
         finals.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     torch.testing.assert_close(finals[0], finals[1])
 
 
 def test_the_run_reports_its_own_model_flop_rate(tmp_path):
-    """With a FLOP count per batch, the summary carries the median model FLOP/s of the steps:
+    """With a FLOP count per batch, the summary carries the median model FLOP/s of the log intervals:
     consistent with the count and the wall time, and no MFU without a GPU."""
     from fourreal.flops import dit_forward_flops
 
@@ -200,10 +200,17 @@ def test_the_run_reports_its_own_model_flop_rate(tmp_path):
         seen.append((b, f, h, w))
         return 3 * dit_forward_flops(model.cfg, b, f, h, w)
 
-    summary = train(model, cfg, tmp_path, lambda p, rng: videos.batch(p.batch_size, p.frames, p.height, p.width, rng),
+    summary = train(model, cfg, tmp_path, lambda p, rng, d: videos.batch(p.batch_size, p.frames, p.height, p.width, rng),
                     lambda m, b, g: video_loss(m, b, g, cfg), run_key="k", flops_fn=flops)
     assert seen == [(2, 4, 8, 16)] * 6
     step_flops = 3 * dit_forward_flops(model.cfg, 2, 4, 8, 16)
     rate = summary["model_tflops_per_s"] * 1e12
     assert 0 < rate and step_flops / rate < summary["seconds"]  # a step's time is below the whole run's
     assert "mfu" not in summary
+
+
+def test_tokens_done_counts_videos_or_grid_windows():
+    cfg = OptimConfig(phases=[Phase(2, 8, 16, 4, 3), Phase(5, 16, 16, 2, 1)])
+    # 2 steps of 3 videos of 4 frames of 2x4 patches, then 1 step of 1 video of 2 frames of 4x4
+    assert cfg.tokens_done(3, 4) == 2 * 3 * 4 * 8 + 1 * 1 * 2 * 16
+    assert cfg.tokens_done(3, 4, grid=True) == 2 * 3 * 16 * 8 + 1 * 1 * 4 * 16  # frames x frames cells

@@ -27,7 +27,7 @@ def main(out: Path) -> None:
     torch.manual_seed(0)
     model = DiT(DiTConfig(patch=4, dim=24, depth=2, heads=2))
 
-    def make_batch(phase, generator):
+    def make_batch(phase, generator, device):
         return videos.batch(phase.batch_size, phase.frames, phase.height, phase.width, generator)
 
     summary = train(model, cfg, out, make_batch, lambda m, b, g: video_loss(m, b, g, cfg), run_key="toy")
