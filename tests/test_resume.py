@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
 
 from fourreal.dit import DiT, DiTConfig
@@ -27,7 +28,11 @@ def workspace(root: Path) -> Path:
     """A directory laid out like the repository's data/, with a tiny base model and one grid
     per source, and params for a few steps of the soft variant."""
     cfg = DiTConfig(patch=4, dim=24, depth=2, heads=2)
-    export_model(root / "data/train_base/model", DiT(cfg), {"preset": "tiny", "dit": asdict(cfg)}, 15.0)
+    torch.manual_seed(0)
+    base = DiT(cfg)
+    for p in base.parameters():  # a base model that has trained: adaLN-Zero's zero gates would pass no gradient
+        p.data.add_(0.05 * torch.randn_like(p))  # to the sync layers, and phase 1 would not depend on its data
+    export_model(root / "data/train_base/model", base, {"preset": "tiny", "dit": asdict(cfg)}, 15.0)
     random_grid(root / "data/pseudo4d/grids/a.grid.npz", 0)
     random_grid(root / "data/render/grids/train/b.grid.npz", 1)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
