@@ -20,10 +20,17 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def ssim_tensor(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """:func:`ssim` as a differentiable scalar tensor (for losses)."""
+    return ssim_map(a, b).mean()
+
+
+def ssim_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The local SSIM of frames ``[..., 3, H, W]`` in [-1, 1], per channel: ``[N, 3, H - s + 1,
+    W - s + 1]`` (frames flattened to ``N``; window ``s`` as in :func:`ssim`, no padding, so
+    entry ``(i, j)`` is the window centred on pixel ``(i + s // 2, j + s // 2)``)."""
     x = (a.float().clamp(-1, 1) + 1) / 2
     y = (b.float().clamp(-1, 1) + 1) / 2
     x, y = x.reshape(-1, *x.shape[-3:]), y.reshape(-1, *y.shape[-3:])
-    size = min(11, x.shape[-1] // 2 * 2 - 1, x.shape[-2] // 2 * 2 - 1)
+    size = ssim_window(*x.shape[-2:])
     coords = torch.arange(size, dtype=torch.float32) - size // 2
     g = torch.exp(-(coords**2) / (2 * 1.5**2))
     g = (g / g.sum())
@@ -35,5 +42,40 @@ def ssim_tensor(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     mx, my = blur(x), blur(y)
     vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
     c1, c2 = 0.01**2, 0.03**2
-    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
-    return s.mean()
+    return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+
+
+def ssim_window(height: int, width: int) -> int:
+    """Side of :func:`ssim`'s Gaussian window for ``height x width`` frames: 11, shrunk
+    (odd) for tiny frames."""
+    return min(11, width // 2 * 2 - 1, height // 2 * 2 - 1)
+
+
+def masked_psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float | None:
+    """PSNR in dB of frames ``[..., 3, H, W]`` in [-1, 1] over the pixels where ``mask
+    [..., H, W]`` is True: the MSE of all 3 channels of those pixels, pooled over every
+    frame (a frame without such pixels adds nothing). ``inf`` when they match exactly, as
+    :func:`psnr`; None when ``mask`` has no True pixel."""
+    m = mask.bool().unsqueeze(-3).expand_as(a)
+    count = int(m.sum())
+    if count == 0:
+        return None
+    err = ((a.float().clamp(-1, 1) - b.float().clamp(-1, 1)) / 2).pow(2)
+    mse = (err[m].sum() / count).item()
+    return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
+
+
+def masked_ssim(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float | None:
+    """SSIM of frames ``[..., 3, H, W]`` in [-1, 1] over the pixels where ``mask [..., H, W]``
+    is True: :func:`ssim_map` (the same windows as :func:`ssim`), averaged over the 3 channels,
+    then over the window centres inside ``mask``, pooled over every frame (each such pixel
+    counts once; a frame without one adds nothing). Pixels within ``s // 2`` of the border
+    centre no window and never count, as in :func:`ssim`. None when no window centre is
+    inside ``mask``."""
+    local = ssim_map(a, b).mean(1)  # [N, h, w]
+    h, w = local.shape[-2:]
+    r = ssim_window(*a.shape[-2:]) // 2
+    centres = mask.bool().reshape(-1, *mask.shape[-2:])[:, r:r + h, r:r + w]
+    if not centres.any():
+        return None
+    return float(local[centres].mean())

@@ -16,12 +16,16 @@ import torch
 from fourreal.config import ConfigError, require
 from fourreal.data import fit_intrinsics, fit_video, to_unit
 from fourreal.grid_sampler import sample_grid
-from fourreal.metrics import psnr, ssim
+from fourreal.metrics import masked_psnr, masked_ssim, psnr, ssim
 from fourreal.model4d import ARCHITECTURES, Model4D, build_model4d, load_model4d, training_window
 from fourreal.preview import PreviewConfig
 from fourreal.video_model import load_model, training_frames
 
 log = logging.getLogger(__name__)
+
+# Foreground scores that cannot be computed, reported as such (like fourreal.fvd.NA).
+NO_FOREGROUND = "n/a (no foreground)"
+NO_DEPTH = "n/a (no depth)"
 
 
 @dataclass
@@ -138,15 +142,39 @@ def variant_window(cfg: Sample4DConfig, variant: SampleVariant) -> int:
                           key="sample_4d.window", force_key="sample_4d.force_window")
 
 
+def _window_cells(cells: np.ndarray, cfg: Sample4DConfig) -> np.ndarray:
+    """The test grid's first ``views x times`` cells of ``cells [V, T, ...]``."""
+    if cells.shape[0] < cfg.views or cells.shape[1] < cfg.times:
+        raise ValueError(f"sample_4d asks for {cfg.views}x{cfg.times} grids but a test grid has only "
+                         f"{cells.shape[0]}x{cells.shape[1]}; lower sample_4d.views/times or render larger grids")
+    return np.ascontiguousarray(cells[: cfg.views, : cfg.times])
+
+
 def truth_window(rgb: np.ndarray, cfg: Sample4DConfig) -> torch.Tensor:
     """The test grid's first ``views x times`` cells at the sampling size: ``[V, T, 3, H, W]``."""
-    if rgb.shape[0] < cfg.views or rgb.shape[1] < cfg.times:
-        raise ValueError(f"sample_4d asks for {cfg.views}x{cfg.times} grids but a test grid has only "
-                         f"{rgb.shape[0]}x{rgb.shape[1]}; lower sample_4d.views/times or render larger grids")
-    win = rgb[: cfg.views, : cfg.times]
+    win = _window_cells(rgb, cfg)
     v, t = win.shape[:2]
-    frames = fit_video(to_unit(np.ascontiguousarray(win)).flatten(0, 1), cfg.height, cfg.width)
+    frames = fit_video(to_unit(win).flatten(0, 1), cfg.height, cfg.width)
     return frames.view(v, t, 3, cfg.height, cfg.width)
+
+
+def foreground_window(depth: np.ndarray | None, cfg: Sample4DConfig) -> torch.Tensor | None:
+    """The foreground of :func:`truth_window`'s cells: bool ``[V, T, H, W]``, or None for a
+    test grid without depth.
+
+    A pixel of the test grid is foreground where its depth is finite and above 0 (renders
+    store 0 where no surface was hit, see docs/GRID_FORMAT.md). The mask goes through the
+    same crop and resize as the RGB (:func:`~fourreal.data.fit_video`: centre crop, then area
+    averaging when shrinking, bilinear when enlarging) as a 0/1 image, and a sampled pixel is
+    foreground where the result is >= 0.5 (at least half its area covered when shrinking).
+    """
+    if depth is None:
+        return None
+    win = _window_cells(depth, cfg)
+    v, t = win.shape[:2]
+    fg = torch.from_numpy((np.isfinite(win) & (win > 0)).astype(np.float32))
+    fitted = fit_video(fg.flatten(0, 1)[:, None], cfg.height, cfg.width)
+    return fitted.view(v, t, cfg.height, cfg.width) >= 0.5
 
 
 def window_intrinsics(intrinsics: np.ndarray | None, frame_hw: tuple[int, int], cfg: Sample4DConfig) -> np.ndarray | None:
@@ -195,11 +223,51 @@ def generate(replicas: list[tuple[Callable, torch.device]], truth: torch.Tensor,
                        cfg.seed, progress=False).cpu()
 
 
-def copy_baseline(truth: torch.Tensor) -> torch.Tensor:
-    """The trivial baseline: every cell is its row's first frame (the view without motion)."""
+def copy_row_baseline(truth: torch.Tensor) -> torch.Tensor:
+    """A trivial baseline: every cell is its row's first frame, ``(v, t) = truth (v, 0)``
+    (each view without motion). Runs before the rename called it ``copy_baseline``."""
     return truth[:, :1].expand_as(truth).clone()
+
+
+def copy_column_baseline(truth: torch.Tensor) -> torch.Tensor:
+    """A trivial baseline: every cell is its column's first frame, ``(v, t) = truth (0, t)``
+    (each time seen from the first view, i.e. the given fixed-view video repeated)."""
+    return truth[:1].expand_as(truth).clone()
+
+
+# The trivial baselines sample_4d scores beside the variants, by name.
+BASELINES = {"copy_row_baseline": copy_row_baseline, "copy_column_baseline": copy_column_baseline}
 
 
 def score(grid: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
     """PSNR and SSIM over the generated cells (first row and column excluded)."""
     return {"psnr": psnr(grid[1:, 1:], truth[1:, 1:]), "ssim": ssim(grid[1:, 1:], truth[1:, 1:])}
+
+
+def foreground_score(grid: torch.Tensor, truth: torch.Tensor, foreground: torch.Tensor | None) -> dict[str, float | str]:
+    """``fg_psnr`` and ``fg_ssim``: :func:`score` over the foreground pixels only
+    (:func:`foreground_window`), over the same generated cells (first row and column excluded).
+
+    ``fg_psnr`` is the PSNR of the MSE of all 3 channels over the foreground pixels of every
+    generated cell, pooled (:func:`~fourreal.metrics.masked_psnr`); ``inf`` when they match
+    exactly, as :func:`~fourreal.metrics.psnr` (not capped). ``fg_ssim`` is the SSIM map of
+    :func:`~fourreal.metrics.ssim` (same windows), averaged over channels and over the
+    foreground pixels it is defined at, pooled over cells
+    (:func:`~fourreal.metrics.masked_ssim`). Cells without foreground add nothing;
+    :data:`NO_FOREGROUND` when no generated cell has any, :data:`NO_DEPTH` when ``foreground``
+    is None (a truth without depth).
+    """
+    if foreground is None:
+        return {"fg_psnr": NO_DEPTH, "fg_ssim": NO_DEPTH}
+    g, t, m = grid[1:, 1:], truth[1:, 1:], foreground[1:, 1:]
+    p, s = masked_psnr(g, t, m), masked_ssim(g, t, m)
+    return {"fg_psnr": NO_FOREGROUND if p is None else p, "fg_ssim": NO_FOREGROUND if s is None else s}
+
+
+def mean_score(values: list[float | str], digits: int) -> float | str:
+    """The mean of per-asset scores, rounded to ``digits``, over the assets that have a number
+    (an ``n/a`` string marks the others); the first ``n/a`` string when none has."""
+    numbers = [v for v in values if not isinstance(v, str)]
+    if not numbers:
+        return next((v for v in values if isinstance(v, str)), NO_FOREGROUND)
+    return round(float(np.mean(numbers)), digits)

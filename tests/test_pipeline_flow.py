@@ -78,7 +78,8 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
     finetune = json.loads((repo / "data/finetune_4d/soft/metrics.json").read_text())
     assert finetune["trainable"] == "sync" and finetune["frozen_parameters_unchanged"] is True
     samples = json.loads((repo / "data/sample_4d/metrics.json").read_text())
-    assert {"soft_psnr", "hard_free_ssim", "copy_baseline_psnr"} <= set(samples)
+    assert {"soft_psnr", "hard_free_ssim", "soft_fg_psnr", "copy_row_baseline_psnr",
+            "copy_column_baseline_fg_ssim"} <= set(samples)
     generated = list_grids(repo / "data/sample_4d/soft")
     assert len(generated) == 2 and load_grid(generated[0]).shape == (3, 3, 16, 32)
     assert load_grid(generated[0]).intrinsics.shape == (3, 3, 3)  # the input column's cameras, fitted to 16x32

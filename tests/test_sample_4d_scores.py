@@ -1,0 +1,180 @@
+"""sample_4d's scoring: the two copy baselines, and PSNR/SSIM over the truth's foreground
+(depth > 0), whose mask follows the truth window's crop and resize."""
+
+import json
+import math
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from fourreal.grid import Grid, save_grid
+from fourreal.metrics import masked_psnr, masked_ssim
+from fourreal.sampling4d import (BASELINES, NO_DEPTH, NO_FOREGROUND, Sample4DConfig, copy_column_baseline,
+                                 copy_row_baseline, foreground_score, foreground_window, mean_score, score, truth_window)
+
+V, T, H, W = 3, 4, 64, 64
+SQUARE = (slice(16, 48), slice(16, 48))  # the foreground: a 32x32 square of a 64x64 frame
+
+
+def synthetic_truth(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A truth grid ``[V, T, 3, H, W]`` in [-1, 1]: a flat gray background and a textured
+    square whose texture differs per cell, with its foreground mask ``[V, T, H, W]``."""
+    g = torch.Generator().manual_seed(seed)
+    truth = torch.full((V, T, 3, H, W), -0.2)
+    truth[..., SQUARE[0], SQUARE[1]] = torch.rand(V, T, 3, 32, 32, generator=g) * 2 - 1
+    mask = torch.zeros(V, T, H, W, dtype=torch.bool)
+    mask[..., SQUARE[0], SQUARE[1]] = True
+    return truth, mask
+
+
+def noise_like(x: torch.Tensor, seed: int = 1) -> torch.Tensor:
+    return torch.rand(x.shape, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def test_copy_baselines_repeat_the_first_frame_of_each_row_or_column():
+    truth = torch.rand(V, T, 3, 5, 6)
+    row, column = copy_row_baseline(truth), copy_column_baseline(truth)
+    assert row.shape == column.shape == truth.shape
+    for v in range(V):
+        for t in range(T):
+            assert torch.equal(row[v, t], truth[v, 0])  # the view without motion
+            assert torch.equal(column[v, t], truth[0, t])  # the first view at every time
+    assert not torch.equal(row, column)
+    row[0, 1] += 1  # fresh tensors, not views of the truth
+    assert torch.equal(copy_row_baseline(truth), truth[:, :1].expand_as(truth))
+    assert set(BASELINES) == {"copy_row_baseline", "copy_column_baseline"}
+
+
+def test_foreground_psnr_sees_only_the_foreground():
+    truth, mask = synthetic_truth()
+    outside = torch.where(mask[:, :, None], truth, noise_like(truth))  # right inside, wrong outside
+    inside = torch.where(mask[:, :, None], noise_like(truth), truth)  # wrong inside, right outside
+    whole_out, fg_out = score(outside, truth), foreground_score(outside, truth, mask)
+    whole_in, fg_in = score(inside, truth), foreground_score(inside, truth, mask)
+    assert fg_out["fg_psnr"] == math.inf  # exact match on the foreground: inf, as psnr() reports it
+    assert whole_out["psnr"] < 15
+    assert fg_in["fg_psnr"] < 10 and whole_in["psnr"] > fg_in["fg_psnr"] + 4
+    # the MSE over all 3 channels of the foreground pixels, pooled over the generated cells
+    err = ((inside - truth) / 2)[1:, 1:].pow(2).movedim(2, -1)[mask[1:, 1:]]
+    assert fg_in["fg_psnr"] == pytest.approx(10 * math.log10(1 / err.mean().item()), abs=1e-3)
+
+
+def test_foreground_ssim_sees_only_the_foreground():
+    truth, mask = synthetic_truth()
+    outside = torch.where(mask[:, :, None], truth, noise_like(truth))
+    inside = torch.where(mask[:, :, None], noise_like(truth), truth)
+    whole_out, fg_out = score(outside, truth), foreground_score(outside, truth, mask)
+    whole_in, fg_in = score(inside, truth), foreground_score(inside, truth, mask)
+    assert fg_out["fg_ssim"] > 0.9 and whole_out["ssim"] < 0.5  # windows at the square's edge see some noise
+    assert fg_in["fg_ssim"] < 0.1 and whole_in["ssim"] > 0.4  # the background (2/3 of the SSIM windows) is right
+    assert foreground_score(truth, truth, mask)["fg_ssim"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_masked_ssim_averages_the_map_over_the_window_centres_in_the_mask():
+    a = torch.rand(2, 3, 24, 24) * 2 - 1
+    b = a.clone()
+    b[:, :, :, 12:] = noise_like(b[:, :, :, 12:])  # the right half is wrong
+    left = torch.zeros(2, 24, 24, dtype=torch.bool)
+    left[:, :, :6] = True  # no window (11 wide) centred here reaches the right half
+    assert masked_ssim(a, b, left) == pytest.approx(1.0, abs=1e-5)
+    assert masked_ssim(a, b, ~left) < 0.9
+    border = torch.zeros(2, 24, 24, dtype=torch.bool)
+    border[:, :5] = True  # within half a window of the border: no window is centred there
+    assert masked_ssim(a, b, border) is None
+    assert masked_psnr(a, b, torch.zeros(2, 24, 24, dtype=torch.bool)) is None
+
+
+def test_the_given_row_and_column_and_empty_cells_do_not_count():
+    truth, mask = synthetic_truth()
+    wrong = truth.clone()
+    wrong[0] = noise_like(truth[0])  # the given first row and column are not scored
+    wrong[:, 0] = noise_like(truth[:, 0], seed=2)
+    assert foreground_score(wrong, truth, mask) == {"fg_psnr": math.inf, "fg_ssim": pytest.approx(1.0, abs=1e-5)}
+    only_given = mask.clone()
+    only_given[1:, 1:] = False
+    assert foreground_score(wrong, truth, only_given) == {"fg_psnr": NO_FOREGROUND, "fg_ssim": NO_FOREGROUND}
+    assert foreground_score(wrong, truth, None) == {"fg_psnr": NO_DEPTH, "fg_ssim": NO_DEPTH}
+    # a generated cell without foreground adds nothing: the same score as without that cell
+    pred = (truth + 0.1 * noise_like(truth)).clamp(-1, 1)
+    some_empty = mask.clone()
+    some_empty[1, 2] = False
+    pixels = (((pred - truth) / 2)[1:, 1:].pow(2).movedim(2, -1))[some_empty[1:, 1:]]
+    assert foreground_score(pred, truth, some_empty)["fg_psnr"] == pytest.approx(10 * math.log10(1 / pixels.mean().item()),
+                                                                                  abs=1e-3)
+
+
+def test_mean_score_skips_assets_without_a_number():
+    assert mean_score([20.0, NO_FOREGROUND, 22.0], 3) == 21.0
+    assert mean_score([NO_FOREGROUND, NO_FOREGROUND], 3) == NO_FOREGROUND
+    assert mean_score([NO_DEPTH], 4) == NO_DEPTH
+    assert mean_score([0.12345, 0.2], 4) == 0.1617
+
+
+def test_the_mask_follows_the_truth_windows_crop_and_resize():
+    # 6x5 cells of 36x64, sampled as 3x4 cells of 16x32: first 3 views and 4 times, rows 2..34
+    # (centre crop to the 1:2 aspect), then halved
+    cfg = Sample4DConfig(views=3, times=4, height=16, width=32)
+    depth = np.zeros((6, 5, 36, 64), np.float32)
+    depth[:, :, 10:18, 20:40] = 2.0  # crop rows 8..16 -> sampled rows 4..8, columns 10..20
+    depth[:, :, 0:2] = 1.0  # cropped away
+    depth[:, :, 34:36] = 1.0  # cropped away
+    depth[:, :, 26:28, 50] = 3.0  # half of a 2x2 block: foreground (>= 0.5 of its area)
+    depth[:, :, 26, 60] = 3.0  # a quarter of one: background
+    depth[1, 2, 10:18, 20:40] = 0.0  # one cell without the square
+    depth[0, 3, 30:32, 2:4] = np.inf  # not finite: background (a whole 2x2 block, sampled pixel (14, 1))
+    mask = foreground_window(depth, cfg)
+    expected = torch.zeros(3, 4, 16, 32, dtype=torch.bool)
+    expected[:, :, 4:8, 10:20] = True
+    expected[:, :, 12, 25] = True
+    expected[1, 2] = False
+    expected[1, 2, 12, 25] = True
+    assert mask.shape == (3, 4, 16, 32) and mask.dtype == torch.bool
+    assert torch.equal(mask, expected)
+    assert foreground_window(None, cfg) is None
+
+
+@pytest.mark.parametrize("size", [(37, 61), (9, 20)])  # shrunk (area) and enlarged (bilinear), odd factors
+def test_the_mask_matches_the_rgb_of_the_truth_window(size):
+    """A white-on-black render: the mask is where the truth window's frames are brighter than
+    mid-gray, pixel for pixel, for any crop and scale."""
+    cfg = Sample4DConfig(views=2, times=2, height=12, width=20)
+    rng = np.random.default_rng(0)
+    depth = (rng.random((3, 3, *size)) < 0.4).astype(np.float32) * rng.uniform(1, 3, (3, 3, *size)).astype(np.float32)
+    rgb = np.where(depth[..., None] > 0, 255, 0).astype(np.uint8).repeat(3, -1)
+    truth, mask = truth_window(rgb, cfg), foreground_window(depth, cfg)
+    clear = truth[:, :, 0].abs() > 1e-4  # exactly half-covered pixels can round either way
+    assert clear.float().mean() > 0.75
+    assert torch.equal(mask[clear], (truth[:, :, 0] > 0)[clear])
+
+
+def test_the_stage_writes_both_baselines_and_foreground_keys(tmp_path, monkeypatch):
+    """sample_4d without variants: the copy baselines' scores and metrics, with and without depth."""
+    from stages import sample_4d
+
+    truth, mask = synthetic_truth()
+    rgb = ((truth.clamp(-1, 1) + 1) * 127.5).round().byte().movedim(2, -1).numpy()
+    grids = tmp_path / "test"
+    save_grid(grids / "a.grid.npz", Grid(rgb=rgb, depth=mask.numpy().astype(np.float32) * 2, meta={"source": "a"}))
+    save_grid(grids / "b.grid.npz", Grid(rgb=rgb, meta={"source": "b"}))  # no depth
+    section = {"test_grids": str(grids), "views": V, "times": T, "height": H, "width": W, "variants": {}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"sample_4d": section}))
+    monkeypatch.setattr(sys, "argv", ["stages.sample_4d", "--params", str(tmp_path / "params.yaml"),
+                                      "--out", str(tmp_path / "out")])
+    sample_4d.main()
+    metrics = json.loads((tmp_path / "out/metrics.json").read_text())
+    scores = json.loads((tmp_path / "out/scores.json").read_text())
+    names = ("copy_row_baseline", "copy_column_baseline")
+    assert set(metrics) == {f"{n}_{k}" for n in names for k in ("psnr", "ssim", "fg_psnr", "fg_ssim")}
+    assert set(scores) == set(names) and set(scores["copy_row_baseline"]) == {"a", "b"}
+    assert scores["copy_row_baseline"]["b"]["fg_psnr"] == NO_DEPTH
+    fitted = truth_window(rgb, Sample4DConfig(views=V, times=T, height=H, width=W))
+    for name in names:
+        expected = foreground_score(BASELINES[name](fitted), fitted, mask)
+        assert scores[name]["a"]["fg_psnr"] == pytest.approx(expected["fg_psnr"])
+        assert metrics[f"{name}_fg_psnr"] == round(expected["fg_psnr"], 3)  # the asset without depth is skipped
+        assert metrics[f"{name}_fg_ssim"] == round(expected["fg_ssim"], 4)
+        assert metrics[f"{name}_psnr"] == round(score(BASELINES[name](fitted), fitted)["psnr"], 3)
+    assert metrics["copy_row_baseline_fg_psnr"] < metrics["copy_row_baseline_psnr"]  # the flat background is easy
