@@ -2,7 +2,9 @@
 aspect ratio, resize, and cut into clips of ``clip_frames`` frames.
 
 Unreadable files are skipped with a warning that names them, never fatal on their own;
-:func:`ingest_directory` reports what was skipped so the stage can count it.
+:func:`ingest_directory` reports what was skipped so the stage can count it. Whole videos
+named in ``test_videos`` are held out: their clips are reported apart from the training
+clips, so no clip of a held-out video reaches training.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fourreal.config import require
+from fourreal.config import ConfigError, require
 from fourreal.preview import PreviewConfig
 
 log = logging.getLogger(__name__)
@@ -40,12 +42,16 @@ class VideosConfig:
         cut_threshold: a shot cut is declared where the mean absolute difference of two
             consecutive output frames exceeds this (0-255 scale); clips never span a cut.
         max_clips_per_video: cap per source video (evenly spread over the video), 0 = no cap.
-        min_clips: the stage fails when fewer usable clips than this come out.
+        min_clips: the stage fails when fewer usable training clips than this come out.
+        test_videos: file names (``bikes.mp4``) of videos of ``input_dir`` held out whole:
+            their clips go to the test clips, never to the training clips. Each must be one of
+            the videos found (after ``exclude``).
         preview: a contact sheet of the first ``preview.max_items`` clips.
     """
 
     input_dir: str
-    extensions: list[str] = field(default_factory=lambda: [".avi", ".mp4", ".mov", ".mkv", ".webm", ".m4v"])
+    extensions: list[str] = field(
+        default_factory=lambda: [".avi", ".mp4", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ogv"])
     exclude: list[str] = field(default_factory=list)
     fps: float = 8.0
     height: int = 36
@@ -55,6 +61,7 @@ class VideosConfig:
     cut_threshold: float = 25.0
     max_clips_per_video: int = 8
     min_clips: int = 1
+    test_videos: list[str] = field(default_factory=list)
     preview: PreviewConfig = field(default_factory=PreviewConfig)
 
     def __post_init__(self) -> None:
@@ -67,6 +74,9 @@ class VideosConfig:
         require(self.max_clips_per_video >= 0, "max_clips_per_video", "must be >= 0")
         require(self.min_clips >= 1, "min_clips", "must be >= 1")
         require(all(e.startswith(".") for e in self.extensions), "extensions", "each must start with '.'")
+        require(all(n and Path(n).name == n for n in self.test_videos), "test_videos",
+                "each must be a file name in videos.input_dir (no directory), e.g. bikes.mp4")
+        require(len(set(self.test_videos)) == len(self.test_videos), "test_videos", "must not name a video twice")
 
 
 def center_crop_resize(frame: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -144,11 +154,27 @@ def split_clips(frames: np.ndarray, clip_frames: int, stride: int, max_clips: in
 
 @dataclass
 class IngestReport:
-    """What :func:`ingest_directory` found: the clips and the files it skipped (with why)."""
+    """What :func:`ingest_directory` found: the training clips, the clips of the held-out
+    ``test_videos``, and the files it skipped (with why). ``videos_used`` names every video
+    that gave clips, ``test_videos_used`` those of them that are held out."""
 
     clips: list[tuple[str, int, np.ndarray]] = field(default_factory=list)
+    test_clips: list[tuple[str, int, np.ndarray]] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     videos_used: list[str] = field(default_factory=list)
+    test_videos_used: list[str] = field(default_factory=list)
+
+
+@dataclass
+class VideoInfo:
+    """What :func:`probe_video` measured by decoding every frame of a file."""
+
+    frames: int
+    fps: float
+    width: int
+    height: int
+    duration_s: float
+    codec: str
 
 
 def find_videos(cfg: VideosConfig) -> list[Path]:
@@ -161,14 +187,32 @@ def find_videos(cfg: VideosConfig) -> list[Path]:
                   and not any(fnmatch.fnmatch(p.name, pattern) for pattern in cfg.exclude))
 
 
+def check_test_videos(cfg: VideosConfig, paths: list[Path]) -> None:
+    """Raise :class:`ConfigError` (one line: the key, the name, the fix) unless every name of
+    ``cfg.test_videos`` is among the videos found, ``paths``."""
+    names = [p.name for p in paths]
+    missing = [n for n in cfg.test_videos if n not in names]
+    if missing:
+        shown = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")
+        raise ConfigError(
+            f"videos.test_videos: {missing[0]!r} is not among the videos found in {cfg.input_dir} "
+            f"(after videos.exclude): {shown or 'none'}; name one of those files or remove it from videos.test_videos")
+
+
 def ingest_directory(cfg: VideosConfig) -> IngestReport:
     """Read every video of ``cfg.input_dir`` and cut it into clips.
 
-    Returns an :class:`IngestReport` whose ``clips`` are ``(video_stem, start, frames)``;
-    unreadable or too-short videos land in ``skipped`` with the reason (also logged).
+    Returns an :class:`IngestReport` whose ``clips`` (training) and ``test_clips`` (the
+    videos of ``cfg.test_videos``) are ``(video_stem, start, frames)``; unreadable or
+    too-short videos land in ``skipped`` with the reason (also logged). A name of
+    ``cfg.test_videos`` that is not a video found raises :class:`ConfigError` before any
+    video is decoded.
     """
     report = IngestReport()
-    for path in find_videos(cfg):
+    paths = find_videos(cfg)
+    check_test_videos(cfg, paths)
+    held_out = set(cfg.test_videos)
+    for path in paths:
         try:
             frames = read_video(path, cfg.fps, cfg.height, cfg.width)
         except VideoReadError as exc:
@@ -182,5 +226,45 @@ def ingest_directory(cfg: VideosConfig) -> IngestReport:
             report.skipped[path.name] = reason
             continue
         report.videos_used.append(path.name)
-        report.clips.extend((path.stem, start, clip) for start, clip in clips)
+        if path.name in held_out:
+            report.test_videos_used.append(path.name)
+            report.test_clips.extend((path.stem, start, clip) for start, clip in clips)
+        else:
+            report.clips.extend((path.stem, start, clip) for start, clip in clips)
     return report
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Decode every frame of ``path`` with the decoder :func:`read_video` uses (PyAV) and
+    measure it: frame count, frame rate, size, duration (to the end of the last frame),
+    codec. Raises :class:`VideoReadError` naming the file when it cannot be decoded or has
+    no frames. No pixel conversion of every frame, so it is ~2x faster than reading."""
+    import av
+
+    path = Path(path)
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoReadError(f"{path}: has no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            rate = float(stream.average_rate or stream.guessed_rate or 0)
+            frames, first_time, last_time = 0, None, None
+            for frame in container.decode(stream):
+                if frames == 0:
+                    frame.to_ndarray(format="rgb24")  # the conversion read_video relies on
+                    first_time = frame.time
+                frames += 1
+                last_time = frame.time
+            codec = stream.codec_context.name
+            width, height = stream.codec_context.width, stream.codec_context.height
+    except av.error.FFmpegError as exc:
+        raise VideoReadError(f"{path}: cannot be decoded ({exc}); re-encode it, e.g. ffmpeg -i in -c:v libx264 out.mp4") from None
+    if frames == 0:
+        raise VideoReadError(f"{path}: no decodable frames")
+    span = (last_time - first_time) if frames > 1 and last_time is not None and first_time is not None else 0.0
+    if not rate and span > 0:
+        rate = (frames - 1) / span  # no rate in the header (e.g. Ogg): from the timestamps
+    duration = span + (1.0 / rate if rate else 0.0) if span > 0 else (frames / rate if rate else 0.0)
+    return VideoInfo(frames=frames, fps=round(rate, 3), width=width, height=height,
+                     duration_s=round(duration, 3), codec=codec)

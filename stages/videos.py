@@ -1,7 +1,9 @@
 """Stage `videos`: cut the videos of ``videos.input_dir`` into clips.
 
-Outputs under ``data/videos/``: ``clips/*.clip.npz`` (mode ``dynamic``),
-``previews/clips.png`` (one row per clip) and ``metrics.json``.
+Outputs under ``data/videos/``: ``clips/*.clip.npz`` (mode ``dynamic``; the training
+clips), ``test_clips/*.clip.npz`` (the clips of the whole videos held out by
+``videos.test_videos``; empty by default), ``previews/clips.png`` (one row per training
+clip) and ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -27,14 +29,16 @@ def main() -> None:
     report = ingest_directory(cfg)
     if len(report.clips) < cfg.min_clips:
         raise SystemExit(
-            f"videos: {len(report.clips)} usable clips from {cfg.input_dir} (need videos.min_clips={cfg.min_clips}); "
+            f"videos: {len(report.clips)} usable training clips from {cfg.input_dir} (need videos.min_clips={cfg.min_clips}; "
+            f"{len(report.test_clips)} more from videos.test_videos); "
             f"skipped: {report.skipped or 'none'}. Add readable videos there or lower videos.clip_frames."
         )
-    out = f"{args.out}/clips"
-    with atomic_dir(out) as tmp:
-        for stem, start, frames in tqdm(report.clips, desc="writing clips", unit="clip"):
-            meta = {"source": stem, "start_frame": start, "fps": cfg.fps}
-            save_clip(tmp / f"{stem}_{start:05d}.clip.npz", Clip(rgb=frames, mode="dynamic", meta=meta))
+    # both directories are replaced together at the end, or neither on an error
+    with atomic_dir(f"{args.out}/clips") as tmp, atomic_dir(f"{args.out}/test_clips") as test_tmp:
+        for folder, clips, what in ((tmp, report.clips, "clips"), (test_tmp, report.test_clips, "test clips")):
+            for stem, start, frames in tqdm(clips, desc=f"writing {what}", unit="clip", disable=not clips):
+                meta = {"source": stem, "start_frame": start, "fps": cfg.fps}
+                save_clip(folder / f"{stem}_{start:05d}.clip.npz", Clip(rgb=frames, mode="dynamic", meta=meta))
     shown = [frames for _, _, frames in report.clips[: cfg.preview.max_items]]
     if shown:
         write_png(f"{args.out}/previews/clips.png", contact_sheet(np.stack(shown), cfg.preview.cell_height, labels=("c", "f")))
@@ -44,6 +48,9 @@ def main() -> None:
         "videos_skipped": len(report.skipped),
         "clips": len(report.clips),
         "frames": int(sum(len(f) for _, _, f in report.clips)),
+        "test_videos": len(report.test_videos_used),
+        "test_clips": len(report.test_clips),
+        "test_frames": int(sum(len(f) for _, _, f in report.test_clips)),
     })
     for name, reason in report.skipped.items():
         log.warning("skipped %s: %s", name, reason)
