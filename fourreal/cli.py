@@ -99,6 +99,7 @@ def _grid(args: argparse.Namespace) -> int:
     """Generate a 4D grid from a fixed-view video (first row) and a freeze-time video (first column)."""
     import torch
 
+    from fourreal.bundle import bundle_paths
     from fourreal.data import to_uint8, to_unit
     from fourreal.grid import Grid, save_grid
     from fourreal.grid_sampler import sample_grid
@@ -112,6 +113,8 @@ def _grid(args: argparse.Namespace) -> int:
             raise ValueError(f"{path}: {len(video)} frames at {args.fps} fps, {count} needed; lower the count or the fps")
         return to_unit(video[:count].copy())
 
+    if args.models:
+        args.model = str(bundle_paths(args.models)["model_4d"])
     window = resolve_window(args.window, args.model, force=args.force_window, key="--window", force_key="--force-window")
     model = load_model4d(args.model)
     row, col = frames(args.row, args.times), frames(args.column, args.views)
@@ -142,7 +145,7 @@ def _to4d(args: argparse.Namespace) -> int:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file; pass a video, an image or a directory of frames")
     cmd = [sys.executable, "-m", "stages.video_to_4d", "--params", args.params, "--input", str(path)]
-    return subprocess.call(cmd + (["--out", args.out] if args.out else []))
+    return subprocess.call(cmd + (["--out", args.out] if args.out else []) + (["--models", args.models] if args.models else []))
 
 
 def _view(args: argparse.Namespace) -> int:
@@ -219,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--row", required=True, help="fixed-view video: the grid's first row")
     grid.add_argument("--column", required=True, help="freeze-time video from the same first frame: the first column")
     grid.add_argument("--model", default="data/finetune_4d/soft/model", help="trained 4D model directory")
+    grid.add_argument("--models", default="", help="a model bundle (models/<name>): its 4D model instead of --model")
     grid.add_argument("--out", default="grids", help="output directory (default: ./grids)")
     grid.add_argument("--views", type=int, default=8, help="grid rows (frames read from --column)")
     grid.add_argument("--times", type=int, default=8, help="grid columns (frames read from --row)")
@@ -242,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     to4d.add_argument("--out", default="", help="output directory (default: data/video_to_4d_runs/<input name>)")
     to4d.add_argument("--params", default="params.yaml", help="models and settings: the video_to_4d and reconstruct "
                       "sections (default: params.yaml)")
+    to4d.add_argument("--models", default="", help="a model bundle (models/<name>): its base, 4D and depth models "
+                      "instead of those in the params")
     to4d.set_defaults(func=_to4d)
 
     view = sub.add_parser("view", help="interactive 3D viewer of a reconstruction (viser, in the browser)")

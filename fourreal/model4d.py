@@ -209,7 +209,9 @@ def training_window(directory: str | Path) -> int | None:
 
 
 def load_model4d(directory: str | Path) -> Model4D:
-    """A 4D model exported by the ``train_4d``/``finetune_4d`` stages."""
+    """A 4D model exported by the ``train_4d``/``finetune_4d`` stages, or the ``model_4d`` part
+    of a bundle (:mod:`fourreal.bundle`), whose ``config.json`` links to the base model that
+    holds its frozen weights (``"base": "../base"``)."""
     from fourreal.checkpoint import CheckpointError, load_tensors, load_weights
 
     directory = Path(directory)
@@ -217,6 +219,14 @@ def load_model4d(directory: str | Path) -> Model4D:
     if not config.is_file():
         raise CheckpointError(f"{config}: missing; run `dvc repro train_4d` first or fix the model path")
     spec = json.loads(config.read_text())
+    tensors = load_tensors(directory, "model")
+    if spec.get("base"):
+        base_dir = directory / spec["base"]
+        base = load_tensors(base_dir, "model")
+        tensors = {**{f"base.{k}": v for k, v in base.items()}, **tensors}
+        if json.loads((base_dir / "config.json").read_text())["dit"] != spec["dit"]:
+            raise CheckpointError(f"{directory}: its base {base_dir} has another size (config.json 'dit' differs); "
+                                  "rebuild the bundle from matching models")
     model = build_model4d(DiT(DiTConfig(**spec["dit"])), spec["architecture"], spec["seq_attention"])
-    load_weights(model, load_tensors(directory, "model"), str(directory))
+    load_weights(model, tensors, str(directory))
     return model.eval()

@@ -17,6 +17,7 @@ from typing import Callable
 
 from rich.logging import RichHandler
 
+from fourreal.checkpoint import CheckpointError
 from fourreal.config import ConfigError
 from fourreal.files import write_json
 
@@ -33,11 +34,12 @@ def stage_args(name: str, description: str, default_out: str) -> argparse.Namesp
 
 
 def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's ``main``. A bad parameter ends it with one line on stderr (the key path,
-    its value and what is allowed) and exit status 2 instead of a traceback."""
+    """Run a stage's ``main``. A bad parameter (the key path, its value and what is allowed)
+    or a missing or mismatched model (its path and the fix) ends it with one line on stderr
+    and exit status 2 instead of a traceback."""
     try:
         main()
-    except ConfigError as exc:
+    except (ConfigError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
 

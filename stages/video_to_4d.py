@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from fourreal.config import load_section
+from fourreal.bundle import bundle_paths
 from fourreal.files import atomic_dir
 from fourreal.grid import Grid, save_grid
 from fourreal.preview import PreviewConfig, contact_sheet, write_grid_previews, write_mp4, write_png
@@ -37,11 +38,17 @@ def main() -> None:
     parser.add_argument("--out", default="", help="output directory (default: data/video_to_4d for the input in "
                         "params.yaml, data/video_to_4d_runs/<input name> for --input)")
     parser.add_argument("--input", default="", help="video or image file (default: video_to_4d.input in params)")
+    parser.add_argument("--models", default="", help="a model bundle (models/<name>): its base, 4D and depth "
+                        "models replace those of params.yaml")
     args = parser.parse_args()
     setup_logging()
     cfg = load_section(VideoTo4DConfig, "video_to_4d", args.params)
     if args.input:
         cfg = dataclasses.replace(cfg, input=args.input)
+    if args.models:
+        parts = bundle_paths(args.models)
+        cfg = dataclasses.replace(cfg, base_model=str(parts["base"]), model_4d=str(parts["model_4d"]),
+                                  depth_model=str(parts["depth"]))
     recon_cfg = load_section(ReconstructConfig, "reconstruct", args.params)
     out = Path(args.out or (f"data/video_to_4d_runs/{Path(args.input).stem}" if args.input else "data/video_to_4d"))
     result = video_to_4d(cfg, recon_cfg)

@@ -1,0 +1,134 @@
+"""Model bundles: the frozen base weights stored once, bf16, loaded back exactly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fourreal.bundle import bundle_paths, write_bundle
+from fourreal.checkpoint import CheckpointError, load_tensors
+from fourreal.cli import main
+from fourreal.depth import DepthNet, load_depth_model, save_depth_model
+from fourreal.dit import DiT, DiTConfig
+from fourreal.grid import load_grid
+from fourreal.model4d import build_model4d, load_model4d, model4d_config
+from fourreal.train import OptimConfig, Phase, export_model
+from fourreal.video_model import load_model
+
+from conftest import REPO, moving_square_frames, write_video
+
+CFG = DiTConfig(patch=4, dim=24, depth=1, heads=2)
+OPTIM = OptimConfig(phases=[Phase(1, 16, 32, 4, 1)])
+
+
+def trained_models(root: Path, train_base: bool = False) -> dict[str, Path]:
+    """A base model, a soft 4D model around it (sync layers changed; with ``train_base`` a
+    base weight too) and a depth network, exported as the stages export them."""
+    torch.manual_seed(0)
+    base = DiT(CFG)
+    for p in base.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    export_model(root / "base", base, {"preset": "tiny", "dit": asdict(CFG), "training_frames": 4}, 15.0)
+    model = build_model4d(load_model(root / "base"), "soft")
+    with torch.no_grad():
+        for p in model.syncs.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        if train_base:
+            next(model.base.parameters()).add_(0.1)
+    export_model(root / "soft", model, model4d_config(model, OPTIM), 15.0)
+    save_depth_model(root / "depth", DepthNet(4))
+    return {"base": root / "base", "model_4d": root / "soft", "depth": root / "depth"}
+
+
+def bf16(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.to(torch.bfloat16).float() for k, v in tensors.items()}
+
+
+def test_a_bundle_stores_the_frozen_base_once_and_loads_the_same_model(tmp_path):
+    src = trained_models(tmp_path / "stages")
+    sizes = write_bundle(tmp_path / "bundle", **src)
+    stored = load_tensors(tmp_path / "bundle" / "model_4d", "model")
+    assert stored and all(k.startswith("syncs.") for k in stored)  # the base weights are not repeated
+    assert all(v.dtype == torch.bfloat16 for v in stored.values())
+    assert sizes["model_4d"] < sizes["base"]
+    spec = json.loads((tmp_path / "bundle" / "model_4d" / "config.json").read_text())
+    assert spec["base"] == "../base" and spec["training_window"]["views"] == 4
+    loaded = load_model4d(tmp_path / "bundle" / "model_4d").state_dict()
+    original = bf16(load_model4d(src["model_4d"]).state_dict())
+    assert loaded.keys() == original.keys()
+    assert all(torch.equal(loaded[k], original[k]) for k in loaded)  # the trained model, rounded to bf16
+    depth = load_depth_model(tmp_path / "bundle" / "depth")
+    assert all(torch.equal(a, b.to(torch.bfloat16).float()) for a, b in
+               zip(depth.state_dict().values(), load_depth_model(src["depth"]).state_dict().values()))
+
+
+def test_a_4d_model_whose_base_trained_keeps_its_own_weights(tmp_path):
+    src = trained_models(tmp_path / "stages", train_base=True)
+    write_bundle(tmp_path / "bundle", **src)
+    stored = load_tensors(tmp_path / "bundle" / "model_4d", "model")
+    assert any(k.startswith("base.") for k in stored)
+    assert "base" not in json.loads((tmp_path / "bundle" / "model_4d" / "config.json").read_text())
+    loaded = load_model4d(tmp_path / "bundle" / "model_4d").state_dict()
+    original = bf16(load_model4d(src["model_4d"]).state_dict())
+    assert all(torch.equal(loaded[k], original[k]) for k in loaded)
+
+
+def test_bundle_errors_name_the_missing_part(tmp_path):
+    src = trained_models(tmp_path / "stages")
+    with pytest.raises(CheckpointError, match="train the depth model first"):
+        write_bundle(tmp_path / "bundle", src["base"], src["model_4d"], tmp_path / "nowhere")
+    assert not (tmp_path / "bundle").exists()  # nothing half-written
+    write_bundle(tmp_path / "bundle", **src)
+    for f in (tmp_path / "bundle" / "depth").iterdir():
+        f.unlink()
+    with pytest.raises(CheckpointError, match="missing depth/config.json"):
+        bundle_paths(tmp_path / "bundle")
+    with pytest.raises(FileNotFoundError, match="no such model bundle"):
+        bundle_paths(tmp_path / "elsewhere")
+
+
+def test_grid_command_runs_a_bundle(tmp_path):
+    write_bundle(tmp_path / "bundle", **trained_models(tmp_path / "stages"))
+    frames = moving_square_frames(24, 48, 80)
+    write_video(tmp_path / "row.mp4", frames, fps=8)
+    column = np.stack([np.roll(frames[0], i, axis=1) for i in range(len(frames))])
+    write_video(tmp_path / "col.mp4", column, fps=8)
+    assert main(["grid", "--row", str(tmp_path / "row.mp4"), "--column", str(tmp_path / "col.mp4"), "--models",
+                 str(tmp_path / "bundle"), "--out", str(tmp_path / "out"), "--views", "4", "--times", "4",
+                 "--height", "16", "--width", "32", "--steps", "2"]) == 0
+    assert load_grid(tmp_path / "out" / "row.grid.npz").shape == (4, 4, 16, 32)
+
+
+@pytest.mark.parametrize("bundle", sorted(p for p in (REPO / "models").glob("*") if p.is_dir()) or [None])
+def test_every_shipped_bundle_loads_with_the_code(bundle):
+    """Each committed bundle's configs are accepted by the code and its weights fit them."""
+    if bundle is None:
+        pytest.skip("no bundle is committed under models/")
+    parts = bundle_paths(bundle)
+    assert (bundle / "README.md").is_file(), f"{bundle}: a bundle needs its model card"
+    load_model(parts["base"])
+    model = load_model4d(parts["model_4d"])
+    assert json.loads((parts["model_4d"] / "config.json").read_text())["training_window"]["views"] >= 2
+    load_depth_model(parts["depth"])
+    assert model.base.cfg == load_model(parts["base"]).cfg
+
+
+def test_to4d_reads_its_models_from_a_bundle(tmp_path):
+    """``fourreal to4d --models`` hands the bundle to the stage, which refuses a folder that is
+    not one with a one-line error naming it (before reading any video)."""
+    (tmp_path / "notabundle").mkdir()
+    video = tmp_path / "v.mp4"
+    write_video(video, moving_square_frames(24, 48, 8), fps=8)
+    out = subprocess.run([sys.executable, "-m", "fourreal.cli", "to4d", str(video), "--params", str(REPO / "params.yaml"),
+                          "--models", str(tmp_path / "notabundle"), "--out", str(tmp_path / "out")],
+                         cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "notabundle: not a model bundle (missing base, model_4d, depth/config.json)" in out.stderr
+    assert not (tmp_path / "out").exists()
