@@ -70,10 +70,11 @@ class DiTConfig:
 
 # The paper gives 24 blocks of 1024 channels (~600M parameters), not the head count: 8 heads
 # of 128 channels run attention at 86% of an H200's bf16 matmul rate, 16 heads of 64 at 61%
-# (docs/BENCHMARKS.md). `small` (one GPU) keeps heads of 128 channels for the same reason.
+# (docs/BENCHMARKS.md). `small` (one GPU, 26.6M parameters: 53 MB in bf16, so that it
+# travels and ships) keeps heads of 128 channels for the same reason.
 PRESETS: dict[str, DiTConfig] = {
     "tiny": DiTConfig(patch=4, dim=96, depth=2, heads=4),
-    "small": DiTConfig(patch=4, dim=512, depth=8, heads=4),
+    "small": DiTConfig(patch=4, dim=384, depth=8, heads=3),
     "paper": DiTConfig(patch=4, dim=1024, depth=24, heads=8),
 }
 
