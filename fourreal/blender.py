@@ -69,6 +69,15 @@ def import_glb(path: str | Path) -> list:
     return [o for o in bpy.data.objects if o not in before and o.visible_get()]
 
 
+def playing_actions() -> list:
+    """The actions Blender plays: those assigned to objects and to shape-key blocks, sorted by
+    name. A glTF file's other clips stay stored with a user but do not play, so their frame
+    ranges say nothing about the motion that renders."""
+    holders = [*bpy.data.objects, *bpy.data.shape_keys]
+    playing = {h.animation_data.action for h in holders if h.animation_data and h.animation_data.action}
+    return sorted(playing, key=lambda a: a.name)
+
+
 def world_bounds(objects: list) -> tuple[np.ndarray, np.ndarray]:
     """Axis-aligned world bounds ``(lo [3], hi [3])`` of the meshes among ``objects``, as
     evaluated at the current frame (armature deformation included)."""

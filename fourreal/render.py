@@ -209,7 +209,7 @@ def render_asset(glb: Path, cfg: RenderConfig, seed: list[int], allow_static: bo
     objects = blender.import_glb(glb)
     if not any(o.type == "MESH" for o in objects):
         raise RuntimeError(f"{glb}: no visible mesh to render")
-    actions = [a for a in bpy.data.actions if a.users > 0]
+    actions = blender.playing_actions()
     if actions:
         frame_range = (min(a.frame_range[0] for a in actions), max(a.frame_range[1] for a in actions))
         frames = animation_frames(frame_range, cfg.num_times, cfg.frame_step, rng)

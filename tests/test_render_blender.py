@@ -122,3 +122,24 @@ def test_dask_fan_out_renders_the_same_grids(procedural, tmp_path):
     render_assets(ref, local)
     for a, b in zip(jobs, ref):
         np.testing.assert_array_equal(load_grid(a.out).rgb, load_grid(b.out).rgb)
+
+
+def test_only_the_clip_that_plays_sets_the_frame_range(tmp_path):
+    """A glTF file with two clips: Blender plays the first and keeps the second stored with a
+    user; the render's frame range comes from the playing clip alone (else frames drawn past
+    its end render a still asset)."""
+    import json
+    import subprocess
+    import sys
+
+    from tiny_gltf import write_tiny_gltf
+
+    path = write_tiny_gltf(tmp_path)
+    code = ("import json, sys, bpy; from fourreal import blender; blender.start(); blender.import_glb(sys.argv[1]); "
+            "print(json.dumps({'stored': sorted(a.name for a in bpy.data.actions if a.users > 0), "
+            "'playing': [a.name for a in blender.playing_actions()]})); blender.exit_worker()")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    names = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(names["stored"]) == 2 and len(names["playing"]) == 1
+    assert names["playing"][0].startswith("slide")
