@@ -8,11 +8,13 @@ A bundle ``models/<name>/`` holds
   sync layers when they alone trained): the frozen base weights are stored once;
 - ``depth/``: the monocular depth network of ``train_depth``;
 - ``upsampler/`` (optional): the upsampler of ``train_upsampler``;
-- ``README.md``: the model card, written by hand.
+- ``README.md``: the model card (:func:`model_card`): what each part is, how it trained
+  and scored (the stages' ``metrics.json`` and ``run.json`` beside each model), the data's
+  licenses, and the commands that run it.
 
-:func:`write_bundle` makes one from the training stages' outputs; :func:`bundle_paths`
-finds the parts of one (``fourreal grid --models``, ``fourreal to4d --models``);
-:func:`fourreal.model4d.load_model4d` follows the ``base`` link.
+:func:`write_bundle` makes one from the training stages' outputs (``fourreal bundle``);
+:func:`bundle_paths` finds the parts of one (``fourreal grid --models``, ``fourreal to4d
+--models``); :func:`fourreal.model4d.load_model4d` follows the ``base`` link.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -50,26 +53,76 @@ def _bf16(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in tensors.items()}
 
 
-def _copy_weights(src: Path, dst: Path, prefix: str, max_shard_mb: float) -> None:
-    """``src``'s ``config.json`` and its ``prefix`` weights (sharded or one file) in bf16 into ``dst``."""
+def _weights(src: Path) -> dict[str, torch.Tensor]:
+    """A model directory's weights: ``model-NN.safetensors`` shards or one ``model.safetensors`` (train_depth)."""
     from safetensors.torch import load_file
 
-    shutil.copy2(src / "config.json", dst / "config.json")
-    single = src / f"{prefix}.safetensors"
-    if single.is_file():  # one file (train_depth)
-        from safetensors.torch import save_file
+    single = src / "model.safetensors"
+    return load_file(str(single)) if single.is_file() else load_tensors(src, "model")
 
-        save_file(_bf16(load_file(str(single))), str(dst / single.name))
+
+def _copy_weights(src: Path, dst: Path, max_shard_mb: float) -> None:
+    """``src``'s ``config.json`` and its weights in bf16 into ``dst``, in the same file layout."""
+    from safetensors.torch import save_file
+
+    shutil.copy2(src / "config.json", dst / "config.json")
+    if (src / "model.safetensors").is_file():
+        save_file(_bf16(_weights(src)), str(dst / "model.safetensors"))
     else:
-        save_tensors(dst, prefix, _bf16(load_tensors(src, prefix)), max_shard_mb)
+        save_tensors(dst, "model", _bf16(_weights(src)), max_shard_mb)
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def model_card(name: str, sources: dict[str, Path], sizes: dict[str, int], scores: dict | None = None,
+               manifests: list[Path] = ()) -> str:
+    """The bundle's ``README.md``: each part (its source, parameters, stored size, and the
+    ``metrics.json`` / ``run.json`` its stage wrote beside it), the 4D model's scores on the
+    held-out grids (``sample_4d``'s metrics for the variant and the copy baselines), the
+    licenses of the gathered data (``manifests``), and the commands that run it."""
+    lines = [f"# {name}", "", "Trained models of the fourreal pipeline (4Real-Video), bf16 safetensors.", "",
+             "| part | from | parameters | stored | training |", "|---|---|---|---|---|"]
+    for part, src in sources.items():
+        count = sum(t.numel() for t in _weights(src).values())
+        metrics = _json(src.parent / "metrics.json")
+        trained = ", ".join(f"{k} {metrics[k]}" for k in ("steps", "trainable", "heldout_loss_ema", "test_absrel")
+                            if k in metrics)
+        lines.append(f"| {part} | `{src}` | {count} | {sizes[part] / 2**20:.1f} MB | {trained or '-'} |")
+    spec = _json(sources["model_4d"] / "config.json")
+    window = spec.get("training_window", {})
+    lines += ["", f"4D model: `{spec.get('architecture', '?')}` sync, trained on "
+              f"{window.get('views', '?')}x{window.get('times', '?')} windows of {window.get('height', '?')}x"
+              f"{window.get('width', '?')} frames (sampling uses that window by default)."]
+    runs = {part: _json(src.parent / "run.json") for part, src in sources.items()}
+    if any(runs.values()):
+        lines += ["", "Training time (the stages' `run.json`):", ""]
+        lines += [f"- {part}: {r.get('seconds', '?')} s, MFU {r.get('mfu', 'n/a')}" for part, r in runs.items() if r]
+    if scores:
+        lines += ["", "Held-out rendered grids (`sample_4d`): PSNR / SSIM, whole frames and the object's pixels.", "",
+                  "| | PSNR | SSIM | fg PSNR | fg SSIM |", "|---|---|---|---|---|"]
+        for row, label in scores.items():
+            lines.append(f"| {row} | " + " | ".join(str(label.get(k, "-")) for k in ("psnr", "ssim", "fg_psnr", "fg_ssim"))
+                         + " |")
+    licensed = [(m, f, e) for m in manifests if m.is_file() for f, e in _json(m).get("files", {}).items()]
+    if licensed:
+        lines += ["", "Data gathered for training and testing, with licenses:", "",
+                  "| file | package | license |", "|---|---|---|"]
+        lines += [f"| {f} | {e.get('package', '?')} | {e.get('license', '?')} |" for _, f, e in licensed]
+    lines += ["", "Run it:", "", "```bash", f"fourreal grid --models models/{name} --row fixed.mp4 --column freeze.mp4",
+              f"fourreal to4d --models models/{name} my_video.mp4", "```", ""]
+    return "\n".join(lines)
 
 
 def write_bundle(out: str | Path, base: str | Path, model_4d: str | Path, depth: str | Path,
-                 upsampler: str | Path | None = None, max_shard_mb: float = 15.0) -> dict[str, int]:
+                 upsampler: str | Path | None = None, max_shard_mb: float = 15.0,
+                 card: Callable[[dict[str, Path], dict[str, int]], str] | None = None) -> dict[str, int]:
     """Write a bundle to ``out`` (atomically) from the stages' model directories; returns the
     bytes of each part. The 4D model's weights equal to the base model's (``base.*``, bit
     for bit in the trained precision) are left out and read from ``base/`` when loading; a
-    4D model whose base weights trained (``soft_all``) keeps its own."""
+    4D model whose base weights trained (``soft_all``) keeps its own. ``card(sources,
+    sizes)`` gives the ``README.md`` (:func:`model_card`)."""
     out = Path(out)
     sources = {"base": Path(base), "model_4d": Path(model_4d), "depth": Path(depth)}
     if upsampler:
@@ -81,13 +134,16 @@ def write_bundle(out: str | Path, base: str | Path, model_4d: str | Path, depth:
         for name in ("base", "depth", "upsampler"):
             if name in sources:
                 (tmp / name).mkdir()
-                _copy_weights(sources[name], tmp / name, "model", max_shard_mb)
-        base_weights = load_tensors(sources["base"], "model")
-        own = load_tensors(sources["model_4d"], "model")
+                _copy_weights(sources[name], tmp / name, max_shard_mb)
+        base_weights = _weights(sources["base"])
+        own = _weights(sources["model_4d"])
         in_base = {k: base_weights.get(k.removeprefix("base.")) for k in own if k.startswith("base.")}
         shared = set(in_base) if all(b is not None and torch.equal(own[k], b) for k, b in in_base.items()) else set()
         spec = json.loads((sources["model_4d"] / "config.json").read_text())
         (tmp / "model_4d").mkdir()
         (tmp / "model_4d" / "config.json").write_text(json.dumps({**spec, "base": BASE_LINK} if shared else spec, indent=1))
         save_tensors(tmp / "model_4d", "model", _bf16({k: v for k, v in own.items() if k not in shared}), max_shard_mb)
-    return {name: sum(f.stat().st_size for f in (out / name).iterdir()) for name in sources}
+        sizes = {name: sum(f.stat().st_size for f in (tmp / name).iterdir()) for name in sources}
+        if card is not None:
+            (tmp / "README.md").write_text(card(sources, sizes))
+    return sizes

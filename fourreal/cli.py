@@ -7,12 +7,14 @@
     fourreal sample first.png       # a dynamic and a freeze-time video from one frame
     fourreal grid --row fixed.mp4 --column freeze.mp4   # a 4D grid from the two videos
     fourreal profile apply small    # merge profiles/small.yaml into params.yaml
+    fourreal bundle models/small    # the trained models, bf16, with a model card
     fourreal view data/reconstruct/grids/render_grids_test/Fox   # 3D viewer of a reconstruction
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -148,6 +150,25 @@ def _to4d(args: argparse.Namespace) -> int:
     return subprocess.call(cmd + (["--out", args.out] if args.out else []) + (["--models", args.models] if args.models else []))
 
 
+def _bundle(args: argparse.Namespace) -> int:
+    """Gather the trained models into a bundle with its model card."""
+    from functools import partial
+
+    from fourreal.bundle import model_card, write_bundle
+
+    scores = {}
+    metrics = json.loads(Path(args.scores).read_text()) if args.scores and Path(args.scores).is_file() else {}
+    for row in (args.variant, "copy_row_baseline", "copy_column_baseline"):
+        if f"{row}_psnr" in metrics:
+            scores[row] = {k: metrics.get(f"{row}_{k}", "-") for k in ("psnr", "ssim", "fg_psnr", "fg_ssim")}
+    out = Path(args.out)
+    card = partial(model_card, out.name, scores=scores, manifests=[Path(m) for m in args.manifests])
+    sizes = write_bundle(out, args.base, args.model_4d, args.depth, args.upsampler or None, card=card)
+    print(f"wrote {out}: " + ", ".join(f"{k} {v / 2**20:.1f} MB" for k, v in sizes.items())
+          + f"; {sum(sizes.values()) / 2**20:.1f} MB in all")
+    return 0
+
+
 def _view(args: argparse.Namespace) -> int:
     """Serve the interactive viewer of a reconstruction."""
     from fourreal.viewer import serve
@@ -249,6 +270,19 @@ def build_parser() -> argparse.ArgumentParser:
     to4d.add_argument("--models", default="", help="a model bundle (models/<name>): its base, 4D and depth models "
                       "instead of those in the params")
     to4d.set_defaults(func=_to4d)
+
+    bundle = sub.add_parser("bundle", help="gather trained models into models/<name> (bf16, base weights once, "
+                            "a model card)")
+    bundle.add_argument("out", help="the bundle directory, e.g. models/small")
+    bundle.add_argument("--base", default="data/train_base/model")
+    bundle.add_argument("--model-4d", default="data/finetune_4d/soft/model")
+    bundle.add_argument("--depth", default="data/train_depth/model")
+    bundle.add_argument("--upsampler", default="", help="also the upsampler, e.g. data/train_upsampler/model")
+    bundle.add_argument("--variant", default="soft", help="the 4D model's row in --scores")
+    bundle.add_argument("--scores", default="data/sample_4d/metrics.json", help="sample_4d's metrics for the card")
+    bundle.add_argument("--manifests", nargs="*", default=["media/videos/manifest.json", "media/assets/manifest.json"],
+                        help="gathered data manifests whose licenses the card lists")
+    bundle.set_defaults(func=_bundle)
 
     view = sub.add_parser("view", help="interactive 3D viewer of a reconstruction (viser, in the browser)")
     view.add_argument("reconstruction", help="a directory of the reconstruct stage, data/reconstruct/grids/<source>/<name>")

@@ -111,6 +111,11 @@ def test_every_shipped_bundle_loads_with_the_code(bundle):
     """Each committed bundle's configs are accepted by the code and its weights fit them."""
     if bundle is None:
         pytest.skip("no bundle is committed under models/")
+    check_bundle(bundle)
+
+
+def check_bundle(bundle: Path) -> None:
+    """A bundle's parts load with the code and agree with each other; it has its model card."""
     parts = bundle_paths(bundle)
     assert (bundle / "README.md").is_file(), f"{bundle}: a bundle needs its model card"
     load_model(parts["base"])
@@ -132,3 +137,22 @@ def test_to4d_reads_its_models_from_a_bundle(tmp_path):
     assert out.returncode == 2
     assert "notabundle: not a model bundle (missing base, model_4d, depth/config.json)" in out.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_bundle_command_writes_the_model_card(tmp_path, capsys):
+    src = trained_models(tmp_path / "stages")
+    (tmp_path / "stages" / "metrics.json").write_text(json.dumps({"steps": 7, "heldout_loss_ema": 0.25}))
+    scores = {"soft_psnr": 21.5, "soft_ssim": 0.7, "soft_fg_psnr": 18.0, "soft_fg_ssim": 0.5, "copy_row_baseline_psnr": 20.0}
+    (tmp_path / "scores.json").write_text(json.dumps(scores))
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"files": {"clip.mp4": {"package": "pkg", "license": "CC-BY-4.0"}}}))
+    out = tmp_path / "models" / "tiny"
+    assert main(["bundle", str(out), "--base", str(src["base"]), "--model-4d", str(src["model_4d"]), "--depth",
+                 str(src["depth"]), "--scores", str(tmp_path / "scores.json"), "--manifests", str(manifest)]) == 0
+    card = (out / "README.md").read_text()
+    assert card.startswith("# tiny") and "4x4 windows of 16x32" in card
+    assert "| soft | 21.5 | 0.7 | 18.0 | 0.5 |" in card and "| copy_row_baseline | 20.0 | - | - | - |" in card
+    assert "| clip.mp4 | pkg | CC-BY-4.0 |" in card and "steps 7" in card
+    assert "fourreal to4d --models models/tiny" in card
+    assert "MB in all" in capsys.readouterr().out
+    check_bundle(out)  # what the test of committed bundles checks
