@@ -8,6 +8,7 @@
     fourreal grid --row fixed.mp4 --column freeze.mp4   # a 4D grid from the two videos
     fourreal profile apply small    # merge profiles/small.yaml into params.yaml
     fourreal bundle models/small    # the trained models, bf16, with a model card
+    fourreal pack data/render/grids/train packed/   # grids small for travel (fourreal unpack there)
     fourreal view data/reconstruct/grids/render_grids_test/Fox   # 3D viewer of a reconstruction
 """
 
@@ -169,6 +170,19 @@ def _bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pack(args: argparse.Namespace) -> int:
+    """Pack grid files small for travel, or unpack them."""
+    from fourreal.transport import pack_grids, unpack_grids
+
+    if args.action == "pack":
+        sizes = pack_grids(args.src, args.out, args.crf, args.depth)
+        print(f"packed {args.src} ({sizes['grid_bytes'] / 2**20:.1f} MB) into {args.out} "
+              f"({sizes['packed_bytes'] / 2**20:.1f} MB)")
+    else:
+        print(f"unpacked {len(unpack_grids(args.src, args.out))} grids into {args.out}")
+    return 0
+
+
 def _view(args: argparse.Namespace) -> int:
     """Serve the interactive viewer of a reconstruction."""
     from fourreal.viewer import serve
@@ -283,6 +297,16 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--manifests", nargs="*", default=["media/videos/manifest.json", "media/assets/manifest.json"],
                         help="gathered data manifests whose licenses the card lists")
     bundle.set_defaults(func=_bundle)
+
+    for action, text in (("pack", "pack a directory of grids small for travel (H.264 RGB)"),
+                         ("unpack", "unpack a packed directory into grid files (OpenCV only)")):
+        travel = sub.add_parser(action, help=text)
+        travel.add_argument("src", help="grid directory" if action == "pack" else "packed directory")
+        travel.add_argument("out", help="packed directory" if action == "pack" else "grid directory")
+        if action == "pack":
+            travel.add_argument("--crf", type=int, default=12, help="x264 quality (0 lossless in YUV; default 12)")
+            travel.add_argument("--depth", action="store_true", help="keep depth (float16)")
+        travel.set_defaults(func=_pack, action=action)
 
     view = sub.add_parser("view", help="interactive 3D viewer of a reconstruction (viser, in the browser)")
     view.add_argument("reconstruction", help="a directory of the reconstruct stage, data/reconstruct/grids/<source>/<name>")

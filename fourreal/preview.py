@@ -81,8 +81,9 @@ def write_png(path: str | Path, image: np.ndarray) -> None:
             raise OSError(f"could not write {path}")
 
 
-def write_mp4(path: str | Path, frames: np.ndarray, fps: float = 8.0) -> None:
-    """Encode ``[N, H, W, 3]`` uint8 frames (H, W even) as an H.264 mp4, atomically.
+def write_mp4(path: str | Path, frames: np.ndarray, fps: float = 8.0, crf: int = 18, pix_fmt: str = "yuv420p") -> None:
+    """Encode ``[N, H, W, 3]`` uint8 frames (H, W even) as an H.264 mp4, atomically, at
+    quality ``crf`` (0 lossless in YUV, 18 visually clean) with chroma ``pix_fmt``.
 
     The same frames give the same bytes: x264's macroblock-tree rate control (``mbtree``)
     makes content-dependent decisions from memory it has not initialised (identical frames
@@ -94,8 +95,8 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float = 8.0) -> None:
     with atomic_path(path) as tmp:
         with av.open(str(tmp), mode="w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=max(1, round(fps)))
-            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            stream.options = {"crf": "18", "preset": "veryfast", "x264-params": "mbtree=0"}
+            stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
+            stream.options = {"crf": str(crf), "preset": "veryfast", "x264-params": "mbtree=0"}
             for frame in frames:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
                     container.mux(packet)
