@@ -61,35 +61,34 @@ def _weights(src: Path) -> dict[str, torch.Tensor]:
     return load_file(str(single)) if single.is_file() else load_tensors(src, "model")
 
 
-def _copy_weights(src: Path, dst: Path, max_shard_mb: float) -> None:
-    """``src``'s ``config.json`` and its weights in bf16 into ``dst``, in the same file layout."""
+def _copy_weights(src: Path, weights: dict[str, torch.Tensor], dst: Path, max_shard_mb: float) -> None:
+    """``src``'s ``config.json`` and its ``weights`` in bf16 into ``dst``, in ``src``'s file layout."""
     from safetensors.torch import save_file
 
     shutil.copy2(src / "config.json", dst / "config.json")
     if (src / "model.safetensors").is_file():
-        save_file(_bf16(_weights(src)), str(dst / "model.safetensors"))
+        save_file(_bf16(weights), str(dst / "model.safetensors"))
     else:
-        save_tensors(dst, "model", _bf16(_weights(src)), max_shard_mb)
+        save_tensors(dst, "model", _bf16(weights), max_shard_mb)
 
 
 def _json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def model_card(name: str, sources: dict[str, Path], sizes: dict[str, int], scores: dict | None = None,
-               manifests: list[Path] = ()) -> str:
-    """The bundle's ``README.md``: each part (its source, parameters, stored size, and the
+def model_card(name: str, sources: dict[str, Path], sizes: dict[str, int], parameters: dict[str, int],
+               scores: dict | None = None, manifests: list[Path] = ()) -> str:
+    """The bundle's ``README.md``: each part (its source, ``parameters``, stored size, and the
     ``metrics.json`` / ``run.json`` its stage wrote beside it), the 4D model's scores on the
     held-out grids (``sample_4d``'s metrics for the variant and the copy baselines), the
     licenses of the gathered data (``manifests``), and the commands that run it."""
     lines = [f"# {name}", "", "Trained models of the fourreal pipeline (4Real-Video), bf16 safetensors.", "",
              "| part | from | parameters | stored | training |", "|---|---|---|---|---|"]
     for part, src in sources.items():
-        count = sum(t.numel() for t in _weights(src).values())
         metrics = _json(src.parent / "metrics.json")
         trained = ", ".join(f"{k} {metrics[k]}" for k in ("steps", "trainable", "heldout_loss_ema", "test_absrel")
                             if k in metrics)
-        lines.append(f"| {part} | `{src}` | {count} | {sizes[part] / 2**20:.1f} MB | {trained or '-'} |")
+        lines.append(f"| {part} | `{src}` | {parameters[part]} | {sizes[part] / 2**20:.1f} MB | {trained or '-'} |")
     spec = _json(sources["model_4d"] / "config.json")
     window = spec.get("training_window", {})
     lines += ["", f"4D model: `{spec.get('architecture', '?')}` sync, trained on "
@@ -117,12 +116,12 @@ def model_card(name: str, sources: dict[str, Path], sizes: dict[str, int], score
 
 def write_bundle(out: str | Path, base: str | Path, model_4d: str | Path, depth: str | Path,
                  upsampler: str | Path | None = None, max_shard_mb: float = 15.0,
-                 card: Callable[[dict[str, Path], dict[str, int]], str] | None = None) -> dict[str, int]:
+                 card: Callable[[dict[str, Path], dict[str, int], dict[str, int]], str] | None = None) -> dict[str, int]:
     """Write a bundle to ``out`` (atomically) from the stages' model directories; returns the
     bytes of each part. The 4D model's weights equal to the base model's (``base.*``, bit
     for bit in the trained precision) are left out and read from ``base/`` when loading; a
     4D model whose base weights trained (``soft_all``) keeps its own. ``card(sources,
-    sizes)`` gives the ``README.md`` (:func:`model_card`)."""
+    sizes, parameters)`` gives the ``README.md`` (:func:`model_card`)."""
     out = Path(out)
     sources = {"base": Path(base), "model_4d": Path(model_4d), "depth": Path(depth)}
     if upsampler:
@@ -130,14 +129,14 @@ def write_bundle(out: str | Path, base: str | Path, model_4d: str | Path, depth:
     for name, src in sources.items():
         if not (src / "config.json").is_file():
             raise CheckpointError(f"{src / 'config.json'}: missing; train the {name} model first or fix its path")
+    weights = {name: _weights(src) for name, src in sources.items()}  # each part read once
     with atomic_dir(out) as tmp:
         for name in ("base", "depth", "upsampler"):
             if name in sources:
                 (tmp / name).mkdir()
-                _copy_weights(sources[name], tmp / name, max_shard_mb)
-        base_weights = _weights(sources["base"])
-        own = _weights(sources["model_4d"])
-        in_base = {k: base_weights.get(k.removeprefix("base.")) for k in own if k.startswith("base.")}
+                _copy_weights(sources[name], weights[name], tmp / name, max_shard_mb)
+        own = weights["model_4d"]
+        in_base = {k: weights["base"].get(k.removeprefix("base.")) for k in own if k.startswith("base.")}
         shared = set(in_base) if all(b is not None and torch.equal(own[k], b) for k, b in in_base.items()) else set()
         spec = json.loads((sources["model_4d"] / "config.json").read_text())
         (tmp / "model_4d").mkdir()
@@ -145,5 +144,6 @@ def write_bundle(out: str | Path, base: str | Path, model_4d: str | Path, depth:
         save_tensors(tmp / "model_4d", "model", _bf16({k: v for k, v in own.items() if k not in shared}), max_shard_mb)
         sizes = {name: sum(f.stat().st_size for f in (tmp / name).iterdir()) for name in sources}
         if card is not None:
-            (tmp / "README.md").write_text(card(sources, sizes))
+            parameters = {name: sum(t.numel() for t in w.values()) for name, w in weights.items()}
+            (tmp / "README.md").write_text(card(sources, sizes, parameters))
     return sizes

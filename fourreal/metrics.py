@@ -8,7 +8,11 @@ import torch
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     """PSNR in dB of two tensors of frames in [-1, 1] (any equal shapes)."""
-    mse = ((a.float().clamp(-1, 1) - b.float().clamp(-1, 1)) / 2).pow(2).mean().item()
+    return _decibels(((a.float().clamp(-1, 1) - b.float().clamp(-1, 1)) / 2).pow(2).mean().item())
+
+
+def _decibels(mse: float) -> float:
+    """PSNR in dB of a mean squared error on the [0, 1] range; ``inf`` for 0."""
     return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
 
 
@@ -61,8 +65,7 @@ def masked_psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float |
     if count == 0:
         return None
     err = ((a.float().clamp(-1, 1) - b.float().clamp(-1, 1)) / 2).pow(2)
-    mse = (err[m].sum() / count).item()
-    return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
+    return _decibels((err[m].sum() / count).item())
 
 
 def masked_ssim(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fourreal.files import atomic_dir, write_json
+from fourreal.files import atomic_dir, read_npz, write_json, write_npz
 from fourreal.grid import SUFFIX, Grid, GridFormatError, list_grids, load_grid, save_grid
 from fourreal.preview import write_mp4
 
@@ -42,7 +42,7 @@ def pack_grids(src: str | Path, out: str | Path, crf: int = 12, depth: bool = Fa
                     if getattr(grid, k) is not None}
             if depth and grid.depth is not None:
                 rest["depth"] = grid.depth.astype(np.float16)
-            np.savez_compressed(tmp / f"{name}.rest.npz", cond_mask=grid.cond_mask, **rest)
+            write_npz(tmp / f"{name}.rest.npz", {"cond_mask": grid.cond_mask, **rest})
             index["grids"][name] = {"shape": [v, t, h, w], "meta": grid.meta}
         write_json(tmp / INDEX, index)
     return {"grid_bytes": sum(p.stat().st_size for p in paths),
@@ -78,8 +78,7 @@ def unpack_grids(packed: str | Path, out: str | Path) -> list[Path]:
             if len(frames) != v * t:
                 raise GridFormatError(f"{packed / name}.mp4: {len(frames)} frames decoded, {v * t} expected; "
                                       "pack it again")
-            with np.load(packed / f"{name}.rest.npz") as rest:
-                arrays = {k: rest[k] for k in rest.files}
+            arrays = read_npz(packed / f"{name}.rest.npz", GridFormatError, "packed grid")
             depth = arrays.pop("depth").astype(np.float32) if "depth" in arrays else None
             meta = {**entry["meta"], "transport": index["encoding"]}
             grid = Grid(rgb=np.stack(frames).reshape(v, t, h, w, 3), depth=depth, meta=meta, **arrays)

@@ -52,6 +52,16 @@ def _serve(archives: dict[str, Path]):
     return downloader
 
 
+def _deb(root: Path, out_dir: Path) -> Path:
+    """``out_dir/demo_1.0_all.deb`` holding the files under ``root`` (package ``demo``)."""
+    (root / "DEBIAN").mkdir()
+    (root / "DEBIAN/control").write_text("Package: demo\nVersion: 1.0\nArchitecture: all\n"
+                                         "Maintainer: t <t@example.org>\nDescription: demo\n")
+    deb = out_dir / "demo_1.0_all.deb"
+    subprocess.run(["dpkg-deb", "-Zgzip", "--root-owner-group", "-b", str(root), str(deb)], check=True, capture_output=True)
+    return deb
+
+
 def _no_temporaries(out: Path) -> None:
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "temporaries left behind"
 
@@ -134,11 +144,7 @@ def test_deb_extraction_keeps_only_listed_decodable_videos(tmp_path):
     good = _video(root / "usr/share/demo/clip.mp4", seed=1)
     _video(root / "usr/share/demo/unlisted.mp4", seed=2)
     (root / "usr/share/demo/broken.avi").write_bytes(good[:200] + bytes(range(256)) * 4)
-    (root / "DEBIAN").mkdir()
-    (root / "DEBIAN/control").write_text("Package: demo\nVersion: 1.0\nArchitecture: all\n"
-                                         "Maintainer: t <t@example.org>\nDescription: demo\n")
-    deb = tmp_path / "demo_1.0_all.deb"
-    subprocess.run(["dpkg-deb", "-Zgzip", "--root-owner-group", "-b", str(root), str(deb)], check=True, capture_output=True)
+    deb = _deb(root, tmp_path)
     pkg = _fake("demo", "apt", (
         MediaFile("usr/share/demo/clip.mp4", "CC0-1.0", "a square", name="demo_clip.mp4"),
         MediaFile("usr/share/demo/broken.avi", "MIT", "broken"),
@@ -359,11 +365,7 @@ def test_glb_in_a_deb_is_copied_unchanged_and_a_missing_clip_is_reported(tmp_pat
     (media_dir / PNG_NAME).write_bytes(tiny_png())
     from fourreal.assets import gltf_to_glb
     glb = gltf_to_glb(media_dir / "tiny.gltf", media_dir / "whole.glb").read_bytes()
-    (src / "DEBIAN").mkdir()
-    (src / "DEBIAN/control").write_text("Package: demo\nVersion: 1.0\nArchitecture: all\n"
-                                        "Maintainer: t <t@example.org>\nDescription: demo\n")
-    deb = tmp_path / "demo_1.0_all.deb"
-    subprocess.run(["dpkg-deb", "-Zgzip", "--root-owner-group", "-b", str(src), str(deb)], check=True, capture_output=True)
+    deb = _deb(src, tmp_path)
     pkg = _fake("demo", "apt", (
         MediaFile("usr/share/demo/whole.glb", "MIT", "as is"),
         MediaFile("usr/share/demo/tiny.gltf", "MIT", "no such clip", name="jump.glb", first_animation="jump"),
