@@ -171,15 +171,15 @@ def _bundle(args: argparse.Namespace) -> int:
 
 
 def _pack(args: argparse.Namespace) -> int:
-    """Pack grid files small for travel, or unpack them."""
-    from fourreal.transport import pack_grids, unpack_grids
+    """Pack grid or clip files small for travel, or unpack them."""
+    from fourreal.transport import pack, unpack
 
     if args.action == "pack":
-        sizes = pack_grids(args.src, args.out, args.crf, args.depth)
-        print(f"packed {args.src} ({sizes['grid_bytes'] / 2**20:.1f} MB) into {args.out} "
+        sizes = pack(args.src, args.out, args.crf, args.depth)
+        print(f"packed the {sizes['kind']} of {args.src} ({sizes['bytes'] / 2**20:.1f} MB) into {args.out} "
               f"({sizes['packed_bytes'] / 2**20:.1f} MB)")
     else:
-        print(f"unpacked {len(unpack_grids(args.src, args.out))} grids into {args.out}")
+        print(f"unpacked {len(unpack(args.src, args.out))} files into {args.out}")
     return 0
 
 
@@ -298,14 +298,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="gathered data manifests whose licenses the card lists")
     bundle.set_defaults(func=_bundle)
 
-    for action, text in (("pack", "pack a directory of grids small for travel (H.264 RGB)"),
-                         ("unpack", "unpack a packed directory into grid files (OpenCV only)")):
+    for action, text in (("pack", "pack a directory of grids (or clips) small for travel (H.264 RGB)"),
+                         ("unpack", "unpack a packed directory into grid or clip files (OpenCV only)")):
         travel = sub.add_parser(action, help=text)
-        travel.add_argument("src", help="grid directory" if action == "pack" else "packed directory")
-        travel.add_argument("out", help="packed directory" if action == "pack" else "grid directory")
+        travel.add_argument("src", help="grid or clip directory" if action == "pack" else "packed directory")
+        travel.add_argument("out", help="packed directory" if action == "pack" else "grid or clip directory")
         if action == "pack":
             travel.add_argument("--crf", type=int, default=12, help="x264 quality (0 lossless in YUV; default 12)")
-            travel.add_argument("--depth", action="store_true", help="keep depth (float16)")
+            travel.add_argument("--depth", action="store_true", help="keep grids' depth (float16)")
         travel.set_defaults(func=_pack, action=action)
 
     view = sub.add_parser("view", help="interactive 3D viewer of a reconstruction (viser, in the browser)")

@@ -7,6 +7,9 @@ Two consumers rely on the same answer:
   to any other module does not (``scripts/dvc_deps.py`` writes the lists; a test guards them);
 - training resume: a checkpoint is resumed only when :func:`run_key` (configs, the content
   of the input data and upstream weights, and the source of the imported modules) matches.
+  Config fields that cannot change a result (how often to log or checkpoint, a time limit)
+  are marked with ``field(metadata=RESUME_NEUTRAL)`` and left out of the key, so a run
+  stopped by its time limit continues under another limit.
 
 The closure is computed statically from the source: every ``import`` and ``from ... import``
 anywhere in a file (function-level imports included), plus worker processes launched as
@@ -20,13 +23,14 @@ import ast
 import hashlib
 import json
 import re
-from dataclasses import asdict, is_dataclass
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 REPO = Path(__file__).resolve().parents[1]
 LIBRARY = "fourreal"
 _WORKER = re.compile(rf"^{LIBRARY}(\.\w+)+$")  # a module name as a string: `python -m fourreal.render`
+RESUME_NEUTRAL = {"resume_neutral": True}  # dataclass field metadata: not part of a run's key
 
 
 def _module_file(name: str, root: Path) -> Path | None:
@@ -121,11 +125,22 @@ def run_key(entry: str | Path, configs: Iterable[Any], inputs: Iterable[str | Pa
     very same run is resumed: the ``configs`` (dataclasses or plain data), the content of the
     ``inputs`` (data directories, upstream model weights) and the source of every library
     module in ``entry``'s import closure (other modules may change freely)."""
-    h = hashlib.sha256(json.dumps([asdict(c) if is_dataclass(c) else c for c in configs], sort_keys=True,
-                                  default=str).encode())
+    h = hashlib.sha256(json.dumps([_key_data(c) for c in configs], sort_keys=True, default=str).encode())
     h.update(fingerprint(list(inputs)).encode())
     h.update(code_fingerprint(entry, root).encode())
     return h.hexdigest()[:16]
+
+
+def _key_data(value: Any) -> Any:
+    """``value`` as plain data for a run key: dataclasses become dicts without their
+    :data:`RESUME_NEUTRAL` fields, recursively."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _key_data(getattr(value, f.name)) for f in fields(value) if not f.metadata.get("resume_neutral")}
+    if isinstance(value, (list, tuple)):
+        return [_key_data(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _key_data(v) for k, v in value.items()}
+    return value
 
 
 def code_fingerprint(entry: str | Path, root: Path = REPO) -> str:

@@ -36,8 +36,12 @@ class Pseudo4DConfig:
 
     Attributes:
         num_views: ``V``, the number of rows (transforms) of each grid.
-        grids_per_clip: how many grids (different motions) to make from each clip.
-        seed: base seed; each grid's motion depends only on (seed, clip name, grid index).
+        grids_per_clip: how many grids (different motions) to make from each training clip.
+        test_grids_per_clip: how many grids to make from each held-out clip (the clips of the
+            videos held out by ``videos.test_videos``), made the same way: ``sample_4d``
+            scores the 4D variants on them.
+        seed: base seed; each grid's motion depends only on (seed, clip name, grid index),
+            for training and held-out clips alike.
         base_crop: side of the base view's center crop as a fraction of the frame, in (0, 1];
             smaller leaves more room for motion.
         zoom_max: the last view zooms by a factor in ``[1/zoom_max, zoom_max]``.
@@ -51,6 +55,7 @@ class Pseudo4DConfig:
 
     num_views: int = 8
     grids_per_clip: int = 1
+    test_grids_per_clip: int = 1
     seed: int = 0
     base_crop: float = 0.8
     zoom_max: float = 1.2
@@ -63,6 +68,7 @@ class Pseudo4DConfig:
     def __post_init__(self) -> None:
         require(self.num_views >= 2, "num_views", "must be >= 2")
         require(self.grids_per_clip >= 1, "grids_per_clip", "must be >= 1")
+        require(self.test_grids_per_clip >= 1, "test_grids_per_clip", "must be >= 1")
         require(0 < self.base_crop <= 1, "base_crop", "must be in (0, 1]")
         require(1 <= self.zoom_max <= 4, "zoom_max", "must be in [1, 4]")
         require(0 <= self.pan_max <= 0.5, "pan_max", "must be in [0, 0.5]")

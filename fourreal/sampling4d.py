@@ -1,5 +1,6 @@
 """Generating 4D grids for evaluation: every ablation variant on held-out rendered grids,
-their first row and column given, scored against the rendered truth."""
+their first row and column given, scored against the rendered truth; and the same on the
+pseudo-4D grids of held-out real videos (whole frames only: they have no depth)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from fourreal.config import ConfigError, require
-from fourreal.data import fit_intrinsics, fit_video, to_unit
+from fourreal.data import fit_intrinsics, fit_video, to_uint8, to_unit
+from fourreal.grid import Grid, list_grids, load_grid, save_grid
 from fourreal.grid_sampler import sample_grid
 from fourreal.metrics import masked_psnr, masked_ssim, psnr, ssim
 from fourreal.model4d import ARCHITECTURES, Model4D, build_model4d, load_model4d, training_window
@@ -49,6 +52,10 @@ class Sample4DConfig:
     Attributes:
         base_model: base model directory (for the training-free variants).
         test_grids: held-out rendered grids (their first row and column are the inputs).
+        pseudo_test_grids: pseudo-4D grids of held-out real videos (``pseudo4d``'s
+            ``test_grids``), sampled and scored the same way; ``""`` (or a directory without
+            grids) scores none.
+        max_pseudo_tests: score this many of them, spread evenly over their names (0 = all).
         views, times: size of the generated grids (crops of the test grids).
         height, width: frame size.
         window: cells per side of the window the model sees at once (larger grids use
@@ -58,12 +65,15 @@ class Sample4DConfig:
         steps, sampler, seed: the ODE solve.
         gpus: GPUs the windows of a grid are shared out between (0: all visible; the result
             does not depend on it).
-        variants: the variants to sample, by name.
+        variants: the variants to sample, by name (not ``previews``, ``pseudo``, ``pseudo_*`` or a
+            baseline's name: those are the stage's other outputs and metric keys).
         preview: previews of each variant's first grid.
     """
 
     base_model: str = "data/train_base/model"
     test_grids: str = "data/render/grids/test"
+    pseudo_test_grids: str = "data/pseudo4d/test_grids"
+    max_pseudo_tests: int = 0
     views: int = 6
     times: int = 6
     height: int = 20
@@ -82,6 +92,20 @@ class Sample4DConfig:
         require(self.times >= 2, "times", "must be >= 2")
         require(self.window == 0 or self.window >= 2, "window", "must be 0 (the model's training window) or >= 2")
         require(self.gpus >= 0, "gpus", "must be >= 0 (0 = all visible GPUs)")
+        require(self.max_pseudo_tests >= 0, "max_pseudo_tests", "must be >= 0 (0 = all)")
+        require(not any(n in RESERVED or n.startswith("pseudo_") for n in self.variants), "variants",
+                f"no variant may be named {', '.join(sorted(RESERVED))} or pseudo_* (sample_4d's other outputs "
+                "and metric keys)")
+
+
+def pseudo_test_paths(cfg: Sample4DConfig) -> list[Path]:
+    """The pseudo-4D test grids to score: ``max_pseudo_tests`` of ``pseudo_test_grids``
+    spread evenly over their sorted names (so every held-out video has its share), all for
+    0, none when it is ``""`` or holds no grids."""
+    paths = list_grids(cfg.pseudo_test_grids) if cfg.pseudo_test_grids else []
+    if not cfg.max_pseudo_tests or cfg.max_pseudo_tests >= len(paths):
+        return paths
+    return [paths[i * len(paths) // cfg.max_pseudo_tests] for i in range(cfg.max_pseudo_tests)]
 
 
 def variant_model(cfg: Sample4DConfig, variant: SampleVariant) -> Model4D:
@@ -146,7 +170,8 @@ def _window_cells(cells: np.ndarray, cfg: Sample4DConfig) -> np.ndarray:
     """The test grid's first ``views x times`` cells of ``cells [V, T, ...]``."""
     if cells.shape[0] < cfg.views or cells.shape[1] < cfg.times:
         raise ValueError(f"sample_4d asks for {cfg.views}x{cfg.times} grids but a test grid has only "
-                         f"{cells.shape[0]}x{cells.shape[1]}; lower sample_4d.views/times or render larger grids")
+                         f"{cells.shape[0]}x{cells.shape[1]}; lower sample_4d.views/times or make larger test grids "
+                         "(render.num_views/num_times; pseudo4d.num_views and videos.clip_frames for pseudo-4D ones)")
     return np.ascontiguousarray(cells[: cfg.views, : cfg.times])
 
 
@@ -237,6 +262,8 @@ def copy_column_baseline(truth: torch.Tensor) -> torch.Tensor:
 
 # The trivial baselines sample_4d scores beside the variants, by name.
 BASELINES = {"copy_row_baseline": copy_row_baseline, "copy_column_baseline": copy_column_baseline}
+# Names a variant cannot have: sample_4d's other outputs and the baselines' scores.
+RESERVED = frozenset({"previews", "pseudo", *BASELINES})
 
 
 def score(grid: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
@@ -271,3 +298,54 @@ def mean_score(values: list[float | str], digits: int) -> float | str:
     if not numbers:
         return next((v for v in values if isinstance(v, str)), NO_FOREGROUND)
     return round(float(np.mean(numbers)), digits)
+
+
+class Truth(NamedTuple):
+    """One test grid at the sampling size: ``rgb [V, T, 3, H, W]`` in [-1, 1], the foreground
+    ``[V, T, H, W]`` (None without depth) and the intrinsics ``[V, 3, 3]`` (None without)."""
+
+    rgb: torch.Tensor
+    foreground: torch.Tensor | None
+    intrinsics: np.ndarray | None
+
+
+def load_truths(paths: list[Path], cfg: Sample4DConfig) -> dict[str, Truth]:
+    """The test grids of ``paths`` by name, cut and fitted to the sampling window."""
+    truths = {}
+    for path in paths:
+        test = load_grid(path)
+        truths[path.name.removesuffix(".grid.npz")] = Truth(
+            truth_window(test.rgb, cfg), foreground_window(test.depth, cfg),
+            window_intrinsics(test.intrinsics, test.rgb.shape[2:4], cfg))
+    return truths
+
+
+def rendered_scores(grid: torch.Tensor, truth: Truth) -> dict[str, float | str]:
+    """Scores of a grid ``[V, T, 3, H, W]`` on a rendered test grid: whole frames and foreground."""
+    return {**score(grid, truth.rgb), **foreground_score(grid, truth.rgb, truth.foreground)}
+
+
+def pseudo_scores(grid: torch.Tensor, truth: Truth) -> dict[str, float]:
+    """Scores of a grid ``[V, T, 3, H, W]`` on a pseudo-4D test grid: whole frames (no depth)."""
+    return score(grid, truth.rgb)
+
+
+def sample_truths(replicas: list[tuple[Callable, torch.device]], truths: dict[str, Truth], cfg: Sample4DConfig,
+                  window: int, variant: str, directory: Path,
+                  scored: Callable[[torch.Tensor, Truth], dict]) -> dict[str, dict]:
+    """Generate a grid from every truth's first row and column with one variant's
+    ``replicas``, save it as ``directory/<name>.grid.npz``; returns ``scored`` per truth name."""
+    scores = {}
+    for name, truth in tqdm(truths.items(), desc=f"sampling {variant}", unit="grid"):
+        grid = generate(replicas, truth.rgb, cfg, window)
+        scores[name] = scored(grid, truth)
+        save_grid(directory / f"{name}.grid.npz", Grid(rgb=to_uint8(grid), intrinsics=truth.intrinsics, meta={
+            "kind": "generated", "variant": variant, "source": name, "seed": cfg.seed, "fps": 8.0}))
+    return scores
+
+
+def mean_metrics(scores: dict[str, dict[str, dict]], keys: tuple[str, ...], prefix: str = "") -> dict[str, float | str]:
+    """``<prefix><name>_<key>``: the mean over grids (:func:`mean_score`) of every name's scores."""
+    digits = {"psnr": 3, "ssim": 4, "fg_psnr": 3, "fg_ssim": 4}
+    return {f"{prefix}{name}_{key}": mean_score([s[key] for s in per_grid.values()], digits[key])
+            for name, per_grid in scores.items() for key in keys}

@@ -31,6 +31,7 @@ from fourreal import parallel
 from fourreal.checkpoint import list_checkpoints, load_checkpoint, read_optimizer, save_checkpoint
 from fourreal.config import require
 from fourreal.faults import fault_point
+from fourreal.provenance import RESUME_NEUTRAL
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,12 @@ class OptimConfig:
             classifier-free guidance at sampling).
         checkpoint_every, log_every: in steps.
         max_shard_mb: checkpoint shard size.
+        (These two and ``time_limit_s`` are left out of the run key: a run resumes under
+        other values of them.)
         precision: ``auto`` (bf16 autocast on CUDA, fp32 on CPU), ``fp32`` or ``bf16``.
         seed: seed of data order, noise and masks.
         time_limit_s: stop (with a checkpoint) once a run has trained this long, checked at
-            log and checkpoint steps; 0 = no limit. A rerun continues from there.
+            log and checkpoint steps; 0 = no limit. A rerun (with any limit) continues from there.
         compile: run the model through ``torch.compile`` (on an H200 it doubles paper-size
             training throughput; the first steps are slower while it compiles).
         parallel: under ``torchrun`` with several processes, ``ddp`` (replicated weights) or
@@ -88,12 +91,12 @@ class OptimConfig:
     sigma_mean: float = 0.0
     sigma_std: float = 1.0
     context_dropout: float = 0.1
-    checkpoint_every: int = 50
-    log_every: int = 10
-    max_shard_mb: float = 15.0
+    checkpoint_every: int = field(default=50, metadata=RESUME_NEUTRAL)
+    log_every: int = field(default=10, metadata=RESUME_NEUTRAL)
+    max_shard_mb: float = field(default=15.0, metadata=RESUME_NEUTRAL)
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     seed: int = 0
-    time_limit_s: float = 0.0
+    time_limit_s: float = field(default=0.0, metadata=RESUME_NEUTRAL)
     compile: bool = False
     parallel: parallel.Mode = "ddp"
     activation_checkpointing: bool = False
@@ -110,9 +113,12 @@ class OptimConfig:
     def total_steps(self) -> int:
         return sum(p.steps for p in self.phases)
 
-    def tokens_done(self, steps: int, patch: int, grid: bool = False) -> int:
-        """Tokens (``p x p`` patches of a frame) processed by the first ``steps`` steps; with
-        ``grid`` a batch item is a ``frames x frames`` window of a 4D grid, not a video."""
+    def tokens_done(self, steps: int, patch: int, grid: bool = False, start: int = 0) -> int:
+        """Tokens (``p x p`` patches of a frame) processed by steps ``start`` to ``steps`` (the
+        steps a resumed run did itself when ``start`` is where it resumed); with ``grid`` a
+        batch item is a ``frames x frames`` window of a 4D grid, not a video."""
+        if start > 0:
+            return self.tokens_done(steps, patch, grid) - self.tokens_done(start, patch, grid)
         total = 0
         for p in self.phases:
             n = min(steps, p.steps)
@@ -172,7 +178,7 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
     ``out_dir/checkpoints`` made with the same ``run_key`` (a hash of everything the run
     depends on, :func:`fourreal.provenance.run_key`; checkpoints of another key are removed
     and training starts over).
-    Returns a summary (steps, wall time, final loss, the EMA model).
+    Returns a summary (steps, the step it resumed from, wall time, final loss, the EMA model).
 
     ``make_batch(phase, rng)`` draws a batch; ``loss_fn(model, batch, generator)`` returns a
     scalar loss. ``on_checkpoint(ema_model, step)`` runs on rank 0 after each checkpoint
@@ -211,6 +217,7 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
     elif rank == 0 and not list_checkpoints(out / "checkpoints" / "init"):
         save_checkpoint(out / "checkpoints" / "init", 0, parallel.model_state(model),  # the step-0 reference
                         None if ema is None else parallel.model_state(ema), None, {}, cfg.max_shard_mb)
+    resumed_from = step
     sharded = world > 1 and cfg.parallel == "fsdp"
     # under FSDP no rank holds whole weights: rank 0 keeps a plain copy for previews and export
     plain = copy.deepcopy(ema if ema is not None else model) if sharded and rank == 0 else None
@@ -348,7 +355,7 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
 
             ceiling = matmul_ceiling(device)
             throughput.update(matmul_ceiling_tflops=round(ceiling, 1), mfu=round(tflops / ceiling, 3))
-    return {"steps": step, "seconds": seconds, "final_loss": final, "peak_gpu_memory_gib": round(peak, 2), "rank": rank,
+    return {"steps": step, "resumed_from": resumed_from, "seconds": seconds, "final_loss": final, "peak_gpu_memory_gib": round(peak, 2), "rank": rank,
             "world_size": world, "device": str(device), "ema": final_model if ema is not None else None, **throughput}
 
 

@@ -1,10 +1,15 @@
 """Stage `pseudo4d`: pseudo-4D grids from the clips of `videos` by smooth 2D affine motions.
 
-Outputs under ``data/pseudo4d/``: ``grids/*.grid.npz``, ``previews/`` (contact sheet, viewer
-and row/column mp4s of the first grids) and ``metrics.json``.
+Outputs under ``data/pseudo4d/``: ``grids/*.grid.npz`` (from the training clips),
+``test_grids/*.grid.npz`` (from the clips of the held-out videos, the same way; empty when
+none are held out), ``previews/`` (contact sheet, viewer and row/column mp4s of the first
+training grids) and ``metrics.json``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -12,12 +17,31 @@ from tqdm import tqdm
 from fourreal.clip import list_clips, load_clip
 from fourreal.config import load_section
 from fourreal.files import atomic_dir
-from fourreal.grid import save_grid
+from fourreal.grid import Grid, save_grid
 from fourreal.preview import write_grid_previews
 from fourreal.pseudo4d import Pseudo4DConfig, grid_seed, make_pseudo4d_grid
 from fourreal.stage import run_stage, stage_args, write_metrics
 
 CLIPS = "data/videos/clips"
+TEST_CLIPS = "data/videos/test_clips"
+
+
+def written_grids(clips: list[Path], per_clip: int, final: str, cfg: Pseudo4DConfig,
+                  desc: str) -> Iterator[tuple[str, Grid]]:
+    """Make ``per_clip`` grids ``<clip>_g<k>`` (``rgb [V, T, H, W, 3]``) of every clip file,
+    seeded by :func:`~fourreal.pseudo4d.grid_seed`, save each under ``final`` and yield
+    ``(name, grid)``. ``final`` is written atomically: it is replaced as a whole once the
+    iteration completes (an empty directory without clips)."""
+    with atomic_dir(final) as tmp:
+        for path in tqdm(clips, desc=desc, unit="clip"):
+            clip = load_clip(path)
+            name = path.name.removesuffix(".clip.npz")
+            for k in range(per_clip):
+                seed = grid_seed(cfg.seed, name, k)
+                grid = make_pseudo4d_grid(clip.rgb, cfg, np.random.default_rng(seed))
+                grid.meta.update(source=name, seed=seed, fps=clip.meta.get("fps"), kind="pseudo4d")
+                save_grid(tmp / f"{name}_g{k}.grid.npz", grid)
+                yield f"{name}_g{k}", grid
 
 
 def main() -> None:
@@ -26,26 +50,22 @@ def main() -> None:
     clips = list_clips(CLIPS)
     if not clips:
         raise SystemExit(f"pseudo4d: no clips in {CLIPS}; run `dvc repro videos` first")
-    scales, written, shown = [], [], []
-    with atomic_dir(f"{args.out}/grids") as tmp:
-        for path in tqdm(clips, desc="pseudo-4D grids", unit="clip"):
-            clip = load_clip(path)
-            name = path.name.removesuffix(".clip.npz")
-            for k in range(cfg.grids_per_clip):
-                seed = grid_seed(cfg.seed, name, k)
-                grid = make_pseudo4d_grid(clip.rgb, cfg, np.random.default_rng(seed))
-                grid.meta.update(source=name, seed=seed, fps=clip.meta.get("fps"), kind="pseudo4d")
-                written.append(save_grid(tmp / f"{name}_g{k}.grid.npz", grid))
-                scales.append(grid.meta["motion_scale"])
-                if len(shown) < cfg.preview.max_items:
-                    shown.append((f"{name}_g{k}", grid))
+    scales, shown = [], []
+    for name, grid in written_grids(clips, cfg.grids_per_clip, f"{args.out}/grids", cfg, "pseudo-4D grids"):
+        scales.append(grid.meta["motion_scale"])
+        times = grid.shape[1]
+        if len(shown) < cfg.preview.max_items:
+            shown.append((name, grid))
+    tests = sum(1 for _ in written_grids(list_clips(TEST_CLIPS), cfg.test_grids_per_clip, f"{args.out}/test_grids", cfg,
+                                         "held-out pseudo-4D grids"))
     with atomic_dir(f"{args.out}/previews") as tmp:
         for name, grid in tqdm(shown, desc="previews", unit="grid"):
             write_grid_previews(grid, tmp, name, cfg.preview)
     write_metrics(args.out, {
-        "grids": len(written),
+        "grids": len(scales),
+        "test_grids": tests,
         "views": cfg.num_views,
-        "times": int(clip.rgb.shape[0]),
+        "times": times,
         "motion_scale_mean": float(np.mean(scales)),
         "motion_scale_min": float(np.min(scales)),
     })

@@ -80,9 +80,11 @@ def main() -> None:
         "final_train_loss": None if summary["final_loss"] is None else round(summary["final_loss"], 5),
         "device": summary["device"],
     })
-    tokens = optim.tokens_done(summary["steps"], model.base.cfg.patch, grid=True) * summary["world_size"]  # all ranks
+    tokens = optim.tokens_done(summary["steps"], model.base.cfg.patch, grid=True,  # by this run, all ranks
+                               start=summary["resumed_from"]) * summary["world_size"]
     write_run(out, {
         "seconds": round(summary["seconds"], 2),
+        "resumed_from_step": summary["resumed_from"],
         "tokens_per_s": round(tokens / max(summary["seconds"], 1e-9)),
         "model_tflops_per_s": summary.get("model_tflops_per_s"),
         "mfu": summary.get("mfu", "n/a (no GPU)"),

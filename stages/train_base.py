@@ -76,7 +76,8 @@ def main() -> None:
     step0 = DiT(cfg.model_config())
     load_checkpoint(list_checkpoints(out / "checkpoints" / "init")[-1], step0)
     untrained, step0 = untrained.to(device), step0.to(device)
-    tokens = cfg.optim.tokens_done(summary["steps"], model.cfg.patch) * summary["world_size"]  # all ranks
+    done = summary["steps"] - summary["resumed_from"]  # by this run (seconds count only it)
+    tokens = cfg.optim.tokens_done(summary["steps"], model.cfg.patch, start=summary["resumed_from"]) * summary["world_size"]
     write_metrics(out, {
         "parameters": count_parameters(model),
         "steps": summary["steps"],
@@ -91,7 +92,8 @@ def main() -> None:
     })
     write_run(out, {
         "seconds": round(summary["seconds"], 2),
-        "steps_per_s": round(summary["steps"] / max(summary["seconds"], 1e-9), 3),
+        "resumed_from_step": summary["resumed_from"],
+        "steps_per_s": round(done / max(summary["seconds"], 1e-9), 3),
         "tokens_per_s": round(tokens / max(summary["seconds"], 1e-9)),
         "model_tflops_per_s": summary.get("model_tflops_per_s"),
         "mfu": summary.get("mfu", "n/a (no GPU)"),

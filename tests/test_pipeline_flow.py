@@ -80,6 +80,7 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
     samples = json.loads((repo / "data/sample_4d/metrics.json").read_text())
     assert {"soft_psnr", "hard_free_ssim", "soft_fg_psnr", "copy_row_baseline_psnr",
             "copy_column_baseline_fg_ssim"} <= set(samples)
+    assert samples["pseudo_grids"] == 0 and list((repo / "data/sample_4d/pseudo").iterdir()) == []  # none held out
     generated = list_grids(repo / "data/sample_4d/soft")
     assert len(generated) == 2 and load_grid(generated[0]).shape == (3, 3, 16, 32)
     assert load_grid(generated[0]).intrinsics.shape == (3, 3, 3)  # the input column's cameras, fitted to 16x32
@@ -103,7 +104,7 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
     metrics = json.loads((repo / "data/videos/metrics.json").read_text())
     assert metrics["videos_used"] == 2 and metrics["videos_skipped"] == 1 and metrics["clips"] == 4
     grids = list_grids(repo / "data/pseudo4d/grids")
-    assert len(grids) == 4
+    assert len(grids) == 4 and list_grids(repo / "data/pseudo4d/test_grids") == []
     grid = load_grid(grids[0])
     assert grid.shape == (3, 4, 16, 32) and grid.meta["kind"] == "pseudo4d"
     previews = sorted(p.name for p in (repo / "data/pseudo4d/previews").iterdir())

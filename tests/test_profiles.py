@@ -62,7 +62,7 @@ def test_merge_matches_profile_apply(tmp_path, profile):
 @pytest.mark.parametrize("profile", PROFILES)
 def test_profile_grids_hold_the_training_windows(tmp_path, profile):
     """Rendered and pseudo-4D grids are at least as large as the 4D model's windows, and the
-    sampled grids are crops of the rendered test grids."""
+    sampled grids are crops of the rendered and of the pseudo-4D test grids."""
     cfg = merged(profile, tmp_path)
     t4, render = cfg["train_4d"], cfg["render"]
     for phase in t4.render.phases:
@@ -70,6 +70,7 @@ def test_profile_grids_hold_the_training_windows(tmp_path, profile):
     for phase in t4.pseudo.phases:
         assert phase.frames <= min(cfg["pseudo4d"].num_views, cfg["videos"].clip_frames)
     assert cfg["sample_4d"].views <= render.num_views and cfg["sample_4d"].times <= render.num_times
+    assert cfg["sample_4d"].views <= cfg["pseudo4d"].num_views and cfg["sample_4d"].times <= cfg["videos"].clip_frames
 
 
 def _progressive(phases) -> None:

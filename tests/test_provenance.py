@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
 
 from fourreal.provenance import fingerprint, import_closure, run_key, stage_code_deps
+from fourreal.train import OptimConfig, Phase
 
 from conftest import REPO
 
@@ -68,6 +70,16 @@ def test_run_key_covers_configs_inputs_and_the_imported_code_only(tmp_path):
     assert changed_data != key  # the data's content
     (root / "fourreal/sync.py").write_text((root / "fourreal/sync.py").read_text() + "\n# a sync-layer edit\n")
     assert run_key(entry, [{"lr": 1e-3}], [data], root) != changed_data  # imported (through model4d)
+
+
+def test_run_key_ignores_only_the_resume_neutral_fields():
+    optim = OptimConfig(checkpoint_every=500, log_every=50, time_limit_s=0.0)
+    key = run_key("stages/train_base.py", [{"model": "small"}, optim])
+    same = replace(optim, checkpoint_every=100, log_every=10, time_limit_s=470.0, max_shard_mb=5.0)
+    assert run_key("stages/train_base.py", [{"model": "small"}, same]) == key  # a stopped run continues
+    for changed in (replace(optim, lr=1e-4), replace(optim, seed=1), replace(optim, compile=True),
+                    replace(optim, phases=[Phase(10, 16, 32, 8, 4)])):
+        assert run_key("stages/train_base.py", [{"model": "small"}, changed]) != key
 
 
 def test_fingerprint_is_of_content_and_names(tmp_path):

@@ -1,8 +1,16 @@
+import json
+import sys
+
 import numpy as np
 import pytest
+import yaml
 
+from fourreal.clip import Clip, save_clip
+from fourreal.config import ConfigError
+from fourreal.grid import list_grids, load_grid
 from fourreal.pseudo4d import (
-    Pseudo4DConfig, affines_valid, fit_motion, make_pseudo4d_grid, motion_to_affines, sample_motion, warp_frame,
+    Pseudo4DConfig, affines_valid, fit_motion, grid_seed, make_pseudo4d_grid, motion_to_affines, sample_motion,
+    warp_frame,
 )
 
 
@@ -86,3 +94,56 @@ def test_deterministic_given_the_seed():
 def test_impossible_base_crop_is_reported():
     with pytest.raises(ValueError, match="leaves no valid window"):
         fit_motion(np.zeros((2, 5)), (10, 10), (40, 40), 1.0)
+
+
+def run_stage_in(tmp_path, monkeypatch, clips: dict[str, int], test_clips: dict[str, int] | None, **section):
+    """Run the pseudo4d stage in ``tmp_path`` on random clips (name -> seed) under
+    data/videos/clips and (unless None: no directory at all) data/videos/test_clips;
+    returns its metrics."""
+    monkeypatch.chdir(tmp_path)
+    for directory, named in (("clips", clips), ("test_clips", test_clips)):
+        if named is None:
+            continue
+        (tmp_path / "data/videos" / directory).mkdir(parents=True)
+        for name, seed in named.items():
+            save_clip(tmp_path / f"data/videos/{directory}/{name}.clip.npz",
+                      Clip(rgb=random_clip(t=4, seed=seed), meta={"source": name, "fps": 8.0}))
+    params = {"num_views": 3, "preview": {"max_items": 1, "cell_height": 16, "mp4": False, "html": False}, **section}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"pseudo4d": params}))
+    monkeypatch.setattr(sys, "argv", ["stages.pseudo4d"])
+    from stages import pseudo4d
+
+    pseudo4d.main()
+    return json.loads((tmp_path / "data/pseudo4d/metrics.json").read_text())
+
+
+def test_the_stage_makes_test_grids_from_the_held_out_clips(tmp_path, monkeypatch):
+    metrics = run_stage_in(tmp_path, monkeypatch, {"a_00000": 0, "b_00000": 1}, {"held_00000": 2, "held_00008": 3},
+                           grids_per_clip=2, test_grids_per_clip=1)
+    assert metrics["grids"] == 4 and metrics["test_grids"] == 2 and metrics["times"] == 4
+    train = [p.name for p in list_grids(tmp_path / "data/pseudo4d/grids")]
+    assert train == ["a_00000_g0.grid.npz", "a_00000_g1.grid.npz", "b_00000_g0.grid.npz", "b_00000_g1.grid.npz"]
+    tests = list_grids(tmp_path / "data/pseudo4d/test_grids")
+    assert [p.name for p in tests] == ["held_00000_g0.grid.npz", "held_00008_g0.grid.npz"]
+    grid = load_grid(tests[1])
+    assert grid.shape == (3, 4, 36, 64) and grid.meta["kind"] == "pseudo4d" and grid.meta["source"] == "held_00008"
+    # the same generator and seed rule as the training grids
+    seed = grid_seed(0, "held_00008", 0)
+    assert grid.meta["seed"] == seed
+    expected = make_pseudo4d_grid(random_clip(t=4, seed=3), Pseudo4DConfig(num_views=3), np.random.default_rng(seed))
+    np.testing.assert_array_equal(grid.rgb, expected.rgb)
+    assert not list((tmp_path / "data/pseudo4d").glob(".*"))  # no temporaries left
+
+
+@pytest.mark.parametrize("held_out", [{}, None])  # an empty test_clips directory, and none at all
+def test_the_stage_writes_an_empty_test_grid_directory_without_held_out_clips(tmp_path, monkeypatch, held_out):
+    metrics = run_stage_in(tmp_path, monkeypatch, {"a_00000": 0}, held_out)
+    assert metrics["grids"] == 1 and metrics["test_grids"] == 0
+    assert (tmp_path / "data/pseudo4d/test_grids").is_dir()
+    assert list((tmp_path / "data/pseudo4d/test_grids").iterdir()) == []
+
+
+def test_test_grids_per_clip_is_validated():
+    with pytest.raises(ConfigError) as exc:
+        Pseudo4DConfig(test_grids_per_clip=0)
+    assert exc.value.key == "test_grids_per_clip" and Pseudo4DConfig().test_grids_per_clip == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -55,16 +56,16 @@ def train(root: Path, phase: str) -> str:
 
 def test_train_4d_and_finetune_4d_start_over_when_data_or_upstream_weights_change(tmp_path):
     ws = workspace(tmp_path)
-    assert "resumed" not in train(ws, "pseudo")
+    assert "resumed from" not in train(ws, "pseudo")
     assert "resumed from data/train_4d/soft/checkpoints/step_0000004" in train(ws, "pseudo")  # same run: nothing to do
-    assert "resumed" not in train(ws, "render")
+    assert "resumed from" not in train(ws, "render")
     assert "resumed from" in train(ws, "render")
 
     random_grid(ws / "data/pseudo4d/grids/a.grid.npz", 2)  # upstream data changed (e.g. pseudo4d.seed)
     log = train(ws, "pseudo")
-    assert "come from another run" in log and "resumed" not in log
+    assert "come from another run" in log and "resumed from" not in log
     log = train(ws, "render")  # its phase-1 model changed with it
-    assert "come from another run" in log and "resumed" not in log
+    assert "come from another run" in log and "resumed from" not in log
 
     cfg = DiTConfig(patch=4, dim=24, depth=2, heads=2)
     base = DiT(cfg)
@@ -72,4 +73,16 @@ def test_train_4d_and_finetune_4d_start_over_when_data_or_upstream_weights_chang
         p.data.add_(0.01)
     export_model(ws / "data/train_base/model", base, {"preset": "tiny", "dit": asdict(cfg)}, 15.0)  # new base model
     log = train(ws, "pseudo")
-    assert "come from another run" in log and "resumed" not in log
+    assert "come from another run" in log and "resumed from" not in log
+
+
+def test_a_run_resumes_under_another_checkpoint_log_or_time_setting(tmp_path):
+    ws = workspace(tmp_path)
+    train(ws, "pseudo")
+    assert json.loads((ws / "data/train_4d/soft/run.json").read_text())["resumed_from_step"] == 0
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    params["train_4d"]["pseudo"].update(checkpoint_every=1, log_every=1, time_limit_s=600.0, max_shard_mb=5.0)
+    (ws / "params.yaml").write_text(yaml.safe_dump(params))
+    assert "resumed from data/train_4d/soft/checkpoints/step_0000004" in train(ws, "pseudo")
+    run = json.loads((ws / "data/train_4d/soft/run.json").read_text())
+    assert run["resumed_from_step"] == 4 and run["tokens_per_s"] == 0  # this run did no steps itself

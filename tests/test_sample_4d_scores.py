@@ -1,5 +1,6 @@
-"""sample_4d's scoring: the two copy baselines, and PSNR/SSIM over the truth's foreground
-(depth > 0), whose mask follows the truth window's crop and resize."""
+"""sample_4d's scoring: the two copy baselines, PSNR/SSIM over the truth's foreground
+(depth > 0), whose mask follows the truth window's crop and resize, and the scores on the
+pseudo-4D grids of held-out real videos."""
 
 import json
 import math
@@ -10,10 +11,19 @@ import pytest
 import torch
 import yaml
 
-from fourreal.grid import Grid, save_grid
+from fourreal.config import ConfigError
+from fourreal.data import to_uint8
+from fourreal.dit import DiT, DiTConfig
+from fourreal.grid import Grid, list_grids, load_grid, save_grid
 from fourreal.metrics import masked_psnr, masked_ssim
-from fourreal.sampling4d import (BASELINES, NO_DEPTH, NO_FOREGROUND, Sample4DConfig, copy_column_baseline,
-                                 copy_row_baseline, foreground_score, foreground_window, mean_score, score, truth_window)
+from fourreal.model4d import build_model4d, model4d_config
+from fourreal.pseudo4d import Pseudo4DConfig, make_pseudo4d_grid
+from fourreal.sampling4d import (BASELINES, NO_DEPTH, NO_FOREGROUND, Sample4DConfig, SampleVariant,
+                                 copy_column_baseline, copy_row_baseline, foreground_score, foreground_window,
+                                 mean_score, pseudo_test_paths, score, truth_window)
+from fourreal.train import OptimConfig, Phase, export_model
+
+from conftest import moving_square_frames
 
 V, T, H, W = 3, 4, 64, 64
 SQUARE = (slice(16, 48), slice(16, 48))  # the foreground: a 32x32 square of a 64x64 frame
@@ -159,7 +169,8 @@ def test_the_stage_writes_both_baselines_and_foreground_keys(tmp_path, monkeypat
     grids = tmp_path / "test"
     save_grid(grids / "a.grid.npz", Grid(rgb=rgb, depth=mask.numpy().astype(np.float32) * 2, meta={"source": "a"}))
     save_grid(grids / "b.grid.npz", Grid(rgb=rgb, meta={"source": "b"}))  # no depth
-    section = {"test_grids": str(grids), "views": V, "times": T, "height": H, "width": W, "variants": {}}
+    section = {"test_grids": str(grids), "pseudo_test_grids": "", "views": V, "times": T, "height": H, "width": W,
+               "variants": {}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"sample_4d": section}))
     monkeypatch.setattr(sys, "argv", ["stages.sample_4d", "--params", str(tmp_path / "params.yaml"),
                                       "--out", str(tmp_path / "out")])
@@ -167,8 +178,11 @@ def test_the_stage_writes_both_baselines_and_foreground_keys(tmp_path, monkeypat
     metrics = json.loads((tmp_path / "out/metrics.json").read_text())
     scores = json.loads((tmp_path / "out/scores.json").read_text())
     names = ("copy_row_baseline", "copy_column_baseline")
-    assert set(metrics) == {f"{n}_{k}" for n in names for k in ("psnr", "ssim", "fg_psnr", "fg_ssim")}
-    assert set(scores) == set(names) and set(scores["copy_row_baseline"]) == {"a", "b"}
+    keys = ("psnr", "ssim", "fg_psnr", "fg_ssim")
+    assert set(metrics) == {f"{n}_{k}" for n in names for k in keys} | {"pseudo_grids"}
+    assert metrics["pseudo_grids"] == 0 and scores["pseudo"] == {}  # pseudo_test_grids: "" scores none
+    assert list((tmp_path / "out/pseudo").iterdir()) == []
+    assert set(scores) == {*names, "pseudo"} and set(scores["copy_row_baseline"]) == {"a", "b"}
     assert scores["copy_row_baseline"]["b"]["fg_psnr"] == NO_DEPTH
     fitted = truth_window(rgb, Sample4DConfig(views=V, times=T, height=H, width=W))
     for name in names:
@@ -178,3 +192,98 @@ def test_the_stage_writes_both_baselines_and_foreground_keys(tmp_path, monkeypat
         assert metrics[f"{name}_fg_ssim"] == round(expected["fg_ssim"], 4)
         assert metrics[f"{name}_psnr"] == round(score(BASELINES[name](fitted), fitted)["psnr"], 3)
     assert metrics["copy_row_baseline_fg_psnr"] < metrics["copy_row_baseline_psnr"]  # the flat background is easy
+
+
+def export_tiny_4d(directory):
+    """A tiny soft 4D model exported as train_4d does, trained on 4x4 windows of 20x32."""
+    torch.manual_seed(0)
+    model = build_model4d(DiT(DiTConfig(patch=4, dim=24, depth=1, heads=2)), "soft")
+    export_model(directory, model, model4d_config(model, OptimConfig(phases=[Phase(1, 20, 32, 4, 1)])), 15.0)
+    return directory
+
+
+def pseudo_grid(seed: int) -> Grid:
+    """A pseudo-4D grid of 5 views x 6 times of 36x64 frames, as the pseudo4d stage writes
+    its test grids (no depth, no cameras)."""
+    clip = moving_square_frames(6, 36, 64, seed=seed)
+    grid = make_pseudo4d_grid(clip, Pseudo4DConfig(num_views=5), np.random.default_rng(seed))
+    grid.meta.update(kind="pseudo4d", source=f"clip{seed}")
+    return grid
+
+
+def test_variants_and_baselines_are_scored_on_the_pseudo_4d_test_grids(tmp_path, monkeypatch):
+    """A trained variant and both copy baselines on 2 of 3 pseudo-4D test grids
+    (max_pseudo_tests), besides the rendered test grid: generated grids under pseudo/<variant>/,
+    per-grid whole-frame scores under scores.json's pseudo, their means as pseudo_ metrics."""
+    from stages import sample_4d
+
+    rendered = tmp_path / "render"
+    truth, mask = synthetic_truth()
+    rgb = ((truth.clamp(-1, 1) + 1) * 127.5).round().byte().movedim(2, -1).numpy()
+    depth = mask.numpy().astype(np.float32)
+    save_grid(rendered / "asset.grid.npz", Grid(rgb=rgb, depth=depth, meta={"source": "asset"}))
+    pseudo = tmp_path / "pseudo4d_test"
+    grids = {f"clip{k}_g0": pseudo_grid(k) for k in range(3)}
+    for name, grid in grids.items():
+        save_grid(pseudo / f"{name}.grid.npz", grid)
+    model = export_tiny_4d(tmp_path / "model")
+    section = {"test_grids": str(rendered), "pseudo_test_grids": str(pseudo), "max_pseudo_tests": 2, "views": 3,
+               "times": 4, "height": 16, "width": 32, "steps": 2,
+               "variants": {"soft": {"model": str(model), "architecture": ""}},
+               "preview": {"max_items": 1, "cell_height": 16, "mp4": False, "html": False}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"sample_4d": section}))
+    monkeypatch.setattr(sys, "argv", ["stages.sample_4d", "--params", str(tmp_path / "params.yaml"),
+                                      "--out", str(tmp_path / "out")])
+    sample_4d.main()
+    out = tmp_path / "out"
+    metrics = json.loads((out / "metrics.json").read_text())
+    scores = json.loads((out / "scores.json").read_text())
+    names = ("copy_row_baseline", "copy_column_baseline", "soft")
+    scored = ["clip0_g0", "clip1_g0"]  # max_pseudo_tests grids spread over the sorted names
+    assert metrics["pseudo_grids"] == 2
+    # whole frames only on the pseudo-4D grids (no depth); the rendered grid's keys as before
+    assert {k for k in metrics if k.startswith("pseudo_")} == {f"pseudo_{n}_{k}" for n in names
+                                                               for k in ("psnr", "ssim")} | {"pseudo_grids"}
+    assert {f"{n}_{k}" for n in names for k in ("psnr", "ssim", "fg_psnr", "fg_ssim")} <= set(metrics)
+    assert set(scores["pseudo"]) == set(names)
+    cfg = Sample4DConfig(views=3, times=4, height=16, width=32)
+    fitted = {g: truth_window(grids[g].rgb, cfg) for g in scored}
+    for name in names:
+        per_grid = scores["pseudo"][name]
+        assert sorted(per_grid) == scored and all(set(s) == {"psnr", "ssim"} for s in per_grid.values())
+        for s in per_grid.values():
+            assert 5 < s["psnr"] < 60 and -1 <= s["ssim"] <= 1
+        assert metrics[f"pseudo_{name}_psnr"] == round(float(np.mean([s["psnr"] for s in per_grid.values()])), 3)
+        assert metrics[f"pseudo_{name}_ssim"] == round(float(np.mean([s["ssim"] for s in per_grid.values()])), 4)
+    for name, baseline in BASELINES.items():  # the baselines exactly as on the rendered grids
+        for g in scored:
+            assert scores["pseudo"][name][g] == pytest.approx(score(baseline(fitted[g]), fitted[g]))
+    assert scores["pseudo"]["copy_row_baseline"] != scores["pseudo"]["copy_column_baseline"]
+    generated = list_grids(out / "pseudo/soft")
+    assert [p.name for p in generated] == [f"{g}.grid.npz" for g in scored]
+    assert sorted(p.name for p in (out / "pseudo").iterdir()) == ["soft"]
+    for path, g in zip(generated, scored):
+        grid = load_grid(path)
+        assert grid.shape == (3, 4, 16, 32) and grid.meta["kind"] == "generated" and grid.meta["source"] == g
+        assert grid.meta["variant"] == "soft" and grid.depth is None and grid.intrinsics is None
+        np.testing.assert_array_equal(grid.rgb[0], to_uint8(fitted[g][0]))  # the given fixed-view video
+    assert [p.name for p in list_grids(out / "soft")] == ["asset.grid.npz"]  # the rendered one, where it was
+    assert set(scores["soft"]) == {"asset"} and scores["soft"]["asset"]["fg_psnr"] > 0
+
+
+def test_pseudo_test_settings_are_checked(tmp_path):
+    assert pseudo_test_paths(Sample4DConfig(pseudo_test_grids="")) == []
+    for k in range(10):
+        save_grid(tmp_path / f"v{k // 5}_{k % 5}.grid.npz", pseudo_grid(k))
+    picked = [p.name for p in pseudo_test_paths(Sample4DConfig(pseudo_test_grids=str(tmp_path), max_pseudo_tests=4))]
+    assert picked == ["v0_0.grid.npz", "v0_2.grid.npz", "v1_0.grid.npz", "v1_2.grid.npz"]  # both videos
+    assert len(pseudo_test_paths(Sample4DConfig(pseudo_test_grids=str(tmp_path), max_pseudo_tests=0))) == 10
+    with pytest.raises(ConfigError) as exc:
+        Sample4DConfig(max_pseudo_tests=-1)
+    assert exc.value.key == "max_pseudo_tests"
+    for reserved in ("pseudo", "pseudo_soft", "previews", "copy_row_baseline"):
+        with pytest.raises(ConfigError, match="pseudo_\\*") as exc:
+            Sample4DConfig(variants={reserved: SampleVariant(architecture="soft")})
+        assert exc.value.key == "variants"
+    allowed = Sample4DConfig(variants={"soft_pseudo_only": SampleVariant(architecture="soft")})
+    assert list(allowed.variants) == ["soft_pseudo_only"]

@@ -214,3 +214,4 @@ def test_tokens_done_counts_videos_or_grid_windows():
     # 2 steps of 3 videos of 4 frames of 2x4 patches, then 1 step of 1 video of 2 frames of 4x4
     assert cfg.tokens_done(3, 4) == 2 * 3 * 4 * 8 + 1 * 1 * 2 * 16
     assert cfg.tokens_done(3, 4, grid=True) == 2 * 3 * 16 * 8 + 1 * 1 * 4 * 16  # frames x frames cells
+    assert cfg.tokens_done(3, 4, start=1) == 1 * 3 * 4 * 8 + 1 * 1 * 2 * 16  # a run resumed at step 1 did these

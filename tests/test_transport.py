@@ -1,4 +1,4 @@
-"""Grids packed small for travel and unpacked back."""
+"""Grids and clips packed small for travel and unpacked back."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from fourreal.cli import main
 from fourreal.grid import Grid, GridFormatError, load_grid, save_grid
 from fourreal.data import to_unit
 from fourreal.metrics import psnr
-from fourreal.transport import INDEX, pack_grids, unpack_grids
+from fourreal.clip import Clip, ClipFormatError, load_clip, save_clip
+from fourreal.transport import INDEX, pack, unpack
 
 
 def smooth_grid(seed: int, v: int = 3, t: int = 4, h: int = 24, w: int = 32) -> Grid:
@@ -29,9 +30,9 @@ def smooth_grid(seed: int, v: int = 3, t: int = 4, h: int = 24, w: int = 32) -> 
 def test_pack_and_unpack_round_trip(tmp_path):
     for i in range(2):
         save_grid(tmp_path / "grids" / f"g{i}.grid.npz", smooth_grid(i))
-    sizes = pack_grids(tmp_path / "grids", tmp_path / "packed", crf=12, depth=True)
-    assert sizes["packed_bytes"] > 0 and json.loads((tmp_path / "packed" / INDEX).read_text())["grids"].keys() == {"g0", "g1"}
-    paths = unpack_grids(tmp_path / "packed", tmp_path / "back")
+    sizes = pack(tmp_path / "grids", tmp_path / "packed", crf=12, depth=True)
+    assert sizes["kind"] == "grids" and sizes["packed_bytes"] > 0 and json.loads((tmp_path / "packed" / INDEX).read_text())["grids"].keys() == {"g0", "g1"}
+    paths = unpack(tmp_path / "packed", tmp_path / "back")
     assert [p.name for p in paths] == ["g0.grid.npz", "g1.grid.npz"]
     for i, path in enumerate(paths):
         before, after = smooth_grid(i), load_grid(path)
@@ -48,11 +49,30 @@ def test_without_depth_and_errors(tmp_path, capsys):
     assert "packed" in capsys.readouterr().out
     assert main(["unpack", str(tmp_path / "packed"), str(tmp_path / "back")]) == 0
     assert load_grid(tmp_path / "back" / "g.grid.npz").depth is None  # depth travels only when asked for
-    with pytest.raises(FileNotFoundError, match="no .grid.npz files to pack"):
-        pack_grids(tmp_path / "nothing", tmp_path / "p2")
+    with pytest.raises(FileNotFoundError, match="no .grid.npz or .clip.npz files to pack"):
+        pack(tmp_path / "nothing", tmp_path / "p2")
     with pytest.raises(FileNotFoundError, match="written by `fourreal pack`"):
-        unpack_grids(tmp_path / "grids", tmp_path / "b2")
+        unpack(tmp_path / "grids", tmp_path / "b2")
     (tmp_path / "packed" / "g.mp4").write_bytes(b"not a video")
     with pytest.raises(GridFormatError, match="0 frames decoded, 12 expected"):
-        unpack_grids(tmp_path / "packed", tmp_path / "b3")
+        unpack(tmp_path / "packed", tmp_path / "b3")
     assert not (tmp_path / "b3").exists()  # nothing half-written
+
+
+def test_clips_round_trip_with_their_mode_and_meta(tmp_path, capsys):
+    for i, mode in enumerate(("dynamic", "freeze_time")):
+        rgb = smooth_grid(i, v=1, t=6, h=18, w=32).rgb[0]
+        save_clip(tmp_path / "clips" / f"c{i}.clip.npz", Clip(rgb, mode, {"source": f"v{i}.mp4", "fps": 8.0}))
+    assert main(["pack", str(tmp_path / "clips"), str(tmp_path / "packed")]) == 0
+    assert "packed the clips" in capsys.readouterr().out
+    paths = unpack(tmp_path / "packed", tmp_path / "back")
+    assert [p.name for p in paths] == ["c0.clip.npz", "c1.clip.npz"]
+    for i, (path, mode) in enumerate(zip(paths, ("dynamic", "freeze_time"))):
+        clip = load_clip(path)
+        assert clip.mode == mode and clip.rgb.shape == (6, 18, 32, 3) and clip.meta["source"] == f"v{i}.mp4"
+        assert psnr(to_unit(clip.rgb), to_unit(smooth_grid(i, v=1, t=6, h=18, w=32).rgb[0])) > 38
+        assert clip.meta["transport"].startswith("h264")
+    (tmp_path / "packed" / "c1.mp4").write_bytes(b"")
+    with pytest.raises(ClipFormatError, match="c1.mp4: 0 frames decoded, 6 expected"):
+        unpack(tmp_path / "packed", tmp_path / "b2")
+    assert not (tmp_path / "b2").exists()

@@ -48,7 +48,8 @@ def test_bad_values_in_several_sections_stop_dvc_repro_before_any_output_is_remo
     made = dvc("repro", "pseudo4d")
     assert made.returncode == 0, made.stdout[-2000:] + made.stderr[-2000:]
     outputs = [repo / "data/videos/clips", repo / "data/videos/metrics.json", repo / "data/pseudo4d/grids",
-               repo / "data/pseudo4d/previews", repo / "data/pseudo4d/metrics.json", repo / "data/params.ok"]
+               repo / "data/pseudo4d/test_grids", repo / "data/pseudo4d/previews", repo / "data/pseudo4d/metrics.json",
+               repo / "data/params.ok"]
     assert all(p.exists() for p in outputs)
     before = digests(repo / "data", repo / ".dvc/cache")
     for keys, value, line in BAD:
