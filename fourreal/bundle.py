@@ -80,7 +80,8 @@ def model_card(name: str, sources: dict[str, Path], sizes: dict[str, int], param
                scores: dict | None = None, manifests: list[Path] = ()) -> str:
     """The bundle's ``README.md``: each part (its source, ``parameters``, stored size, and the
     ``metrics.json`` / ``run.json`` its stage wrote beside it), the 4D model's scores on the
-    held-out grids (``sample_4d``'s metrics for the variant and the copy baselines), the
+    held-out grids (``sample_4d``'s metrics for the variant and the copy baselines, rendered and
+    pseudo-4D), the
     licenses of the gathered data (``manifests``), and the commands that run it."""
     lines = [f"# {name}", "", "Trained models of the fourreal pipeline (4Real-Video), bf16 safetensors.", "",
              "| part | from | parameters | stored | training |", "|---|---|---|---|---|"]
@@ -99,11 +100,13 @@ def model_card(name: str, sources: dict[str, Path], sizes: dict[str, int], param
         lines += ["", "Training time (the stages' `run.json`):", ""]
         lines += [f"- {part}: {r.get('seconds', '?')} s, MFU {r.get('mfu', 'n/a')}" for part, r in runs.items() if r]
     if scores:
-        lines += ["", "Held-out rendered grids (`sample_4d`): PSNR / SSIM, whole frames and the object's pixels.", "",
-                  "| | PSNR | SSIM | fg PSNR | fg SSIM |", "|---|---|---|---|---|"]
+        lines += ["", "Held-out grids (`sample_4d`): PSNR / SSIM on rendered assets, over whole frames and over the "
+                  "object's pixels, and on pseudo-4D grids of held-out real videos.", "",
+                  "| | PSNR | SSIM | fg PSNR | fg SSIM | real-video PSNR | real-video SSIM |",
+                  "|---|---|---|---|---|---|---|"]
+        keys = ("psnr", "ssim", "fg_psnr", "fg_ssim", "pseudo_psnr", "pseudo_ssim")
         for row, label in scores.items():
-            lines.append(f"| {row} | " + " | ".join(str(label.get(k, "-")) for k in ("psnr", "ssim", "fg_psnr", "fg_ssim"))
-                         + " |")
+            lines.append(f"| {row} | " + " | ".join(str(label.get(k, "-")) for k in keys) + " |")
     licensed = [(m, f, e) for m in manifests if m.is_file() for f, e in _json(m).get("files", {}).items()]
     if licensed:
         lines += ["", "Data gathered for training and testing, with licenses:", "",

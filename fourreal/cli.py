@@ -162,6 +162,7 @@ def _bundle(args: argparse.Namespace) -> int:
     for row in (args.variant, "copy_row_baseline", "copy_column_baseline"):
         if f"{row}_psnr" in metrics:
             scores[row] = {k: metrics.get(f"{row}_{k}", "-") for k in ("psnr", "ssim", "fg_psnr", "fg_ssim")}
+            scores[row].update({f"pseudo_{k}": metrics.get(f"pseudo_{row}_{k}", "-") for k in ("psnr", "ssim")})
     out = Path(args.out)
     card = partial(model_card, out.name, scores=scores, manifests=[Path(m) for m in args.manifests])
     sizes = write_bundle(out, args.base, args.model_4d, args.depth, args.upsampler or None, card=card)

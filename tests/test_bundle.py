@@ -142,7 +142,8 @@ def test_to4d_reads_its_models_from_a_bundle(tmp_path):
 def test_bundle_command_writes_the_model_card(tmp_path, capsys):
     src = trained_models(tmp_path / "stages")
     (tmp_path / "stages" / "metrics.json").write_text(json.dumps({"steps": 7, "heldout_loss_ema": 0.25}))
-    scores = {"soft_psnr": 21.5, "soft_ssim": 0.7, "soft_fg_psnr": 18.0, "soft_fg_ssim": 0.5, "copy_row_baseline_psnr": 20.0}
+    scores = {"soft_psnr": 21.5, "soft_ssim": 0.7, "soft_fg_psnr": 18.0, "soft_fg_ssim": 0.5, "copy_row_baseline_psnr": 20.0,
+              "pseudo_soft_psnr": 25.5, "pseudo_soft_ssim": 0.8}
     (tmp_path / "scores.json").write_text(json.dumps(scores))
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"files": {"clip.mp4": {"package": "pkg", "license": "CC-BY-4.0"}}}))
@@ -151,7 +152,8 @@ def test_bundle_command_writes_the_model_card(tmp_path, capsys):
                  str(src["depth"]), "--scores", str(tmp_path / "scores.json"), "--manifests", str(manifest)]) == 0
     card = (out / "README.md").read_text()
     assert card.startswith("# tiny") and "4x4 windows of 16x32" in card
-    assert "| soft | 21.5 | 0.7 | 18.0 | 0.5 |" in card and "| copy_row_baseline | 20.0 | - | - | - |" in card
+    assert "| soft | 21.5 | 0.7 | 18.0 | 0.5 | 25.5 | 0.8 |" in card
+    assert "| copy_row_baseline | 20.0 | - | - | - | - | - |" in card
     assert "| clip.mp4 | pkg | CC-BY-4.0 |" in card and "steps 7" in card
     assert "fourreal to4d --models models/tiny" in card
     assert "MB in all" in capsys.readouterr().out
