@@ -123,7 +123,8 @@ def write_bundle(out: str | Path, base: str | Path, model_4d: str | Path, depth:
     """Write a bundle to ``out`` (atomically) from the stages' model directories; returns the
     bytes of each part. The 4D model's weights equal to the base model's (``base.*``, bit
     for bit in the trained precision) are left out and read from ``base/`` when loading; a
-    4D model whose base weights trained (``soft_all``) keeps its own. ``card(sources,
+    4D model whose base weights trained (``soft_all``) keeps its own; one already stored over
+    a linked base (``"base"`` in its ``config.json``) must link to ``base``. ``card(sources,
     sizes, parameters)`` gives the ``README.md`` (:func:`model_card`)."""
     out = Path(out)
     sources = {"base": Path(base), "model_4d": Path(model_4d), "depth": Path(depth)}
@@ -139,11 +140,18 @@ def write_bundle(out: str | Path, base: str | Path, model_4d: str | Path, depth:
                 (tmp / name).mkdir()
                 _copy_weights(sources[name], weights[name], tmp / name, max_shard_mb)
         own = weights["model_4d"]
+        spec = json.loads((sources["model_4d"] / "config.json").read_text())
+        if spec.get("base"):  # already stored as its own tensors over a linked base: that base must be ours
+            linked = load_tensors(sources["model_4d"] / spec["base"], "model")
+            if linked.keys() != weights["base"].keys() or not all(torch.equal(v, weights["base"][k]) for k, v in linked.items()):
+                raise CheckpointError(f"{sources['model_4d']}: its base ({spec['base']}) is not {sources['base']}; "
+                                      "bundle it with the base model it was trained on")
         in_base = {k: weights["base"].get(k.removeprefix("base.")) for k in own if k.startswith("base.")}
         shared = set(in_base) if all(b is not None and torch.equal(own[k], b) for k, b in in_base.items()) else set()
-        spec = json.loads((sources["model_4d"] / "config.json").read_text())
+        linked_base = bool(shared or spec.get("base"))
         (tmp / "model_4d").mkdir()
-        (tmp / "model_4d" / "config.json").write_text(json.dumps({**spec, "base": BASE_LINK} if shared else spec, indent=1))
+        (tmp / "model_4d" / "config.json").write_text(json.dumps({**spec, "base": BASE_LINK} if linked_base else spec,
+                                                                 indent=1))
         save_tensors(tmp / "model_4d", "model", _bf16({k: v for k, v in own.items() if k not in shared}), max_shard_mb)
         sizes = {name: sum(f.stat().st_size for f in (tmp / name).iterdir()) for name in sources}
         if card is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import asdict
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 from fourreal.bundle import bundle_paths, write_bundle
-from fourreal.checkpoint import CheckpointError, load_tensors
+from fourreal.checkpoint import CheckpointError, load_tensors, save_tensors
 from fourreal.cli import main
 from fourreal.depth import DepthNet, load_depth_model, save_depth_model
 from fourreal.dit import DiT, DiTConfig
@@ -78,6 +79,34 @@ def test_a_4d_model_whose_base_trained_keeps_its_own_weights(tmp_path):
     loaded = load_model4d(tmp_path / "bundle" / "model_4d").state_dict()
     original = bf16(load_model4d(src["model_4d"]).state_dict())
     assert all(torch.equal(loaded[k], original[k]) for k in loaded)
+
+
+def test_a_4d_model_stored_over_a_linked_base_bundles_against_that_base(tmp_path):
+    """A 4D model directory holding only its own tensors and a link to its base (how trained
+    models travel between machines) bundles the same as the full export."""
+    src = trained_models(tmp_path / "stages")
+    own = {k: v for k, v in load_tensors(src["model_4d"], "model").items() if not k.startswith("base.")}
+    linked = tmp_path / "stages" / "linked" / "model"
+    linked.mkdir(parents=True)
+    save_tensors(linked, "model", own, 15.0)
+    spec = json.loads((src["model_4d"] / "config.json").read_text())
+    (linked / "config.json").write_text(json.dumps({**spec, "base": "../../base"}))
+    write_bundle(tmp_path / "bundle", src["base"], linked, src["depth"])
+    assert json.loads((tmp_path / "bundle" / "model_4d" / "config.json").read_text())["base"] == "../base"
+    loaded = load_model4d(tmp_path / "bundle" / "model_4d").state_dict()
+    original = bf16(load_model4d(src["model_4d"]).state_dict())
+    assert all(torch.equal(loaded[k], original[k]) for k in loaded)
+    export_base = tmp_path / "other_base"  # another base (one weight differs): refused
+    shutil.copytree(src["base"], export_base)
+    t = load_tensors(export_base, "model")
+    first = next(iter(t))
+    t[first] = t[first] + 1
+    for f in export_base.glob("model-*.safetensors"):
+        f.unlink()
+    save_tensors(export_base, "model", t, 15.0)
+    (linked / "config.json").write_text(json.dumps({**spec, "base": "../../../other_base"}))
+    with pytest.raises(CheckpointError, match="is not .*; bundle it with the base model it was trained on"):
+        write_bundle(tmp_path / "bundle2", src["base"], linked, src["depth"])
 
 
 def test_bundle_errors_name_the_missing_part(tmp_path):
