@@ -1,11 +1,12 @@
 """Video score distillation sampling (SDS) with the base video model (4Real, Sec. 3.3).
 
 A rendered video ``x`` (differentiable in the scene's parameters) is noised to
-``x_sigma = (1 - sigma) x + sigma eps``; the frozen video model predicts the velocity ``v``,
-hence a denoised estimate ``x_hat = x_sigma - sigma v``. SDS moves ``x`` towards ``x_hat``:
-its gradient is ``w(sigma) (x - x_hat)`` with ``x_hat`` held constant, written here as the
-loss ``0.5 w ||x - stopgrad(x_hat)||^2`` (mean over pixels). The conditioning frames (the
-video's first ``context`` frames) are given to the model and get no gradient.
+``x_sigma = (1 - sigma) x + sigma eps`` (:func:`fourreal.flow_matching.interpolate`); the
+frozen video model predicts the velocity ``v``, hence a denoised estimate
+``x_hat = x_sigma - sigma v``. SDS moves ``x`` towards ``x_hat``: its gradient is
+``w(sigma) (x - x_hat)`` with ``x_hat`` held constant, written here as the loss
+``0.5 w ||x - stopgrad(x_hat)||^2`` (mean over pixels). The conditioning frames (the video's
+first ``context`` frames) are given to the model and get no gradient.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from typing import Callable
 
 import torch
 
+from fourreal.flow_matching import interpolate
 from fourreal.video_model import CONTEXTS
 
-# ``velocity(x_sigma [B, F, 3, H, W], sigma [B], mode [B], cond, mask [B, F]) -> [B, F, 3, H, W]``
-Velocity = Callable[..., torch.Tensor]
+# the video model: ``model(x_sigma [B, F, 3, H, W], sigma [B], mode [B], cond=, mask= [B, F]) -> [B, F, 3, H, W]``
+VideoVelocity = Callable[..., torch.Tensor]
 
 
-def sds_loss(model: Velocity, video: torch.Tensor, mode: str, sigma_range: tuple[float, float] = (0.2, 0.8),
+def sds_loss(model: VideoVelocity, video: torch.Tensor, mode: str, sigma_range: tuple[float, float] = (0.2, 0.8),
              context: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
     """SDS loss of ``video [B, F, 3, H, W]`` in [-1, 1] under the base model in ``mode``
     (``dynamic`` for fixed-view videos, ``freeze_time`` for freeze-time videos).
@@ -40,7 +42,7 @@ def sds_loss(model: Velocity, video: torch.Tensor, mode: str, sigma_range: tuple
     mask[:, :context] = 1
     mode_id = torch.full((b,), CONTEXTS[mode], device=video.device)
     with torch.no_grad():
-        noisy = (1 - s) * x + s * noise
+        noisy = interpolate(x, noise, sigma)
         noisy[:, :context] = x[:, :context]
         v = model(noisy, sigma, mode_id, cond=x, mask=mask)
         denoised = noisy - s * v

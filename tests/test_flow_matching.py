@@ -12,6 +12,16 @@ def test_interpolation_and_velocity_by_hand():
     torch.testing.assert_close(velocity_target(x0, eps), torch.tensor([[-0.5, 3.0]]))
 
 
+def test_interpolation_ends_per_video_sigma_and_path_velocity():
+    gen = torch.Generator().manual_seed(0)
+    x0, eps = torch.randn(2, 3, 3, 2, 2, generator=gen), torch.randn(2, 3, 3, 2, 2, generator=gen)
+    assert torch.equal(interpolate(x0, eps, torch.zeros(2)), x0) and torch.equal(interpolate(x0, eps, torch.ones(2)), eps)
+    mixed = interpolate(x0, eps, torch.tensor([0.0, 1.0]))  # sigma [B]: one flow time per video
+    assert torch.equal(mixed[0], x0[0]) and torch.equal(mixed[1], eps[1])
+    step = interpolate(x0, eps, torch.full((2,), 0.7)) - interpolate(x0, eps, torch.full((2,), 0.2))
+    torch.testing.assert_close(step, 0.5 * velocity_target(x0, eps))  # d x_sigma / d sigma is the target
+
+
 def test_loss_by_hand_skips_conditioning_frames():
     pred = torch.zeros(1, 3, 2)
     target = torch.tensor([[[1.0, 1.0], [2.0, 0.0], [3.0, 3.0]]])
