@@ -98,7 +98,8 @@ def model_card(name: str, sources: dict[str, Path], sizes: dict[str, int], param
     runs = {part: _json(src.parent / "run.json") for part, src in sources.items()}
     if any(runs.values()):
         lines += ["", "Training time (the stages' `run.json`):", ""]
-        lines += [f"- {part}: {r.get('seconds', '?')} s, MFU {r.get('mfu', 'n/a')}" for part, r in runs.items() if r]
+        lines += [f"- {part}: {r.get('seconds_all_runs', r.get('seconds', '?'))} s, MFU {r.get('mfu', 'n/a')}"
+                  for part, r in runs.items() if r]
     if scores:
         lines += ["", "Held-out grids (`sample_4d`): PSNR / SSIM on rendered assets, over whole frames and over the "
                   "object's pixels, and on pseudo-4D grids of held-out real videos.", "",

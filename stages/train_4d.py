@@ -66,9 +66,9 @@ def main() -> None:
 
     key = run_key(__file__, [cfg, args.variant, args.phase], [start, *SOURCES[args.phase]])  # configs, weights, data, code
     summary = train(model, optim, out, make_batch, loss_fn, None, key, flops)
-    if summary["rank"] != 0:  # under torchrun, rank 0 alone writes the outputs
+    if summary.rank != 0:  # under torchrun, rank 0 alone writes the outputs
         return
-    final = summary["ema"] or model
+    final = summary.ema or model
     export_model(out / "model", final, model4d_config(model, optim), optim.max_shard_mb)
     unchanged = all(torch.equal(frozen_before[k], v.detach().to(frozen_before[k].device))
                     for k, v in model.named_parameters() if k in frozen_before)
@@ -76,19 +76,20 @@ def main() -> None:
         "trainable": trainable,
         "trainable_parameters": sum(p.numel() for p in params),
         "frozen_parameters_unchanged": unchanged,
-        "steps": summary["steps"],
-        "final_train_loss": None if summary["final_loss"] is None else round(summary["final_loss"], 5),
-        "device": summary["device"],
+        "steps": summary.steps,
+        "final_train_loss": None if summary.final_loss is None else round(summary.final_loss, 5),
+        "device": summary.device,
     })
-    tokens = optim.tokens_done(summary["steps"], model.base.cfg.patch, grid=True,  # by this run, all ranks
-                               start=summary["resumed_from"]) * summary["world_size"]
+    tokens = optim.tokens_done(summary.steps, model.base.cfg.patch, grid=True,  # by this run, all ranks
+                               start=summary.resumed_from) * summary.world_size
     write_run(out, {
-        "seconds": round(summary["seconds"], 2),
-        "resumed_from_step": summary["resumed_from"],
-        "tokens_per_s": round(tokens / max(summary["seconds"], 1e-9)),
-        "model_tflops_per_s": summary.get("model_tflops_per_s"),
-        "mfu": summary.get("mfu", "n/a (no GPU)"),
-        "peak_gpu_memory_gib": summary["peak_gpu_memory_gib"],
+        "seconds": round(summary.seconds, 2),
+        "seconds_all_runs": round(summary.seconds_all_runs, 2),
+        "resumed_from_step": summary.resumed_from,
+        "tokens_per_s": round(tokens / max(summary.seconds, 1e-9)),
+        "model_tflops_per_s": summary.model_tflops_per_s,
+        "mfu": "n/a (no GPU)" if summary.mfu is None else summary.mfu,
+        "peak_gpu_memory_gib": summary.peak_gpu_memory_gib,
     })
 
 

@@ -64,9 +64,9 @@ def main() -> None:
         return 3 * dit_forward_flops(model.cfg, b, f, h, w)
 
     summary = train(model, cfg.optim, out, make_batch, loss_fn, previews, key, flops)
-    if summary["rank"] != 0:  # under torchrun, rank 0 alone writes the outputs
+    if summary.rank != 0:  # under torchrun, rank 0 alone writes the outputs
         return
-    ema = summary["ema"] or model
+    ema = summary.ema or model
     export_model(out / "model", ema, {"preset": cfg.preset, "dit": asdict(cfg.model_config()), "training_frames": last.frames},
                  cfg.optim.max_shard_mb)
 
@@ -76,28 +76,29 @@ def main() -> None:
     step0 = DiT(cfg.model_config())
     load_checkpoint(list_checkpoints(out / "checkpoints" / "init")[-1], step0)
     untrained, step0 = untrained.to(device), step0.to(device)
-    done = summary["steps"] - summary["resumed_from"]  # by this run (seconds count only it)
-    tokens = cfg.optim.tokens_done(summary["steps"], model.cfg.patch, start=summary["resumed_from"]) * summary["world_size"]
+    done = summary.steps - summary.resumed_from  # by this run (seconds count only it)
+    tokens = cfg.optim.tokens_done(summary.steps, model.cfg.patch, start=summary.resumed_from) * summary.world_size
     write_metrics(out, {
         "parameters": count_parameters(model),
-        "steps": summary["steps"],
-        "final_train_loss": None if summary["final_loss"] is None else round(summary["final_loss"], 5),
+        "steps": summary.steps,
+        "final_train_loss": None if summary.final_loss is None else round(summary.final_loss, 5),
         "heldout_loss_ema": round(heldout_loss(ema, eval_batches), 5),
         "heldout_loss_step0": round(heldout_loss(step0, eval_batches), 5),
         "heldout_loss_untrained": round(heldout_loss(untrained, eval_batches), 5),
         "compile": cfg.optim.compile,
         "activation_checkpointing": cfg.optim.activation_checkpointing,
-        "device": summary["device"],
-        "world_size": summary["world_size"],
+        "device": summary.device,
+        "world_size": summary.world_size,
     })
     write_run(out, {
-        "seconds": round(summary["seconds"], 2),
-        "resumed_from_step": summary["resumed_from"],
-        "steps_per_s": round(done / max(summary["seconds"], 1e-9), 3),
-        "tokens_per_s": round(tokens / max(summary["seconds"], 1e-9)),
-        "model_tflops_per_s": summary.get("model_tflops_per_s"),
-        "mfu": summary.get("mfu", "n/a (no GPU)"),
-        "peak_gpu_memory_gib": summary["peak_gpu_memory_gib"],
+        "seconds": round(summary.seconds, 2),
+        "seconds_all_runs": round(summary.seconds_all_runs, 2),
+        "resumed_from_step": summary.resumed_from,
+        "steps_per_s": round(done / max(summary.seconds, 1e-9), 3),
+        "tokens_per_s": round(tokens / max(summary.seconds, 1e-9)),
+        "model_tflops_per_s": summary.model_tflops_per_s,
+        "mfu": "n/a (no GPU)" if summary.mfu is None else summary.mfu,
+        "peak_gpu_memory_gib": summary.peak_gpu_memory_gib,
     })
 
 

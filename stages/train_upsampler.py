@@ -66,22 +66,23 @@ def main() -> None:
 
     key = run_key(__file__, [cfg], cfg.sources)
     summary = train(model, cfg.optim, out, make_batch, loss_fn, previews, key)
-    if summary["rank"] != 0:  # under torchrun, rank 0 alone writes the outputs
+    if summary.rank != 0:  # under torchrun, rank 0 alone writes the outputs
         return
-    ema = summary["ema"] or model
+    ema = summary.ema or model
     export_model(out / "model", ema, {"preset": cfg.preset, "scale": cfg.scale, "residual_scale": cfg.residual_scale,
                                       "sample_steps": cfg.sample_steps, "dit": asdict(cfg.model_config())},
                  cfg.optim.max_shard_mb)
     ours, bilinear, _ = evaluate(ema)
     write_metrics(out, {
         "parameters": count_parameters(model),
-        "steps": summary["steps"],
-        "final_train_loss": None if summary["final_loss"] is None else round(summary["final_loss"], 5),
+        "steps": summary.steps,
+        "final_train_loss": None if summary.final_loss is None else round(summary.final_loss, 5),
         "heldout_psnr_upsampler": round(ours, 3),
         "heldout_psnr_bilinear": round(bilinear, 3),
-        "device": summary["device"],
+        "device": summary.device,
     })
-    write_run(out, {"seconds": round(summary["seconds"], 2), "peak_gpu_memory_gib": summary["peak_gpu_memory_gib"]})
+    write_run(out, {"seconds": round(summary.seconds, 2), "seconds_all_runs": round(summary.seconds_all_runs, 2),
+                    "peak_gpu_memory_gib": summary.peak_gpu_memory_gib})
 
 
 if __name__ == "__main__":

@@ -23,9 +23,9 @@ summary = train(model, cfg, out, lambda p, r, d: videos.batch(2, 3, 8, 8, r), la
 flat = torch.cat([v.flatten() for v in model_state(model).values()]) if mode == "ddp" else torch.zeros(1)
 gathered = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
 dist.all_gather(gathered, flat)
-if summary["rank"] == 0:
+if summary.rank == 0:
     same = all(torch.equal(gathered[0], g) for g in gathered)
     sharded = any(type(p).__name__ == "DTensor" for p in model.parameters())
-    print(f"WORLD={summary['world_size']} STEPS={summary['steps']} REPLICAS_EQUAL={same} SHARDED={sharded} "
-          f"EXPORT={type(summary['ema']).__name__}", flush=True)
+    print(f"WORLD={summary.world_size} STEPS={summary.steps} REPLICAS_EQUAL={same} SHARDED={sharded} "
+          f"EXPORT={type(summary.ema).__name__}", flush=True)
 dist.destroy_process_group()

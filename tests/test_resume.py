@@ -79,10 +79,14 @@ def test_train_4d_and_finetune_4d_start_over_when_data_or_upstream_weights_chang
 def test_a_run_resumes_under_another_checkpoint_log_or_time_setting(tmp_path):
     ws = workspace(tmp_path)
     train(ws, "pseudo")
-    assert json.loads((ws / "data/train_4d/soft/run.json").read_text())["resumed_from_step"] == 0
+    first = json.loads((ws / "data/train_4d/soft/run.json").read_text())
+    assert first["resumed_from_step"] == 0 and first["seconds_all_runs"] == first["seconds"]
     params = yaml.safe_load((ws / "params.yaml").read_text())
     params["train_4d"]["pseudo"].update(checkpoint_every=1, log_every=1, time_limit_s=600.0, max_shard_mb=5.0)
     (ws / "params.yaml").write_text(yaml.safe_dump(params))
     assert "resumed from data/train_4d/soft/checkpoints/step_0000004" in train(ws, "pseudo")
     run = json.loads((ws / "data/train_4d/soft/run.json").read_text())
     assert run["resumed_from_step"] == 4 and run["tokens_per_s"] == 0  # this run did no steps itself
+    # the training time of the run it resumed counts, up to the checkpoint it resumed from
+    trained = json.loads((ws / "data/train_4d/soft/train_time.json").read_text())["seconds"]
+    assert 0 < trained <= first["seconds"] + 0.01 and run["seconds_all_runs"] >= round(trained, 2)

@@ -53,7 +53,7 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path):
         run(tmp_path / "cut", interrupt_at=6)  # dies during step 6, after the step-4 checkpoint
     assert [p.name for p in list_checkpoints(tmp_path / "cut" / "checkpoints")][-1] == "step_0000004"
     resumed, summary = run(tmp_path / "cut")
-    assert summary["steps"] == 8
+    assert summary.steps == 8
     for a, b in zip(ref.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
     rows = list(csv.DictReader(open(tmp_path / "cut" / "loss.csv")))
@@ -204,9 +204,9 @@ def test_the_run_reports_its_own_model_flop_rate(tmp_path):
                     lambda m, b, g: video_loss(m, b, g, cfg), run_key="k", flops_fn=flops)
     assert seen == [(2, 4, 8, 16)] * 6
     step_flops = 3 * dit_forward_flops(model.cfg, 2, 4, 8, 16)
-    rate = summary["model_tflops_per_s"] * 1e12
-    assert 0 < rate and step_flops / rate < summary["seconds"]  # a step's time is below the whole run's
-    assert "mfu" not in summary
+    rate = summary.model_tflops_per_s * 1e12
+    assert 0 < rate and step_flops / rate < summary.seconds  # a step's time is below the whole run's
+    assert summary.mfu is None
 
 
 def test_tokens_done_counts_videos_or_grid_windows():

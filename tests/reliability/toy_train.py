@@ -32,7 +32,7 @@ def main(out: Path) -> None:
 
     summary = train(model, cfg, out, make_batch, lambda m, b, g: video_loss(m, b, g, cfg), run_key="toy")
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "final.safetensors"))
-    print(f"steps {summary['steps']}")
+    print(f"steps {summary.steps}")
 
 
 if __name__ == "__main__":
