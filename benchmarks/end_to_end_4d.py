@@ -28,7 +28,7 @@ from fourreal.dit import PRESETS, DiT
 from fourreal.grid import Grid, save_grid
 from fourreal.grid_sampler import sample_grid
 from fourreal.model4d import Model4D
-from fourreal.upsampler import UpsamplerConfig, upsample_grid
+from fourreal.upsampler import TrainUpsamplerConfig, upsample_grid
 
 
 def main() -> None:
@@ -46,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     dev = torch.device("cuda")
     model = Model4D(DiT(PRESETS[args.preset]), args.architecture).to(dev).eval().to(torch.bfloat16)
-    up_cfg = UpsamplerConfig(preset=args.upsampler_preset, scale=args.scale, sample_steps=args.upsampler_steps)
+    up_cfg = TrainUpsamplerConfig(preset=args.upsampler_preset, scale=args.scale, sample_steps=args.upsampler_steps)
     upsampler = DiT(replace(PRESETS[args.upsampler_preset], extra_channels=3)).to(dev).eval().to(torch.bfloat16)
     net4d = torch.compile(model) if args.compile else model
     up_net = torch.compile(upsampler) if args.compile else upsampler

@@ -23,9 +23,10 @@ import numpy as np
 import torch
 
 from anchors import cuda_time
-from fourreal.gaussians import render
 from fourreal.grid import load_grid
-from fourreal.reconstruct import ReconstructConfig, reconstruct
+from fourreal.reconstruction.config import ReconstructConfig
+from fourreal.reconstruction.gaussians import render
+from fourreal.reconstruction.pipeline import reconstruct
 
 
 def backends_agree() -> float:

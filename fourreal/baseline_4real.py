@@ -24,13 +24,17 @@ import numpy as np
 import torch
 
 from fourreal.config import require
-from fourreal.reconstruct import (Canonical, Deformable, ReconstructConfig, background_color, canonical_init, compute_device, fit,
-                                  prune_floaters, render_grid)
+from fourreal.reconstruction.config import ReconstructConfig, compute_device
+from fourreal.reconstruction.deformation import Deformable
+from fourreal.reconstruction.fit import fit
+from fourreal.reconstruction.init import Canonical, background_color, canonical_init
+from fourreal.reconstruction.output import render_grid
+from fourreal.reconstruction.prune import prune_floaters
 from fourreal.sds import sds_loss
 
 
 @dataclass
-class FourRealConfig:
+class Baseline4RealConfig:
     """Parameters of the ``baseline_4real`` stage.
 
     Attributes:
@@ -71,8 +75,8 @@ class FourRealConfig:
 
 
 def sds_regularizer(base: torch.nn.Module, Ks: np.ndarray, background: np.ndarray, height: int, width: int,
-                    cfg: FourRealConfig, recon: ReconstructConfig):
-    """The SDS term of stage 2 as a ``regularizer(model, rng)`` for :func:`fourreal.reconstruct.fit`:
+                    cfg: Baseline4RealConfig, recon: ReconstructConfig):
+    """The SDS term of stage 2 as a ``regularizer(model, rng)`` for :func:`fourreal.reconstruction.fit.fit`:
     a rendered fixed-view video (random view, ``sds_frames`` consecutive times) scored in
     dynamic mode plus a rendered freeze-time video (random time, consecutive views) scored in
     freeze-time mode, each conditioned on its first rendered frame."""
@@ -101,7 +105,7 @@ def sds_regularizer(base: torch.nn.Module, Ks: np.ndarray, background: np.ndarra
 
 
 def optimize_4real(row: np.ndarray, column: np.ndarray, depth: np.ndarray, Ks: np.ndarray, base: torch.nn.Module,
-                   cfg: FourRealConfig, recon: ReconstructConfig, progress: bool = True) -> dict:
+                   cfg: Baseline4RealConfig, recon: ReconstructConfig, progress: bool = True) -> dict:
     """4Real for a reference video ``row [T, H, W, 3]`` and a freeze-time video ``column
     [V, H, W, 3]`` (uint8, sharing their first frame) with the column's depth ``[V, H, W]``
     and intrinsics ``[V, 3, 3]``. Returns the model, the rendered grid ``[V, T, H, W, 3]``,

@@ -79,6 +79,7 @@ def _sample(args: argparse.Namespace) -> int:
     """Sample a dynamic and a freeze-time video from one first frame with the base model."""
     import numpy as np
 
+    from fourreal.clip import MODES
     from fourreal.data import to_uint8
     from fourreal.preview import contact_sheet, write_mp4, write_png
     from fourreal.video_model import load_model, sample_from_first_frame
@@ -87,7 +88,7 @@ def _sample(args: argparse.Namespace) -> int:
     first = _read_first_frame(Path(args.input), args.height, args.width)[None]
     out = Path(args.out)
     rows = []
-    for mode in ("dynamic", "freeze_time"):
+    for mode in MODES:
         video = to_uint8(sample_from_first_frame(model, first, args.frames, mode, args.steps, args.sampler,
                                                  args.guidance, args.seed))[0]
         write_mp4(out / f"{mode}.mp4", video.repeat(4, axis=1).repeat(4, axis=2), fps=8)

@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -19,8 +19,9 @@ from fourreal.files import read_npz, write_npz
 
 FORMAT = "fourreal.clip/1"
 SUFFIX = ".clip.npz"
-MODES = ("dynamic", "freeze_time")
+# The generation modes, in the order of the base model's context ids (fourreal.dit.CONTEXTS).
 Mode = Literal["dynamic", "freeze_time"]
+MODES: tuple[Mode, ...] = get_args(Mode)
 
 
 class ClipFormatError(ValueError):

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fourreal.tracking import dense_flow
+from fourreal.optical_flow import dense_flow
 
 THRESHOLDS = (0.5, 1.0, 2.0)
 

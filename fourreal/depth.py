@@ -20,7 +20,7 @@ from fourreal.data import to_unit
 
 
 @dataclass
-class DepthConfig:
+class TrainDepthConfig:
     """Parameters of the ``train_depth`` stage.
 
     Attributes:
@@ -154,7 +154,8 @@ def load_depth_model(path: str | Path) -> nn.Module:
                                             "reconstruct.depth_model to a TorchScript file")).eval()
 
 
-def train_depth_net(frames: np.ndarray, depths: np.ndarray, cfg: DepthConfig, progress: bool = True) -> tuple[DepthNet, list[float]]:
+def train_depth_net(frames: np.ndarray, depths: np.ndarray, cfg: TrainDepthConfig,
+                    progress: bool = True) -> tuple[DepthNet, list[float]]:
     """Train a :class:`DepthNet` on uint8 ``frames [N, H, W, 3]`` with ``depths [N, H, W]``
     (on the GPU when there is one; the trained network is returned on the CPU)."""
     from tqdm import tqdm

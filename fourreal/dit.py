@@ -23,10 +23,11 @@ import torch.utils.checkpoint
 import torch.nn.functional as F
 from torch import nn
 
+from fourreal.clip import MODES
 from fourreal.config import require
 
 # Generation modes (the paper's context embedding); NULL_CONTEXT is for classifier-free guidance.
-CONTEXTS = {"dynamic": 0, "freeze_time": 1}
+CONTEXTS = {mode: i for i, mode in enumerate(MODES)}
 NULL_CONTEXT = len(CONTEXTS)
 
 

@@ -6,6 +6,14 @@ from __future__ import annotations
 import numpy as np
 
 
+def pinhole(fov_deg: float, height: int, width: int) -> np.ndarray:
+    """Intrinsics ``[3, 3]`` (float64) of a pinhole camera of a ``height x width`` image with
+    horizontal field of view ``fov_deg``, principal point at the image centre (pixel ``(i, j)``
+    is centred at ``(j + .5, i + .5)``)."""
+    f = (width / 2) / np.tan(np.deg2rad(fov_deg) / 2)
+    return np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]])
+
+
 def unproject(uv: np.ndarray, depth: np.ndarray, K: np.ndarray) -> np.ndarray:
     """Camera-space points ``[N, 3]`` of pixels ``uv [N, 2]`` (x, y in pixels, centres at
     +0.5) with camera-space ``depth [N]`` (z) under intrinsics ``K [3, 3]``."""

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from fourreal.config import from_dict, require
 from fourreal.faults import fault_point
+from fourreal.geometry import pinhole
 from fourreal.grid import Grid, GridFormatError, load_grid, save_grid
 from fourreal.preview import PreviewConfig
 
@@ -110,13 +111,6 @@ class RenderConfig:
         require(self.timeout_s >= 10, "timeout_s", "must be >= 10")
         require(self.clip_rows >= 0, "clip_rows", "must be >= 0")
         require(self.clip_cols >= 0, "clip_cols", "must be >= 0")
-
-
-def intrinsics(cfg: RenderConfig) -> np.ndarray:
-    """Pinhole matrix ``[3, 3]`` for the configured size and horizontal field of view
-    (principal point at the image center; pixel ``(i, j)`` is centered at ``(j + .5, i + .5)``)."""
-    f = (cfg.width / 2) / np.tan(np.deg2rad(cfg.fov_deg) / 2)
-    return np.array([[f, 0, cfg.width / 2], [0, f, cfg.height / 2], [0, 0, 1]])
 
 
 def orbit_cameras(cfg: RenderConfig, azimuth0_deg: float) -> np.ndarray:
@@ -230,7 +224,7 @@ def render_asset(glb: Path, cfg: RenderConfig, seed: list[int], allow_static: bo
     sun.set_energy(float(rng.uniform(*cfg.light_energy)))
     sun.set_rotation_euler([float(rng.uniform(0.2, 0.9)), 0.0, float(rng.uniform(0, 2 * np.pi))])
 
-    K = intrinsics(cfg)
+    K = pinhole(cfg.fov_deg, cfg.height, cfg.width)
     azimuth0 = float(rng.uniform(0, 360)) if cfg.random_azimuth else 0.0
     c2w = orbit_cameras(cfg, azimuth0)
     api.camera.set_intrinsics_from_K_matrix(K, cfg.width, cfg.height)

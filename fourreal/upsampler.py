@@ -23,7 +23,7 @@ from fourreal.video_model import VIDEO_SOURCES
 
 
 @dataclass
-class UpsamplerConfig:
+class TrainUpsamplerConfig:
     """Parameters of the ``train_upsampler`` stage.
 
     Attributes:
@@ -65,7 +65,7 @@ def low_res_input(video: torch.Tensor, scale: int) -> torch.Tensor:
     return resize_video(resize_video(video, h // scale, w // scale), h, w)
 
 
-def upsampler_loss(model: nn.Module, batch: VideoBatch, gen: torch.Generator, cfg: UpsamplerConfig) -> torch.Tensor:
+def upsampler_loss(model: nn.Module, batch: VideoBatch, gen: torch.Generator, cfg: TrainUpsamplerConfig) -> torch.Tensor:
     """Rectified-flow loss of generating the high-resolution residual given the low-resolution video."""
     device = next(model.parameters()).device
     truth = batch.x0.to(device)
@@ -80,7 +80,7 @@ def upsampler_loss(model: nn.Module, batch: VideoBatch, gen: torch.Generator, cf
 
 
 @torch.no_grad()
-def upsample(model: DiT, low: torch.Tensor, cfg: UpsamplerConfig, context: torch.Tensor, seed: int = 0) -> torch.Tensor:
+def upsample(model: DiT, low: torch.Tensor, cfg: TrainUpsamplerConfig, context: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """Upsample ``low [B, F, 3, h, w]`` (in [-1, 1]) to ``[B, F, 3, h * scale, w * scale]``."""
     b, f, c, h, w = low.shape
     device = next(model.parameters()).device
@@ -97,7 +97,7 @@ def upsample(model: DiT, low: torch.Tensor, cfg: UpsamplerConfig, context: torch
 
 
 @torch.no_grad()
-def upsample_grid(model: DiT, grid: torch.Tensor, cfg: UpsamplerConfig, chunk: int = 2, seed: int = 0) -> torch.Tensor:
+def upsample_grid(model: DiT, grid: torch.Tensor, cfg: TrainUpsamplerConfig, chunk: int = 2, seed: int = 0) -> torch.Tensor:
     """Upsample every cell of a grid ``[V, T, 3, h, w]`` to ``[V, T, 3, h * scale, w * scale]``,
     row by row as dynamic videos, ``chunk`` frames at a time (the upsampler's training length)."""
     v, t = grid.shape[:2]
@@ -109,7 +109,7 @@ def upsample_grid(model: DiT, grid: torch.Tensor, cfg: UpsamplerConfig, chunk: i
     return torch.stack(rows)
 
 
-def load_upsampler(directory: str) -> tuple[DiT, UpsamplerConfig]:
+def load_upsampler(directory: str) -> tuple[DiT, TrainUpsamplerConfig]:
     """A trained upsampler from ``directory`` (as ``train_upsampler`` exports it) with the
     settings it was trained with (scale, residual scale, sampling steps)."""
     from fourreal.video_model import load_model
@@ -120,6 +120,6 @@ def load_upsampler(directory: str) -> tuple[DiT, UpsamplerConfig]:
         raise ValueError(f"{directory}: not an upsampler (no scale or low-resolution input channels in config.json); "
                          "pass train_upsampler's model directory")
     model = load_model(directory)  # clear errors for a missing directory or weights
-    cfg = UpsamplerConfig(preset=saved["preset"], scale=saved["scale"], residual_scale=saved.get("residual_scale", 0.1),
-                          sample_steps=saved.get("sample_steps", 10))
+    cfg = TrainUpsamplerConfig(preset=saved["preset"], scale=saved["scale"], residual_scale=saved.get("residual_scale", 0.1),
+                               sample_steps=saved.get("sample_steps", 10))
     return model, cfg

@@ -27,7 +27,7 @@ VIDEO_SOURCES = ("data/videos/clips", "data/pseudo4d/grids", "data/render/clips"
 
 
 @dataclass
-class BaseModelConfig:
+class TrainBaseConfig:
     """Parameters of the ``train_base`` stage.
 
     Attributes:

@@ -8,7 +8,7 @@
 3. The 4D grid: the 4D model fills the grid from its first row and column (sliding windows
    when the grid is larger than the model's window).
 4. The reconstruction: depth from a depth network, deformable 3D Gaussians fitted to the grid
-   (``fourreal.reconstruct``), with a pinhole camera of ``fov_deg`` horizontal field of view.
+   (``fourreal.reconstruction``), with a pinhole camera of ``fov_deg`` horizontal field of view.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import torch
 
 from fourreal.config import require
 from fourreal.data import to_uint8, to_unit
+from fourreal.geometry import pinhole
 from fourreal.videos import VideoReadError, center_crop_resize, read_video
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -89,12 +90,6 @@ class VideoTo4DConfig:
         require(self.sampler in ("euler", "heun"), "sampler", "must be euler or heun")
         require(0 < self.fov_deg < 180, "fov_deg", "must be in (0, 180)")
         require(self.background_depth > 0, "background_depth", "must be > 0")
-
-
-def pinhole(fov_deg: float, height: int, width: int) -> np.ndarray:
-    """Intrinsics ``[3, 3]`` of a centred pinhole camera with horizontal field of view ``fov_deg``."""
-    f = 0.5 * width / np.tan(np.deg2rad(fov_deg) / 2)
-    return np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]], dtype=np.float32)
 
 
 def read_image_or_video(path: str | Path, fps: float, height: int, width: int) -> tuple[np.ndarray, bool]:
@@ -174,12 +169,12 @@ def fill_background_depth(depth: np.ndarray, relative: float) -> np.ndarray:
 def video_to_4d(cfg: VideoTo4DConfig, reconstruct_cfg, progress: bool = True) -> dict:
     """The whole path for ``cfg.input``. Returns ``row [T, H, W, 3]``, ``column [V, H, W, 3]``,
     ``grid [V, T, H, W, 3]`` (uint8), ``intrinsics [V, 3, 3]``, ``depth [V, T, H, W]``, the
-    reconstruction (see :func:`fourreal.reconstruct.reconstruct`) and ``timings`` (seconds)."""
+    reconstruction (see :func:`fourreal.reconstruction.pipeline.reconstruct`) and ``timings`` (seconds)."""
     from fourreal.depth import load_depth_model, predict_depth
     from fourreal.grid_sampler import sample_grid
     from fourreal.sampling4d import model_velocity, resolve_window
     from fourreal.model4d import load_model4d
-    from fourreal.reconstruct import reconstruct
+    from fourreal.reconstruction.pipeline import reconstruct
     from fourreal.video_model import load_model
 
     window = resolve_window(cfg.window, cfg.model_4d, force=cfg.force_window, key="video_to_4d.window",
@@ -210,7 +205,7 @@ def video_to_4d(cfg: VideoTo4DConfig, reconstruct_cfg, progress: bool = True) ->
     v, t, h, w = rgb.shape[:4]
     depth = predict_depth(depth_net, rgb.reshape(-1, h, w, 3)).reshape(v, t, h, w)
     depth = fill_background_depth(depth, cfg.background_depth)
-    Ks = np.repeat(pinhole(cfg.fov_deg, h, w)[None], v, axis=0)
+    Ks = np.repeat(pinhole(cfg.fov_deg, h, w).astype(np.float32)[None], v, axis=0)
     result = reconstruct(rgb, depth, Ks, reconstruct_cfg, progress=progress)
     timings["reconstruct_s"] = time.perf_counter() - start
     return {"row": to_uint8(row), "column": to_uint8(column), "grid": rgb, "intrinsics": Ks, "depth": depth,

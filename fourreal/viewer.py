@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from fourreal.grid import load_grid
-from fourreal.reconstruct import Deformable
+from fourreal.reconstruction.deformation import Deformable
 
 
 def load_reconstruction(directory: str | Path) -> Deformable:

@@ -17,14 +17,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fourreal.baseline_4real import FourRealConfig, optimize_4real
+from fourreal.baseline_4real import Baseline4RealConfig, optimize_4real
 from fourreal.config import load_section
 from fourreal.data import to_uint8, to_unit
 from fourreal.depth import load_depth_model, predict_depth
 from fourreal.files import atomic_dir, write_json
 from fourreal.grid import Grid, list_grids, load_grid, save_grid
 from fourreal.preview import contact_sheet, write_png
-from fourreal.reconstruct import ReconstructConfig
+from fourreal.reconstruction.config import ReconstructConfig
 from fourreal.sampling4d import Sample4DConfig, score, truth_window, window_intrinsics
 from fourreal.stage import run_stage, stage_args, write_metrics, write_run
 from fourreal.video_model import load_model
@@ -34,7 +34,7 @@ VARIANT = "4real"
 
 def main() -> None:
     args = stage_args("baseline_4real", __doc__, "data/baseline_4real")
-    cfg = load_section(FourRealConfig, "baseline_4real", args.params)
+    cfg = load_section(Baseline4RealConfig, "baseline_4real", args.params)
     sample_cfg = load_section(Sample4DConfig, "sample_4d", args.params)
     recon_cfg = load_section(ReconstructConfig, "reconstruct", args.params)
     out = Path(args.out)

@@ -22,7 +22,9 @@ from fourreal.config import load_section
 from fourreal.depth import load_depth_model, predict_depth
 from fourreal.files import atomic_dir, write_json
 from fourreal.grid import list_grids, load_grid
-from fourreal.reconstruct import ReconstructConfig, reconstruct, write_reconstruction
+from fourreal.reconstruction.config import ReconstructConfig
+from fourreal.reconstruction.output import write_reconstruction
+from fourreal.reconstruction.pipeline import reconstruct
 from fourreal.stage import run_stage, stage_args, write_metrics, write_run
 
 log = logging.getLogger("stages.reconstruct")

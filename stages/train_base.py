@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from fourreal.checkpoint import list_checkpoints, load_checkpoint
+from fourreal.clip import MODES
 from fourreal.config import load_section
 from fourreal.data import to_uint8
 from fourreal.dit import DiT, count_parameters
@@ -24,14 +25,14 @@ from fourreal.preview import contact_sheet, write_png
 from fourreal.provenance import run_key
 from fourreal.stage import run_stage, stage_args, write_metrics, write_run
 from fourreal.train import export_model, train
-from fourreal.video_model import BaseModelConfig, heldout_loss, prepare_video_data, sample_from_first_frame, video_loss
+from fourreal.video_model import TrainBaseConfig, heldout_loss, prepare_video_data, sample_from_first_frame, video_loss
 
 log = logging.getLogger("stages.train_base")
 
 
 def main() -> None:
     args = stage_args("train_base", __doc__, "data/train_base")
-    cfg = load_section(BaseModelConfig, "train_base", args.params)
+    cfg = load_section(TrainBaseConfig, "train_base", args.params)
     out = Path(args.out)
     data = prepare_video_data(cfg.sources, cfg.holdout_fraction, cfg.optim, cfg.eval_batches, cfg.eval_batch_size,
                               cfg.freeze_time_share)
@@ -51,7 +52,7 @@ def main() -> None:
 
     def previews(ema, step):
         rows = [to_uint8(firsts)]
-        for mode in ("dynamic", "freeze_time"):
+        for mode in MODES:
             video = sample_from_first_frame(ema, firsts[:, 0], last.frames, mode, cfg.sample_steps, cfg.sampler, cfg.guidance)
             rows.append(to_uint8(video))
         sheet = np.stack([r[i] for i in range(len(firsts)) for r in rows])  # per example: truth, dynamic, freeze-time

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from fourreal.config import load_section
-from fourreal.depth import DepthConfig, depth_scores, predict_depth, save_depth_model, train_depth_net
+from fourreal.depth import TrainDepthConfig, depth_scores, predict_depth, save_depth_model, train_depth_net
 from fourreal.files import atomic_dir, write_loss_csv
 from fourreal.grid import list_grids, load_grid
 from fourreal.preview import contact_sheet, write_png
@@ -42,7 +42,7 @@ def colorize(depth: np.ndarray, far: float) -> np.ndarray:
 
 def main() -> None:
     args = stage_args("train_depth", __doc__, "data/train_depth")
-    cfg = load_section(DepthConfig, "train_depth", args.params)
+    cfg = load_section(TrainDepthConfig, "train_depth", args.params)
     out = Path(args.out)
     frames, depths = rgbd(cfg.grids)
     net, losses = train_depth_net(frames, depths, cfg)

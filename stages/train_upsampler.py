@@ -23,7 +23,7 @@ from fourreal.provenance import run_key
 from fourreal.stage import run_stage, stage_args, write_metrics, write_run
 from fourreal.train import export_model, train
 from fourreal.metrics import psnr
-from fourreal.upsampler import UpsamplerConfig, upsample, upsampler_loss
+from fourreal.upsampler import TrainUpsamplerConfig, upsample, upsampler_loss
 from fourreal.video_model import prepare_video_data
 
 log = logging.getLogger("stages.train_upsampler")
@@ -31,7 +31,7 @@ log = logging.getLogger("stages.train_upsampler")
 
 def main() -> None:
     args = stage_args("train_upsampler", __doc__, "data/train_upsampler")
-    cfg = load_section(UpsamplerConfig, "train_upsampler", args.params)
+    cfg = load_section(TrainUpsamplerConfig, "train_upsampler", args.params)
     out = Path(args.out)
     data = prepare_video_data(cfg.sources, cfg.holdout_fraction, cfg.optim, cfg.eval_batches, cfg.eval_batch_size,
                               native_only=True)

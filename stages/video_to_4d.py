@@ -26,7 +26,8 @@ from fourreal.bundle import bundle_paths
 from fourreal.files import atomic_dir
 from fourreal.grid import Grid, save_grid
 from fourreal.preview import PreviewConfig, contact_sheet, write_grid_previews, write_mp4, write_png
-from fourreal.reconstruct import ReconstructConfig, write_reconstruction
+from fourreal.reconstruction.config import ReconstructConfig
+from fourreal.reconstruction.output import write_reconstruction
 from fourreal.stage import run_stage, setup_logging, write_metrics, write_run
 from fourreal.video_to_4d import VideoTo4DConfig, video_to_4d
 

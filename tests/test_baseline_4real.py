@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from fourreal.gaussians import GaussianCloud, render
-from fourreal.reconstruct import Canonical, ReconstructConfig, fit
+from fourreal.reconstruction.config import ReconstructConfig
+from fourreal.reconstruction.fit import fit
+from fourreal.reconstruction.gaussians import GaussianCloud, render
+from fourreal.reconstruction.init import Canonical
 from fourreal.sds import sds_loss
 
 
@@ -80,7 +82,7 @@ def test_per_frame_deformation_absorbs_a_planted_shift():
 
 
 def test_4real_optimisation_runs_end_to_end_on_a_tiny_grid():
-    from fourreal.baseline_4real import FourRealConfig, optimize_4real
+    from fourreal.baseline_4real import Baseline4RealConfig, optimize_4real
     from fourreal.dit import DiT, DiTConfig
 
     frames, _, Ks = column_with_a_planted_shift(shift=0.0)
@@ -89,11 +91,11 @@ def test_4real_optimisation_runs_end_to_end_on_a_tiny_grid():
     depth = np.where(column.max(-1) > 10, 2.75, 0.0).astype(np.float32)
     torch.manual_seed(0)
     base = DiT(DiTConfig(patch=4, dim=24, depth=1, heads=2))
-    cfg = FourRealConfig(canonical_steps=5, temporal_steps=5, sds_frames=3)
+    cfg = Baseline4RealConfig(canonical_steps=5, temporal_steps=5, sds_frames=3)
     recon = ReconstructConfig(keyframes=1, prune_steps=2, backend="torch")
     out = optimize_4real(row, column, depth, Ks, base, cfg, recon, progress=False)
     assert out["renders"].shape == (4, 4, 24, 32, 3) and out["renders"].dtype == np.uint8
     assert len(out["losses"]) == 10 and all(np.isfinite(out["losses"]))
     assert all(p.grad is None for p in base.parameters())  # the prior stays frozen
     with pytest.raises(ValueError, match="sds_sigma"):
-        FourRealConfig(sds_sigma=(0.9, 0.1))
+        Baseline4RealConfig(sds_sigma=(0.9, 0.1))

@@ -59,17 +59,23 @@ def test_repository_params_load_and_every_section_has_a_config():
     assert configs["reconstruct"].sources == params["reconstruct"]["sources"]
 
 
+def test_config_classes_are_named_after_their_sections():
+    for section, (_, name) in SECTIONS.items():
+        camel = "".join(part[:1].upper() + part[1:] for part in section.split("_"))
+        assert name == camel.replace("4d", "4D").replace("4real", "4Real") + "Config", section
+
+
 def test_out_of_range_pseudo4d_value():
     with pytest.raises(ConfigError, match=r"^params.yaml: pseudo4d.base_crop = 1.5: must be in \(0, 1\]$"):
         from_dict(Pseudo4DConfig, {"base_crop": 1.5}, "params.yaml: pseudo4d")
 
 
 def test_range_errors_name_the_nested_key_and_its_value():
-    from fourreal.video_model import BaseModelConfig
+    from fourreal.video_model import TrainBaseConfig
 
     data = {"optim": {"phases": [{"steps": 5, "height": 16, "width": 2, "frames": 2, "batch_size": 1}]}}
     with pytest.raises(ConfigError, match=r"^params.yaml: train_base.optim.phases\[0\].width = 2: must be >= 4$"):
-        from_dict(BaseModelConfig, data, "params.yaml: train_base")
+        from_dict(TrainBaseConfig, data, "params.yaml: train_base")
 
 
 def test_the_whole_file_is_checked_sections_included(tmp_path):

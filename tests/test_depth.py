@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fourreal.data import fit_intrinsics, fit_video
-from fourreal.depth import (DepthConfig, DepthNet, depth_scores, load_depth_model, predict_depth, save_depth_model,
+from fourreal.depth import (DepthNet, TrainDepthConfig, depth_scores, load_depth_model, predict_depth, save_depth_model,
                             train_depth_net)
 from fourreal.geometry import project
 
@@ -29,7 +29,8 @@ def test_depth_net_any_size_and_learns_a_toy_scene():
     log_depth, fg = net(torch.zeros(2, 3, 18, 30))
     assert log_depth.shape == fg.shape == (2, 18, 30)
     frames, depth = disc_scene(24)
-    trained, losses = train_depth_net(frames, depth, DepthConfig(channels=8, steps=80, batch_size=8, lr=0.005), progress=False)
+    cfg = TrainDepthConfig(channels=8, steps=80, batch_size=8, lr=0.005)
+    trained, losses = train_depth_net(frames, depth, cfg, progress=False)
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5])
     test_frames, test_depth = disc_scene(4, seed=1)
     scores = depth_scores(predict_depth(trained, test_frames), test_depth)

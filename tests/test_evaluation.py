@@ -87,7 +87,7 @@ def orbit_column(views: int = 6, height: int = 64, width: int = 96, seed: int = 
     """A random 3D cloud of coloured Gaussians seen by a camera orbiting it (CPU
     compositor): a geometrically consistent freeze-time video ``[V, H, W, 3]`` and its
     intrinsics ``[V, 3, 3]``."""
-    from fourreal.gaussians import render
+    from fourreal.reconstruction.gaussians import render
 
     rng = np.random.default_rng(seed)
     points = rng.uniform([-1, -0.7, -0.6], [1, 0.7, 0.6], (3000, 3))

@@ -4,11 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from fourreal.deformation import TimeDeformation
-from fourreal.gaussians import GaussianCloud, read_ply, remove_outliers, render, write_ply
 from fourreal.geometry import fit_rigid, pixel_grid, project, unproject
-from fourreal.reconstruct import Canonical, Deformable, ReconstructConfig, holdout_mask, prune_floaters
-from fourreal.tracking import track
+from fourreal.reconstruction.config import ReconstructConfig
+from fourreal.reconstruction.deformation import Deformable, TimeDeformation
+from fourreal.reconstruction.gaussians import GaussianCloud, read_ply, remove_outliers, render, write_ply
+from fourreal.reconstruction.init import Canonical
+from fourreal.reconstruction.prune import prune_floaters
+from fourreal.reconstruction.scoring import holdout_mask
+from fourreal.reconstruction.tracking import track
 
 K = np.array([[40.0, 0, 16], [0, 40.0, 12], [0, 0, 1]])
 
@@ -161,7 +164,7 @@ def test_time_deformation_is_zero_at_time_zero():
 
 
 def test_reconstruction_is_bit_reproducible_on_cpu():
-    from fourreal.reconstruct import reconstruct
+    from fourreal.reconstruction.pipeline import reconstruct
 
     rng = np.random.default_rng(0)
     v, t, h, w = 3, 3, 16, 24

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from fourreal.config import ConfigError
-from fourreal.render import RenderConfig, animation_frames, asset_seed, intrinsics, orbit_cameras, render_key
+from fourreal.geometry import pinhole
+from fourreal.render import RenderConfig, animation_frames, asset_seed, orbit_cameras, render_key
 
 
 def test_orbit_cameras_look_at_the_center():
@@ -28,7 +29,7 @@ def test_full_circle_does_not_repeat_the_first_view():
 
 
 def test_intrinsics_center_and_fov():
-    k = intrinsics(RenderConfig(width=64, height=36, fov_deg=90))
+    k = pinhole(90, 36, 64)
     np.testing.assert_allclose(k, [[32, 0, 32], [0, 32, 18], [0, 0, 1]])
 
 

@@ -6,11 +6,11 @@ from fourreal.data import VideoBatch, VideoSet
 from fourreal.dit import DiT
 from fourreal.train import OptimConfig, Phase
 from fourreal.metrics import psnr
-from fourreal.upsampler import UpsamplerConfig, low_res_input, upsample, upsample_grid, upsampler_loss
+from fourreal.upsampler import TrainUpsamplerConfig, low_res_input, upsample, upsample_grid, upsampler_loss
 
 
-def config(**kw) -> UpsamplerConfig:
-    return UpsamplerConfig(optim=OptimConfig(phases=[Phase(1, 16, 16, 2, 2)]), **kw)
+def config(**kw) -> TrainUpsamplerConfig:
+    return TrainUpsamplerConfig(optim=OptimConfig(phases=[Phase(1, 16, 16, 2, 2)]), **kw)
 
 
 def test_low_res_input_and_psnr():
@@ -44,7 +44,7 @@ def test_an_untrained_upsampler_is_bilinear_plus_scaled_noise():
 
 def test_scale_must_divide_the_phase_sizes():
     with pytest.raises(Exception, match="18x32 must be divisible by scale = 4"):
-        UpsamplerConfig(scale=4, optim=OptimConfig(phases=[Phase(1, 18, 32, 2, 2)]))
+        TrainUpsamplerConfig(scale=4, optim=OptimConfig(phases=[Phase(1, 18, 32, 2, 2)]))
 
 
 def test_grid_upsampling_keeps_layout():

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from fourreal.config import ConfigError
-from fourreal.video_to_4d import VideoTo4DConfig, fill_background_depth, pinhole, read_input
+from fourreal.geometry import pinhole
+from fourreal.video_to_4d import VideoTo4DConfig, fill_background_depth, read_input
 from fourreal.videos import VideoReadError
 
 

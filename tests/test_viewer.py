@@ -7,9 +7,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from fourreal.gaussians import GaussianCloud
 from fourreal.grid import Grid, save_grid
-from fourreal.reconstruct import Canonical, Deformable
+from fourreal.reconstruction.deformation import Deformable
+from fourreal.reconstruction.gaussians import GaussianCloud
+from fourreal.reconstruction.init import Canonical
 from fourreal.viewer import load_reconstruction, serve, splats
 
 

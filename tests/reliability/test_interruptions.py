@@ -91,7 +91,7 @@ def synthetic_grid(path: Path) -> None:
     import numpy as np
     import torch
 
-    from fourreal.gaussians import render
+    from fourreal.reconstruction.gaussians import render
     from fourreal.grid import Grid, save_grid
 
     rng = np.random.default_rng(0)

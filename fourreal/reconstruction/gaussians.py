@@ -29,6 +29,7 @@ class GaussianCloud:
     opacities: np.ndarray
 
     def subset(self, keep: np.ndarray) -> "GaussianCloud":
+        """The points selected by ``keep`` (a bool mask ``[N]`` or indices)."""
         return GaussianCloud(self.means[keep], self.scales[keep], self.colors[keep], self.opacities[keep])
 
     def __len__(self) -> int:
@@ -47,17 +48,21 @@ class Gaussians(nn.Module):
 
     @property
     def scales(self) -> torch.Tensor:
+        """Isotropic standard deviations ``[N]``."""
         return self.log_scales.exp()
 
     @property
     def colors(self) -> torch.Tensor:
+        """Colors ``[N, 3]`` in (0, 1)."""
         return torch.sigmoid(self.color_logits)
 
     @property
     def opacities(self) -> torch.Tensor:
+        """Opacities ``[N]`` in (0, 1)."""
         return torch.sigmoid(self.opacity_logits)
 
     def cloud(self) -> GaussianCloud:
+        """The current values as a detached :class:`GaussianCloud` on the CPU."""
         d = lambda t: t.detach().cpu().numpy()  # noqa: E731
         return GaussianCloud(d(self.means), d(self.scales), d(self.colors), d(self.opacities))
 
@@ -82,6 +87,7 @@ def render(means: torch.Tensor, scales: torch.Tensor, colors: torch.Tensor, opac
 
 
 def _render_gsplat(means, scales, colors, opacities, Ks, height, width, background):
+    """:func:`render` with gsplat's CUDA rasterizer (identity cameras, isotropic scales)."""
     from gsplat import rasterization
 
     b, n = means.shape[:2]

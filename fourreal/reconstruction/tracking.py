@@ -1,6 +1,7 @@
 """Dense 2D tracking across the frames of a video (a freeze-time column of a grid):
 optical flow (OpenCV DIS) chained frame to frame, with a forward-backward consistency
-check on every link; a track is dropped from the first link that fails."""
+check on every link; a track is dropped from the first link that fails. It seeds the
+canonical cloud of :mod:`fourreal.reconstruction.init`."""
 
 from __future__ import annotations
 
@@ -8,19 +9,7 @@ import cv2
 import numpy as np
 
 from fourreal.geometry import inside
-
-
-def dense_flow(a: np.ndarray, b: np.ndarray, min_width: int = 256) -> np.ndarray:
-    """Optical flow ``[H, W, 2]`` (pixels) from RGB uint8 frame ``a [H, W, 3]`` to ``b``.
-    Small frames are upscaled to ``min_width`` for DIS and the flow scaled back."""
-    h, w = a.shape[:2]
-    scale = max(1.0, min_width / w)
-    size = (int(round(w * scale)), int(round(h * scale)))
-    ga = cv2.resize(cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_LINEAR)
-    gb = cv2.resize(cv2.cvtColor(b, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_LINEAR)
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    flow = dis.calc(ga, gb, None)
-    return cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / scale
+from fourreal.optical_flow import dense_flow
 
 
 def _sample_flow(flow: np.ndarray, uv: np.ndarray) -> np.ndarray:
@@ -44,6 +33,7 @@ def track(frames: np.ndarray, key: int, uv: np.ndarray, fb_threshold: float = 1.
     flows = {} if flows is None else flows
 
     def flow(a: int, b: int) -> np.ndarray:
+        """Flow ``[H, W, 2]`` from frame ``a`` to ``b``, computed once."""
         if (a, b) not in flows:
             flows[(a, b)] = dense_flow(frames[a], frames[b])
         return flows[(a, b)]

@@ -1,0 +1,16 @@
+"""Reconstruction of a 4D grid as deformable isotropic 3D Gaussians (supplementary Sec. 6).
+
+Import from the submodules:
+
+- :mod:`~fourreal.reconstruction.config`       ``ReconstructConfig`` and the compute device
+- :mod:`~fourreal.reconstruction.tracking`     dense 2D tracks through the freeze-time column
+- :mod:`~fourreal.reconstruction.init`         tracks + depth -> canonical cloud and per-view offsets
+- :mod:`~fourreal.reconstruction.gaussians`    isotropic Gaussians: rendering, clean-up, PLY files
+- :mod:`~fourreal.reconstruction.prune`        floater removal by opacity optimisation
+- :mod:`~fourreal.reconstruction.deformation`  the temporal MLP and the deformable model (Eq. 11)
+- :mod:`~fourreal.reconstruction.loss`         the fit's loss (L1 + SSIM + temporal smoothness)
+- :mod:`~fourreal.reconstruction.fit`          the deformable fit loop
+- :mod:`~fourreal.reconstruction.scoring`      held-out cells and PSNR/SSIM
+- :mod:`~fourreal.reconstruction.output`       re-rendered grid, previews and the written files
+- :mod:`~fourreal.reconstruction.pipeline`     ``reconstruct``: all of the above for one grid
+"""
