@@ -19,12 +19,13 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from fourreal.config import ConfigError
+from fourreal.config import ConfigError, load_section
 from fourreal.files import atomic_path
 from fourreal.grid import SUFFIX, load_grid
 from fourreal.preview import PreviewConfig, write_grid_previews
@@ -142,14 +143,22 @@ def _grid(args: argparse.Namespace) -> int:
 
 
 def _to4d(args: argparse.Namespace) -> int:
-    """One video or image in, a 4D scene out: the ``video_to_4d`` stage on any file."""
-    import subprocess
+    """One video or image in, a 4D scene out: the ``video_to_4d`` stage's work on any file."""
+    from fourreal.reconstruction.config import ReconstructConfig
+    from fourreal.stage import setup_logging
+    from fourreal.video_to_4d import VideoTo4DConfig, run_video_to_4d, runs_dir, with_bundle
 
+    setup_logging()
     path = Path(args.input)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file; pass a video, an image or a directory of frames")
-    cmd = [sys.executable, "-m", "stages.video_to_4d", "--params", args.params, "--input", str(path)]
-    return subprocess.call(cmd + (["--out", args.out] if args.out else []) + (["--models", args.models] if args.models else []))
+    cfg = replace(load_section(VideoTo4DConfig, "video_to_4d", args.params), input=str(path))
+    if args.models:
+        cfg = with_bundle(cfg, args.models)
+    out = Path(args.out) if args.out else runs_dir(path)
+    run_video_to_4d(cfg, load_section(ReconstructConfig, "reconstruct", args.params), out)
+    print(f"wrote {out}; look at it with: fourreal view {out}/reconstruction")
+    return 0
 
 
 def _bundle(args: argparse.Namespace) -> int:
@@ -331,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc}")  # one line, however long
         return 2
 
 

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fourreal.bundle import bundle_paths
 from fourreal.config import require
 from fourreal.data import to_uint8, to_unit
+from fourreal.files import atomic_dir
 from fourreal.geometry import pinhole
+from fourreal.grid import Grid, save_grid
+from fourreal.preview import PreviewConfig, contact_sheet, write_grid_previews, write_mp4, write_png
+from fourreal.reconstruction.output import write_reconstruction
+from fourreal.stage import write_metrics, write_run
 from fourreal.videos import VideoReadError, center_crop_resize, read_video
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -210,3 +217,48 @@ def video_to_4d(cfg: VideoTo4DConfig, reconstruct_cfg, progress: bool = True) ->
     timings["reconstruct_s"] = time.perf_counter() - start
     return {"row": to_uint8(row), "column": to_uint8(column), "grid": rgb, "intrinsics": Ks, "depth": depth,
             "is_image": is_image, "reconstruction": result, "timings": {k: round(s, 2) for k, s in timings.items()}}
+
+
+RUNS = Path("data/video_to_4d_runs")  # where runs on inputs other than params.yaml's go
+
+
+def runs_dir(path: str | Path) -> Path:
+    """The default output directory of a run on the input ``path``: ``RUNS/<its name>``."""
+    return RUNS / Path(path).stem
+
+
+def with_bundle(cfg: VideoTo4DConfig, bundle: str | Path) -> VideoTo4DConfig:
+    """``cfg`` with the base, 4D and depth models of the bundle ``bundle`` (``models/<name>``)."""
+    parts = bundle_paths(bundle)
+    return dataclasses.replace(cfg, base_model=str(parts["base"]), model_4d=str(parts["model_4d"]),
+                               depth_model=str(parts["depth"]))
+
+
+def run_video_to_4d(cfg: VideoTo4DConfig, reconstruct_cfg, out: str | Path) -> dict:
+    """Run :func:`video_to_4d` and write its outputs under ``out``: ``grid.grid.npz`` (with
+    depth and intrinsics), ``reconstruction/`` (for ``fourreal view``), ``previews/`` (the
+    inputs, the grid's previews, the reconstruction's renders), ``metrics.json`` (the
+    reconstruction's scores) and ``run.json`` (timings); returns the metrics."""
+    out = Path(out)
+    result = video_to_4d(cfg, reconstruct_cfg)
+    rgb, Ks = result["grid"], result["intrinsics"]
+    grid = Grid(rgb=rgb, depth=result["depth"], intrinsics=Ks, meta={
+        "kind": "generated", "source": str(cfg.input), "seed": cfg.seed, "fps": cfg.fps,
+        "model": cfg.model_4d, "row_from_image": bool(result["is_image"])})
+    out.mkdir(parents=True, exist_ok=True)
+    save_grid(out / "grid.grid.npz", grid)
+    with atomic_dir(out / "reconstruction") as rec, atomic_dir(out / "previews") as prev:
+        write_reconstruction(result["reconstruction"], rgb, Ks, rec, prev, "reconstruction", reconstruct_cfg, cfg.fps,
+                             cfg.mp4)
+        inputs = np.zeros((2, max(cfg.views, cfg.times), *rgb.shape[2:]), np.uint8)
+        inputs[0, : cfg.times], inputs[1, : cfg.views] = result["row"], result["column"]
+        write_png(prev / "inputs.png", contact_sheet(inputs, 96))
+        if cfg.mp4:
+            write_mp4(prev / "freeze_time.mp4", result["column"].repeat(4, axis=1).repeat(4, axis=2), fps=cfg.fps)
+        write_grid_previews(grid, prev, Path(cfg.input).stem, PreviewConfig(cell_height=96, mp4=cfg.mp4))
+    rec = result["reconstruction"]
+    metrics = {"input": str(cfg.input), "views": cfg.views, "times": cfg.times,
+               **rec["scores"], "gaussians": rec["stats"]["final_points"]}
+    write_metrics(out, metrics)
+    write_run(out, result["timings"])
+    return metrics

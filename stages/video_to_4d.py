@@ -19,17 +19,10 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-import numpy as np
-
 from fourreal.config import load_section
-from fourreal.bundle import bundle_paths
-from fourreal.files import atomic_dir
-from fourreal.grid import Grid, save_grid
-from fourreal.preview import PreviewConfig, contact_sheet, write_grid_previews, write_mp4, write_png
 from fourreal.reconstruction.config import ReconstructConfig
-from fourreal.reconstruction.output import write_reconstruction
-from fourreal.stage import run_stage, setup_logging, write_metrics, write_run
-from fourreal.video_to_4d import VideoTo4DConfig, video_to_4d
+from fourreal.stage import run_stage, setup_logging
+from fourreal.video_to_4d import VideoTo4DConfig, run_video_to_4d, runs_dir, with_bundle
 
 
 def main() -> None:
@@ -47,31 +40,10 @@ def main() -> None:
     if args.input:
         cfg = dataclasses.replace(cfg, input=args.input)
     if args.models:
-        parts = bundle_paths(args.models)
-        cfg = dataclasses.replace(cfg, base_model=str(parts["base"]), model_4d=str(parts["model_4d"]),
-                                  depth_model=str(parts["depth"]))
+        cfg = with_bundle(cfg, args.models)
     recon_cfg = load_section(ReconstructConfig, "reconstruct", args.params)
-    out = Path(args.out or (f"data/video_to_4d_runs/{Path(args.input).stem}" if args.input else "data/video_to_4d"))
-    result = video_to_4d(cfg, recon_cfg)
-    rgb, Ks = result["grid"], result["intrinsics"]
-    name = Path(cfg.input).stem
-    grid = Grid(rgb=rgb, depth=result["depth"], intrinsics=Ks, meta={
-        "kind": "generated", "source": str(cfg.input), "seed": cfg.seed, "fps": cfg.fps,
-        "model": cfg.model_4d, "row_from_image": bool(result["is_image"])})
-    out.mkdir(parents=True, exist_ok=True)
-    save_grid(out / "grid.grid.npz", grid)
-    with atomic_dir(out / "reconstruction") as rec, atomic_dir(out / "previews") as prev:
-        write_reconstruction(result["reconstruction"], rgb, Ks, rec, prev, "reconstruction", recon_cfg, cfg.fps, cfg.mp4)
-        inputs = np.zeros((2, max(cfg.views, cfg.times), *rgb.shape[2:]), np.uint8)
-        inputs[0, : cfg.times], inputs[1, : cfg.views] = result["row"], result["column"]
-        write_png(prev / "inputs.png", contact_sheet(inputs, 96))
-        if cfg.mp4:
-            write_mp4(prev / "freeze_time.mp4", result["column"].repeat(4, axis=1).repeat(4, axis=2), fps=cfg.fps)
-        write_grid_previews(grid, prev, name, PreviewConfig(cell_height=96, mp4=cfg.mp4))
-    rec = result["reconstruction"]
-    write_metrics(out, {"input": str(cfg.input), "views": cfg.views, "times": cfg.times,
-                        **rec["scores"], "gaussians": rec["stats"]["final_points"]})
-    write_run(out, result["timings"])
+    out = Path(args.out) if args.out else (runs_dir(args.input) if args.input else Path("data/video_to_4d"))
+    run_video_to_4d(cfg, recon_cfg, out)
     print(f"wrote {out}; look at it with: fourreal view {out}/reconstruction")
 
 

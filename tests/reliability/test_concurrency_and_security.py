@@ -88,15 +88,16 @@ def test_paths_with_spaces_quotes_and_non_ascii_work(tmp_path):
     assert frames.shape == (4, 16, 24, 3)
 
 
-def test_to4d_command_passes_the_path_as_one_argument(tmp_path, monkeypatch):
-    """`fourreal to4d` hands the user's path to the stage as a single argv entry."""
+def test_to4d_command_passes_the_path_through_unchanged(tmp_path, monkeypatch):
+    """`fourreal to4d` hands the user's path, shell characters and all, to the video_to_4d run
+    as it is (no shell, no splitting), and names the run after it."""
     import fourreal.cli as cli
+    import fourreal.video_to_4d as v2
 
     seen = {}
-    monkeypatch.setattr(subprocess, "call", lambda cmd: seen.setdefault("cmd", cmd) and 0)
+    monkeypatch.setattr(v2, "run_video_to_4d", lambda cfg, recon, out: seen.update(input=cfg.input, out=out) or {})
     odd = tmp_path / "a b; echo pwned.mp4"
     odd.write_bytes(b"x")
-    assert cli.main(["to4d", str(odd)]) == 0
-    assert seen["cmd"][:3] == [sys.executable, "-m", "stages.video_to_4d"] and str(odd) in seen["cmd"]
-    assert seen["cmd"][seen["cmd"].index("--input") + 1] == str(odd)
+    assert cli.main(["to4d", str(odd), "--params", str(REPO / "params.yaml")]) == 0
+    assert seen["input"] == str(odd) and seen["out"] == v2.RUNS / "a b; echo pwned"
     assert cli.main(["to4d", str(tmp_path / "missing.mp4")]) == 2
