@@ -30,7 +30,8 @@ from typing import Any, Iterable
 REPO = Path(__file__).resolve().parents[1]
 LIBRARY = "fourreal"
 _WORKER = re.compile(rf"^{LIBRARY}(\.\w+)+$")  # a module name as a string: `python -m fourreal.render`
-RESUME_NEUTRAL = {"resume_neutral": True}  # dataclass field metadata: not part of a run's key
+_NEUTRAL_KEY = "resume_neutral"
+RESUME_NEUTRAL = {_NEUTRAL_KEY: True}  # dataclass field metadata: not part of a run's key
 
 
 def _module_file(name: str, root: Path) -> Path | None:
@@ -135,7 +136,7 @@ def _key_data(value: Any) -> Any:
     """``value`` as plain data for a run key: dataclasses become dicts without their
     :data:`RESUME_NEUTRAL` fields, recursively."""
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _key_data(getattr(value, f.name)) for f in fields(value) if not f.metadata.get("resume_neutral")}
+        return {f.name: _key_data(getattr(value, f.name)) for f in fields(value) if not f.metadata.get(_NEUTRAL_KEY)}
     if isinstance(value, (list, tuple)):
         return [_key_data(v) for v in value]
     if isinstance(value, dict):

@@ -33,7 +33,7 @@ def guided(velocity_cond: Velocity, velocity_uncond: Velocity | None, scale: flo
 
 def sample(velocity: Velocity, shape: tuple[int, ...], steps: int = 30, method: Literal["euler", "heun"] = "euler",
            cond: torch.Tensor | None = None, cond_mask: torch.Tensor | None = None, seed: int = 0,
-           shift: float = 1.0, device=None, progress: bool = True) -> torch.Tensor:
+           shift: float = 1.0, device=None, progress: bool = True, noise: torch.Tensor | None = None) -> torch.Tensor:
     """Integrate from noise (``sigma = 1``) to data (``sigma = 0``).
 
     Args:
@@ -42,10 +42,12 @@ def sample(velocity: Velocity, shape: tuple[int, ...], steps: int = 30, method: 
         cond, cond_mask: clean frames ``[B, F, ...]`` and ``[B, F]`` (1 = given); given frames
             are put back after every step, so they come out exactly as given.
         seed: the initial noise's seed.
+        noise: the initial noise (broadcast to ``shape``) instead of noise drawn from ``seed``.
     Returns the sample, shaped ``shape``.
     """
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    x = torch.randn(shape, generator=gen).to(device)
+    if noise is None:
+        noise = torch.randn(shape, generator=torch.Generator(device="cpu").manual_seed(seed))
+    x = noise.to(device).expand(shape).clone()
     sigmas = sigma_schedule(steps, shift, device)
 
     def hold(z: torch.Tensor) -> torch.Tensor:

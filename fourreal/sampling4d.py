@@ -18,7 +18,7 @@ from tqdm import tqdm
 from fourreal.config import ConfigError, require
 from fourreal.data import fit_intrinsics, fit_video, to_uint8, to_unit
 from fourreal.grid import Grid, list_grids, load_grid, save_grid
-from fourreal.grid_sampler import sample_grid
+from fourreal.grid_sampler import sample_grids
 from fourreal.metrics import masked_psnr, masked_ssim, psnr, ssim
 from fourreal.model4d import ARCHITECTURES, Model4D, build_model4d, load_model4d, training_window
 from fourreal.preview import PreviewConfig
@@ -63,6 +63,8 @@ class Sample4DConfig:
         force_window: sample with a ``window`` the model was not trained on, with a warning
             instead of an error.
         steps, sampler, seed: the ODE solve.
+        batch: test grids generated at once (one pass of the model over a window of all of
+            them); the result does not depend on it, only the speed and the memory.
         gpus: GPUs the windows of a grid are shared out between (0: all visible; the result
             does not depend on it).
         variants: the variants to sample, by name (not ``previews``, ``pseudo``, ``pseudo_*`` or a
@@ -83,6 +85,7 @@ class Sample4DConfig:
     steps: int = 10
     sampler: Literal["euler", "heun"] = "euler"
     seed: int = 0
+    batch: int = 4
     gpus: int = 1
     variants: dict[str, SampleVariant] = field(default_factory=dict)
     preview: PreviewConfig = field(default_factory=PreviewConfig)
@@ -91,6 +94,7 @@ class Sample4DConfig:
         require(self.views >= 2, "views", "must be >= 2")
         require(self.times >= 2, "times", "must be >= 2")
         require(self.window == 0 or self.window >= 2, "window", "must be 0 (the model's training window) or >= 2")
+        require(self.batch >= 1, "batch", "must be >= 1 (test grids generated at once)")
         require(self.gpus >= 0, "gpus", "must be >= 0 (0 = all visible GPUs)")
         require(self.max_pseudo_tests >= 0, "max_pseudo_tests", "must be >= 0 (0 = all)")
         require(not any(n in RESERVED or n.startswith("pseudo_") for n in self.variants), "variants",
@@ -238,14 +242,15 @@ def model_replicas(model: Model4D, gpus: int, bf16: bool = False) -> list[tuple[
     return [(model_velocity(m, bf16), d) for m, d in zip(models, devices)]
 
 
-def generate(replicas: list[tuple[Callable, torch.device]], truth: torch.Tensor, cfg: Sample4DConfig,
+def generate(replicas: list[tuple[Callable, torch.device]], truths: torch.Tensor, cfg: Sample4DConfig,
              window: int) -> torch.Tensor:
-    """A grid from ``truth``'s first row and column (the rest is generated) by a model's
-    :func:`model_replicas` in ``window x window`` windows (:func:`variant_window`), on the
-    first one's device; returned on the CPU."""
-    truth = truth.to(replicas[0][1])
-    return sample_grid(replicas, truth[0], truth[:, 0], (window, window), cfg.steps, cfg.sampler,
-                       cfg.seed, progress=False).cpu()
+    """Grids ``[B, V, T, 3, H, W]`` from the first row and column of each of ``truths``
+    (same shape; the rest is generated) by a model's :func:`model_replicas` in
+    ``window x window`` windows (:func:`variant_window`), on the first one's device; returned
+    on the CPU."""
+    truths = truths.to(replicas[0][1])
+    return sample_grids(replicas, truths[:, 0], truths[:, :, 0], (window, window), cfg.steps, cfg.sampler,
+                        cfg.seed, progress=False).cpu()
 
 
 def copy_row_baseline(truth: torch.Tensor) -> torch.Tensor:
@@ -335,12 +340,17 @@ def sample_truths(replicas: list[tuple[Callable, torch.device]], truths: dict[st
                   scored: Callable[[torch.Tensor, Truth], dict]) -> dict[str, dict]:
     """Generate a grid from every truth's first row and column with one variant's
     ``replicas``, save it as ``directory/<name>.grid.npz``; returns ``scored`` per truth name."""
-    scores = {}
-    for name, truth in tqdm(truths.items(), desc=f"sampling {variant}", unit="grid"):
-        grid = generate(replicas, truth.rgb, cfg, window)
-        scores[name] = scored(grid, truth)
-        save_grid(directory / f"{name}.grid.npz", Grid(rgb=to_uint8(grid), intrinsics=truth.intrinsics, meta={
-            "kind": "generated", "variant": variant, "source": name, "seed": cfg.seed, "fps": 8.0}))
+    scores, names = {}, list(truths)
+    with tqdm(total=len(names), desc=f"sampling {variant}", unit="grid") as bar:
+        for i in range(0, len(names), cfg.batch):
+            batch = names[i : i + cfg.batch]
+            grids = generate(replicas, torch.stack([truths[n].rgb for n in batch]), cfg, window)
+            for name, grid in zip(batch, grids):
+                truth = truths[name]
+                scores[name] = scored(grid, truth)
+                save_grid(directory / f"{name}.grid.npz", Grid(rgb=to_uint8(grid), intrinsics=truth.intrinsics, meta={
+                    "kind": "generated", "variant": variant, "source": name, "seed": cfg.seed, "fps": 8.0}))
+            bar.update(len(batch))
     return scores
 
 

@@ -287,3 +287,31 @@ def test_pseudo_test_settings_are_checked(tmp_path):
         assert exc.value.key == "variants"
     allowed = Sample4DConfig(variants={"soft_pseudo_only": SampleVariant(architecture="soft")})
     assert list(allowed.variants) == ["soft_pseudo_only"]
+
+
+def test_a_batch_of_test_grids_gives_the_grids_and_scores_of_one_at_a_time(tmp_path):
+    """sample_4d.batch is a speed setting: 3 pseudo-4D grids sampled by a real (tiny) 4D model
+    in batches of 2 give the same grids (uint8) and scores as one at a time."""
+    from fourreal.sampling4d import load_truths, model_replicas, pseudo_scores, sample_truths, variant_model
+
+    for k in range(3):
+        save_grid(tmp_path / "tests" / f"clip{k}_g0.grid.npz", pseudo_grid(k))
+    variant = SampleVariant(model=str(export_tiny_4d(tmp_path / "model")))
+    results = {}
+    for batch in (1, 2):
+        cfg = Sample4DConfig(views=3, times=4, height=16, width=32, steps=2, batch=batch)
+        truths = load_truths(list_grids(tmp_path / "tests"), cfg)
+        out = tmp_path / f"batch{batch}"
+        out.mkdir()
+        torch.manual_seed(0)
+        scores = sample_truths(model_replicas(variant_model(cfg, variant), 1), truths, cfg, 4, "soft", out, pseudo_scores)
+        results[batch] = scores, [load_grid(p).rgb for p in list_grids(out)]
+    (one, grids_one), (two, grids_two) = results[1], results[2]
+    assert list(one) == ["clip0_g0", "clip1_g0", "clip2_g0"] and list(two) == list(one)
+    for a, b in zip(grids_one, grids_two):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # float rounding of a batched matmul at most
+    for name in one:
+        assert two[name]["psnr"] == pytest.approx(one[name]["psnr"], abs=0.05)
+    with pytest.raises(ConfigError) as exc:
+        Sample4DConfig(batch=0)
+    assert exc.value.key == "batch"
