@@ -58,7 +58,7 @@ class EvaluateConfig:
 
     samples: str = "data/sample_4d"
     variants: list[str] = field(default_factory=lambda: [v for v in VARIANT_LABELS if v not in ("truth", "4real")])
-    baselines: list[str] = field(default_factory=list)
+    baselines: list[str] = field(default_factory=lambda: ["data/baseline_4real"])
     thresholds: list[float] = field(default_factory=lambda: list(THRESHOLDS))
     i3d_path: str = ""
     clip_path: str = ""

@@ -25,7 +25,7 @@ from torch import nn
 from fourreal.config import require
 from fourreal.dit import CONTEXTS, DiT, DiTConfig, timestep_embedding
 from fourreal.sync import SYNC_MODES, make_sync
-from fourreal.train import OptimConfig
+from fourreal.train import OptimConfig, Phase
 
 ARCHITECTURES = (*SYNC_MODES, "sequential")
 # which parameters train: everything, the sync layers, or (sequential baseline) a copy of
@@ -178,8 +178,10 @@ class Train4DConfig:
     base_model: str = "data/train_base/model"
     extra_known: float = 0.25
     variants: dict[str, Variant4D] = field(default_factory=dict)
-    pseudo: OptimConfig = field(default_factory=OptimConfig)
-    render: OptimConfig = field(default_factory=OptimConfig)
+    pseudo: OptimConfig = field(default_factory=lambda: OptimConfig(
+        phases=[Phase(80, 20, 32, 4, 4)], lr=5e-4, warmup=10, ema_decay=0.9, context_dropout=0.0, checkpoint_every=40))
+    render: OptimConfig = field(default_factory=lambda: OptimConfig(
+        phases=[Phase(40, 20, 32, 4, 4)], lr=5e-4, warmup=5, ema_decay=0.9, context_dropout=0.0, checkpoint_every=20))
 
 
 def build_model4d(base: DiT, architecture: str, seq_attention: str = "") -> Model4D:

@@ -57,13 +57,13 @@ class Pseudo4DConfig:
     grids_per_clip: int = 1
     test_grids_per_clip: int = 1
     seed: int = 0
-    base_crop: float = 0.8
-    zoom_max: float = 1.2
-    pan_max: float = 0.1
-    rotation_max_deg: float = 6.0
+    base_crop: float = 0.75
+    zoom_max: float = 1.3
+    pan_max: float = 0.15
+    rotation_max_deg: float = 8.0
     shear_max: float = 0.03
     bow: float = 0.3
-    preview: PreviewConfig = field(default_factory=PreviewConfig)
+    preview: PreviewConfig = field(default_factory=lambda: PreviewConfig(max_items=3, cell_height=72))
 
     def __post_init__(self) -> None:
         require(self.num_views >= 2, "num_views", "must be >= 2")

@@ -91,7 +91,7 @@ class RenderConfig:
     timeout_s: int = 600
     clip_rows: int = 2
     clip_cols: int = 2
-    preview: PreviewConfig = field(default_factory=PreviewConfig)
+    preview: PreviewConfig = field(default_factory=lambda: PreviewConfig(cell_height=72))
 
     def __post_init__(self) -> None:
         require(self.num_views >= 2, "num_views", "must be >= 2")

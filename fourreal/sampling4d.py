@@ -88,7 +88,7 @@ class Sample4DConfig:
     batch: int = 4
     gpus: int = 1
     variants: dict[str, SampleVariant] = field(default_factory=dict)
-    preview: PreviewConfig = field(default_factory=PreviewConfig)
+    preview: PreviewConfig = field(default_factory=lambda: PreviewConfig(max_items=1, cell_height=60, mp4=False))
 
     def __post_init__(self) -> None:
         require(self.views >= 2, "views", "must be >= 2")

@@ -18,7 +18,7 @@ from fourreal.data import VideoBatch, resize_video
 from fourreal.dit import CONTEXTS, PRESETS, DiT, DiTConfig
 from fourreal.flow_matching import flow_loss, interpolate, training_noise, velocity_target
 from fourreal.samplers import sample
-from fourreal.train import OptimConfig
+from fourreal.train import OptimConfig, Phase
 from fourreal.video_model import VIDEO_SOURCES
 
 
@@ -44,7 +44,8 @@ class TrainUpsamplerConfig:
     eval_batch_size: int = 4
     sample_steps: int = 10
     residual_scale: float = 0.1
-    optim: OptimConfig = field(default_factory=OptimConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
+        phases=[Phase(300, 36, 64, 2, 8)], lr=1e-3, ema_decay=0.98, context_dropout=0.0))
 
     def __post_init__(self) -> None:
         require(self.preset in PRESETS, "preset", f"must be one of {sorted(PRESETS)}")

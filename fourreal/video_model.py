@@ -17,7 +17,7 @@ from fourreal.data import VideoBatch, VideoSet
 from fourreal.dit import CONTEXTS, NULL_CONTEXT, PRESETS, DiT, DiTConfig
 from fourreal.flow_matching import flow_loss, interpolate, training_noise, velocity_target
 from fourreal.samplers import guided, sample
-from fourreal.train import OptimConfig
+from fourreal.train import OptimConfig, Phase
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,8 @@ class TrainBaseConfig:
     sample_steps: int = 20
     sampler: Literal["euler", "heun"] = "euler"
     guidance: float = 1.0
-    optim: OptimConfig = field(default_factory=OptimConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
+        phases=[Phase(150, 20, 32, 8, 8), Phase(100, 36, 64, 8, 4)], lr=1e-3, ema_decay=0.98))
 
     def __post_init__(self) -> None:
         require(self.preset in PRESETS, "preset", f"must be one of {sorted(PRESETS)}")

@@ -52,17 +52,17 @@ class VideosConfig:
     input_dir: str
     extensions: list[str] = field(
         default_factory=lambda: [".avi", ".mp4", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ogv"])
-    exclude: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=lambda: ["Megamind_bugy.avi"])
     fps: float = 8.0
     height: int = 36
     width: int = 64
     clip_frames: int = 8
     clip_stride: int = 8
     cut_threshold: float = 25.0
-    max_clips_per_video: int = 8
+    max_clips_per_video: int = 6
     min_clips: int = 1
     test_videos: list[str] = field(default_factory=list)
-    preview: PreviewConfig = field(default_factory=PreviewConfig)
+    preview: PreviewConfig = field(default_factory=lambda: PreviewConfig(max_items=12, cell_height=72, mp4=False, html=False))
 
     def __post_init__(self) -> None:
         require(0 < self.fps <= 120, "fps", "must be in (0, 120]")

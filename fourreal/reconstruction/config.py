@@ -35,18 +35,18 @@ class ReconstructConfig:
         backend: rasterizer (``auto``: gsplat on CUDA, the torch compositor on CPU).
     """
 
-    sources: list[str] = field(default_factory=lambda: ["data/render/grids/test"])
-    max_grids: int = 2
+    sources: list[str] = field(default_factory=lambda: ["data/render/grids/test", "data/sample_4d/soft"])
+    max_grids: int = 1
     depth: Literal["auto", "grid", "model"] = "auto"
     depth_model: str = "data/train_depth/model"
     keyframes: int = 3
     stride: int = 2
     fb_threshold: float = 1.0
     rigid_outlier: float = 4.0
-    prune_steps: int = 60
+    prune_steps: int = 40
     prune_threshold: float = 0.2
     prune_lr: float = 0.1
-    fit_steps: int = 200
+    fit_steps: int = 150
     lr: float = 0.01
     deform_lr: float = 0.01
     batch_cells: int = 4
