@@ -26,7 +26,7 @@ from anchors import PlainStack, cuda_time
 from fourreal.data import to_uint8
 from fourreal.dit import PRESETS, DiT
 from fourreal.grid import Grid, save_grid
-from fourreal.grid_sampler import sample_grid
+from fourreal.grid_windows import sample_grid
 from fourreal.model4d import Model4D
 from fourreal.upsampler import TrainUpsamplerConfig, upsample_grid
 

@@ -107,8 +107,8 @@ def _grid(args: argparse.Namespace) -> int:
     from fourreal.bundle import bundle_paths
     from fourreal.data import to_uint8, to_unit
     from fourreal.grid import Grid, save_grid
-    from fourreal.grid_sampler import sample_grid
-    from fourreal.sampling4d import model_velocity, resolve_window
+    from fourreal.grid_windows import sample_grid
+    from fourreal.sample_4d import model_velocity, resolve_window
     from fourreal.model4d import load_model4d
     from fourreal.videos import read_video
 
@@ -235,6 +235,7 @@ def _profile(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``fourreal`` command line; long because it declares every subcommand's options in one place."""
     parser = argparse.ArgumentParser(prog="fourreal", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 

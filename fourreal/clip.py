@@ -3,6 +3,7 @@
 Clips are what the base video model trains on. ``mode`` is ``"dynamic"`` (a fixed-view or
 freely moving video: scene and camera may move) or ``"freeze_time"`` (the scene is static,
 only the camera moves). One clip is one ``.clip.npz`` file, written atomically.
+:func:`grid_clips` cuts the clips of a rendered grid (its rows, columns and diagonal).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from fourreal.files import read_npz, write_npz
+from fourreal.grid import Grid
 
 FORMAT = "fourreal.clip/1"
 SUFFIX = ".clip.npz"
@@ -89,3 +91,21 @@ def load_clip(path: str | os.PathLike) -> Clip:
 def list_clips(directory: str | os.PathLike) -> list[Path]:
     """Sorted clip files directly under ``directory``."""
     return sorted(Path(directory).glob(f"*{SUFFIX}"))
+
+
+def grid_clips(grid: Grid, name: str, rows: int, cols: int) -> list[tuple[str, Clip]]:
+    """The clips the base video model trains on from one rendered grid, named after ``name``:
+    ``rows`` rows spread evenly over the views (dynamic, ``<name>_row<i>``), ``cols`` columns
+    spread evenly over the times (freeze-time, ``<name>_col<j>``) and the diagonal (dynamic,
+    ``<name>_diag``); each clip's meta records its source grid, its fps and where it was cut."""
+    v, t = grid.shape[:2]
+    fps = grid.meta.get("fps", 8.0)
+    out = []
+    for i in np.unique(np.linspace(0, v - 1, rows).round().astype(int)) if rows else []:
+        out.append((f"{name}_row{i}", Clip(grid.row(i), "dynamic", {"source": name, "fps": fps, "row": int(i)})))
+    for j in np.unique(np.linspace(0, t - 1, cols).round().astype(int)) if cols else []:
+        out.append((f"{name}_col{j}", Clip(grid.column(j), "freeze_time", {"source": name, "fps": fps, "col": int(j)})))
+    n = min(v, t)
+    diag = np.stack([grid.rgb[k, k] for k in range(n)])
+    out.append((f"{name}_diag", Clip(diag, "dynamic", {"source": name, "fps": fps, "diagonal": True})))
+    return out

@@ -17,6 +17,7 @@ from torch import nn
 from fourreal.checkpoint import load_torchscript
 from fourreal.config import require
 from fourreal.data import to_unit
+from fourreal.grid import list_grids, load_grid
 
 
 @dataclass
@@ -41,6 +42,40 @@ class TrainDepthConfig:
         require(self.channels >= 4, "channels", "must be >= 4")
         require(self.steps >= 1, "steps", "must be >= 1")
         require(self.batch_size >= 1, "batch_size", "must be >= 1")
+
+
+class DepthDataError(ValueError):
+    """Grids that cannot train or score the depth network: none at all, or one without depth."""
+
+
+def grids_rgbd(directory: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Every frame ``[N, H, W, 3]`` and its depth ``[N, H, W]`` of the grids in ``directory``
+    (rendered grids, which carry depth). Raises :class:`DepthDataError` when a grid has no
+    depth or the directory holds no grid."""
+    frames, depths = [], []
+    for path in list_grids(directory):
+        grid = load_grid(path)
+        if grid.depth is None:
+            raise DepthDataError(f"{path} has no depth; train_depth.grids must hold rendered grids")
+        frames.append(grid.rgb.reshape(-1, *grid.rgb.shape[2:]))
+        depths.append(grid.depth.reshape(-1, *grid.depth.shape[2:]))
+    if not frames:
+        raise DepthDataError(f"no grids in {directory}; run `dvc repro render` first")
+    return np.concatenate(frames), np.concatenate(depths)
+
+
+def colorize_depth(depth: np.ndarray, far: float) -> np.ndarray:
+    """Depth ``[..., H, W]`` as gray uint8 RGB (near bright, background black)."""
+    v = np.where(depth > 0, 255 * (1 - np.clip(depth / far, 0, 1)) * 0.8 + 50, 0)
+    return np.repeat(v[..., None], 3, -1).astype(np.uint8)
+
+
+def depth_sheet(frames: np.ndarray, depths: np.ndarray, pred: np.ndarray, count: int = 6) -> np.ndarray:
+    """A preview ``[3, count, H, W, 3]``: ``count`` frames spread evenly over ``frames``, their
+    true depth and the predicted one, both colorized on the true depth's range."""
+    far = float(depths.max())
+    pick = np.linspace(0, len(frames) - 1, count).round().astype(int)
+    return np.stack([frames[pick], colorize_depth(depths[pick], far), colorize_depth(pred[pick], far)])
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:

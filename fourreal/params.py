@@ -23,7 +23,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "train_base": ("fourreal.video_model", "TrainBaseConfig"),
     "train_upsampler": ("fourreal.upsampler", "TrainUpsamplerConfig"),
     "train_4d": ("fourreal.model4d", "Train4DConfig"),
-    "sample_4d": ("fourreal.sampling4d", "Sample4DConfig"),
+    "sample_4d": ("fourreal.sample_4d", "Sample4DConfig"),
     "train_depth": ("fourreal.depth", "TrainDepthConfig"),
     "reconstruct": ("fourreal.reconstruction.config", "ReconstructConfig"),
     "baseline_4real": ("fourreal.baseline_4real", "Baseline4RealConfig"),

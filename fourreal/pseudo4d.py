@@ -11,18 +11,26 @@ the base view is a center crop of ``base_crop`` of the frame, and when a sampled
 would leave the frame, the whole path is scaled down (one factor for all views, found by
 bisection) until every corner of every view stays inside. No pixel is ever extrapolated,
 so there are no black wedges or reflected borders.
+
+:func:`write_pseudo4d_grids` makes the grids of clip files and saves them (the ``pseudo4d``
+stage's grids and held-out grids).
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
+from fourreal.clip import load_clip
 from fourreal.config import require
-from fourreal.grid import Grid, default_cond_mask
+from fourreal.files import atomic_dir
+from fourreal.grid import Grid, default_cond_mask, save_grid
 from fourreal.preview import PreviewConfig
 
 # Motion parameters per view, in this order: log zoom, pan x, pan y (fractions of the
@@ -164,3 +172,21 @@ def make_pseudo4d_grid(clip: np.ndarray, cfg: Pseudo4DConfig, rng: np.random.Gen
     rgb = np.stack([np.stack([warp_frame(frame, a, out_hw) for frame in clip]) for a in affines])
     meta = {"affines": affines.tolist(), "motion_scale": factor, "motion_params": list(_PARAMS)}
     return Grid(rgb=rgb, cond_mask=default_cond_mask(*rgb.shape[:2]), meta=meta)
+
+
+def write_pseudo4d_grids(clips: list[Path], per_clip: int, final: str, cfg: Pseudo4DConfig,
+                         desc: str) -> Iterator[tuple[str, Grid]]:
+    """Make ``per_clip`` grids ``<clip>_g<k>`` (``rgb [V, T, H, W, 3]``) of every clip file,
+    seeded by :func:`grid_seed`, save each under ``final`` and yield
+    ``(name, grid)``. ``final`` is written atomically: it is replaced as a whole once the
+    iteration completes (an empty directory without clips)."""
+    with atomic_dir(final) as tmp:
+        for path in tqdm(clips, desc=desc, unit="clip"):
+            clip = load_clip(path)
+            name = path.name.removesuffix(".clip.npz")
+            for k in range(per_clip):
+                seed = grid_seed(cfg.seed, name, k)
+                grid = make_pseudo4d_grid(clip.rgb, cfg, np.random.default_rng(seed))
+                grid.meta.update(source=name, seed=seed, fps=clip.meta.get("fps"), kind="pseudo4d")
+                save_grid(tmp / f"{name}_g{k}.grid.npz", grid)
+                yield f"{name}_g{k}", grid

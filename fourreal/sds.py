@@ -18,11 +18,12 @@ import torch
 from fourreal.flow_matching import interpolate
 from fourreal.video_model import CONTEXTS
 
-# the video model: ``model(x_sigma [B, F, 3, H, W], sigma [B], mode [B], cond=, mask= [B, F]) -> [B, F, 3, H, W]``
-VideoVelocity = Callable[..., torch.Tensor]
+# The video model with its generation mode and conditioning frames:
+# ``model(x_sigma [B, F, 3, H, W], sigma [B], mode [B], cond=, mask= [B, F]) -> [B, F, 3, H, W]``
+ModeVideoVelocity = Callable[..., torch.Tensor]
 
 
-def sds_loss(model: VideoVelocity, video: torch.Tensor, mode: str, sigma_range: tuple[float, float] = (0.2, 0.8),
+def sds_loss(model: ModeVideoVelocity, video: torch.Tensor, mode: str, sigma_range: tuple[float, float] = (0.2, 0.8),
              context: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
     """SDS loss of ``video [B, F, 3, H, W]`` in [-1, 1] under the base model in ``mode``
     (``dynamic`` for fixed-view videos, ``freeze_time`` for freeze-time videos).

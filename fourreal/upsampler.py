@@ -17,7 +17,7 @@ from fourreal.config import require
 from fourreal.data import VideoBatch, resize_video
 from fourreal.dit import CONTEXTS, PRESETS, DiT, DiTConfig
 from fourreal.flow_matching import flow_loss, interpolate, training_noise, velocity_target
-from fourreal.samplers import sample
+from fourreal.flow_solver import sample
 from fourreal.train import OptimConfig, Phase
 from fourreal.video_model import VIDEO_SOURCES
 

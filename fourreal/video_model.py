@@ -16,7 +16,7 @@ from fourreal.config import require
 from fourreal.data import VideoBatch, VideoSet
 from fourreal.dit import CONTEXTS, NULL_CONTEXT, PRESETS, DiT, DiTConfig
 from fourreal.flow_matching import flow_loss, interpolate, training_noise, velocity_target
-from fourreal.samplers import guided, sample
+from fourreal.flow_solver import guided, sample
 from fourreal.train import OptimConfig, Phase
 
 log = logging.getLogger(__name__)

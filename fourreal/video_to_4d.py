@@ -51,7 +51,7 @@ class VideoTo4DConfig:
         height, width: frame size the models run at.
         fps: rate at which the input video is sampled.
         window: the 4D model's window (cells per side) for the sliding-window sampler; 0 = the
-            window it was trained on (:func:`fourreal.sampling4d.resolve_window`).
+            window it was trained on (:func:`fourreal.sample_4d.resolve_window`).
         force_window: sample with a ``window`` the model was not trained on, with a warning
             instead of an error.
         chunk, overlap: the base model generates the column in chunks of ``chunk`` frames,
@@ -178,8 +178,8 @@ def video_to_4d(cfg: VideoTo4DConfig, reconstruct_cfg, progress: bool = True) ->
     ``grid [V, T, H, W, 3]`` (uint8), ``intrinsics [V, 3, 3]``, ``depth [V, T, H, W]``, the
     reconstruction (see :func:`fourreal.reconstruction.pipeline.reconstruct`) and ``timings`` (seconds)."""
     from fourreal.depth import load_depth_model, predict_depth
-    from fourreal.grid_sampler import sample_grid
-    from fourreal.sampling4d import model_velocity, resolve_window
+    from fourreal.grid_windows import sample_grid
+    from fourreal.sample_4d import model_velocity, resolve_window
     from fourreal.model4d import load_model4d
     from fourreal.reconstruction.pipeline import reconstruct
     from fourreal.video_model import load_model

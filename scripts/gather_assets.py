@@ -1,4 +1,4 @@
-"""Gather the real animated 3D assets that install offline from packages (fourreal/media.py).
+"""Gather the real animated 3D assets that install offline from packages (fourreal/media/catalogue.py).
 
     python scripts/gather_assets.py --out media/assets            # every package (~310 MB downloaded, temporarily)
     python scripts/gather_assets.py --out media/assets --only gradio assimp-testmodels
@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import sys
 
-from fourreal import media
+from fourreal.media.gather import main
+from fourreal.media.kinds import ASSETS
 
 if __name__ == "__main__":
-    sys.exit(media.main(media.ASSETS, doc=__doc__))
+    sys.exit(main(ASSETS, doc=__doc__))

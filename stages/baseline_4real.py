@@ -25,7 +25,7 @@ from fourreal.files import atomic_dir, write_json
 from fourreal.grid import Grid, list_grids, load_grid, save_grid
 from fourreal.preview import contact_sheet, write_png
 from fourreal.reconstruction.config import ReconstructConfig
-from fourreal.sampling4d import Sample4DConfig, score, truth_window, window_intrinsics
+from fourreal.sample_4d import Sample4DConfig, score, truth_window, window_intrinsics
 from fourreal.stage import run_stage, stage_args, write_metrics, write_run
 from fourreal.video_model import load_model
 

@@ -26,7 +26,7 @@ from fourreal.evaluation import TABLE1, TABLE3, EvaluateConfig, bar_charts, tabl
 from fourreal.files import atomic_dir
 from fourreal.fvd import load_clip_image_encoder, load_i3d, load_videoscore
 from fourreal.grid import list_grids, load_grid
-from fourreal.sampling4d import Sample4DConfig, truth_window, window_intrinsics
+from fourreal.sample_4d import Sample4DConfig, truth_window, window_intrinsics
 from fourreal.stage import run_stage, stage_args, write_metrics
 
 

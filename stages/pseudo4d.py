@@ -8,40 +8,18 @@ training grids) and ``metrics.json``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
 from tqdm import tqdm
 
-from fourreal.clip import list_clips, load_clip
+from fourreal.clip import list_clips
 from fourreal.config import load_section
 from fourreal.files import atomic_dir
-from fourreal.grid import Grid, save_grid
 from fourreal.preview import write_grid_previews
-from fourreal.pseudo4d import Pseudo4DConfig, grid_seed, make_pseudo4d_grid
+from fourreal.pseudo4d import Pseudo4DConfig, write_pseudo4d_grids
 from fourreal.stage import run_stage, stage_args, write_metrics
 
 CLIPS = "data/videos/clips"
 TEST_CLIPS = "data/videos/test_clips"
-
-
-def written_grids(clips: list[Path], per_clip: int, final: str, cfg: Pseudo4DConfig,
-                  desc: str) -> Iterator[tuple[str, Grid]]:
-    """Make ``per_clip`` grids ``<clip>_g<k>`` (``rgb [V, T, H, W, 3]``) of every clip file,
-    seeded by :func:`~fourreal.pseudo4d.grid_seed`, save each under ``final`` and yield
-    ``(name, grid)``. ``final`` is written atomically: it is replaced as a whole once the
-    iteration completes (an empty directory without clips)."""
-    with atomic_dir(final) as tmp:
-        for path in tqdm(clips, desc=desc, unit="clip"):
-            clip = load_clip(path)
-            name = path.name.removesuffix(".clip.npz")
-            for k in range(per_clip):
-                seed = grid_seed(cfg.seed, name, k)
-                grid = make_pseudo4d_grid(clip.rgb, cfg, np.random.default_rng(seed))
-                grid.meta.update(source=name, seed=seed, fps=clip.meta.get("fps"), kind="pseudo4d")
-                save_grid(tmp / f"{name}_g{k}.grid.npz", grid)
-                yield f"{name}_g{k}", grid
 
 
 def main() -> None:
@@ -51,12 +29,12 @@ def main() -> None:
     if not clips:
         raise SystemExit(f"pseudo4d: no clips in {CLIPS}; run `dvc repro videos` first")
     scales, shown = [], []
-    for name, grid in written_grids(clips, cfg.grids_per_clip, f"{args.out}/grids", cfg, "pseudo-4D grids"):
+    for name, grid in write_pseudo4d_grids(clips, cfg.grids_per_clip, f"{args.out}/grids", cfg, "pseudo-4D grids"):
         scales.append(grid.meta["motion_scale"])
         times = grid.shape[1]
         if len(shown) < cfg.preview.max_items:
             shown.append((name, grid))
-    tests = sum(1 for _ in written_grids(list_clips(TEST_CLIPS), cfg.test_grids_per_clip, f"{args.out}/test_grids", cfg,
+    tests = sum(1 for _ in write_pseudo4d_grids(list_clips(TEST_CLIPS), cfg.test_grids_per_clip, f"{args.out}/test_grids", cfg,
                                          "held-out pseudo-4D grids"))
     with atomic_dir(f"{args.out}/previews") as tmp:
         for name, grid in tqdm(shown, desc="previews", unit="grid"):

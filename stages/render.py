@@ -13,10 +13,9 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
-from fourreal.clip import Clip, save_clip
+from fourreal.clip import grid_clips, save_clip
 from fourreal.config import load_section
 from fourreal.files import atomic_dir, write_json
 from fourreal.grid import list_grids, load_grid
@@ -26,21 +25,6 @@ from fourreal.stage import run_stage, stage_args, write_metrics, write_run
 
 ASSETS = Path("data/assets")
 log = logging.getLogger("stages.render")
-
-
-def grid_clips(grid, name: str, rows: int, cols: int) -> list[tuple[str, Clip]]:
-    """Rows (dynamic), columns (freeze-time) and the diagonal (dynamic) of a grid as clips."""
-    v, t = grid.shape[:2]
-    fps = grid.meta.get("fps", 8.0)
-    out = []
-    for i in np.unique(np.linspace(0, v - 1, rows).round().astype(int)) if rows else []:
-        out.append((f"{name}_row{i}", Clip(grid.row(i), "dynamic", {"source": name, "fps": fps, "row": int(i)})))
-    for j in np.unique(np.linspace(0, t - 1, cols).round().astype(int)) if cols else []:
-        out.append((f"{name}_col{j}", Clip(grid.column(j), "freeze_time", {"source": name, "fps": fps, "col": int(j)})))
-    n = min(v, t)
-    diag = np.stack([grid.rgb[k, k] for k in range(n)])
-    out.append((f"{name}_diag", Clip(diag, "dynamic", {"source": name, "fps": fps, "diagonal": True})))
-    return out
 
 
 def main() -> None:

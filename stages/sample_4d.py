@@ -23,7 +23,7 @@ from fourreal.config import load_section
 from fourreal.files import atomic_dir, write_json
 from fourreal.grid import list_grids, load_grid
 from fourreal.preview import write_grid_previews
-from fourreal.sampling4d import (BASELINES, Sample4DConfig, load_truths, mean_metrics, model_replicas, pseudo_scores,
+from fourreal.sample_4d import (BASELINES, Sample4DConfig, load_truths, mean_metrics, model_replicas, pseudo_scores,
                                  pseudo_test_paths, rendered_scores, sample_truths, variant_model, variant_window)
 from fourreal.stage import run_stage, stage_args, write_metrics
 

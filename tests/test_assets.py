@@ -7,10 +7,10 @@ from dataclasses import replace
 import pytest
 
 from fourreal.assets import (
-    AssetError, AssetsConfig, generate_procedural, inspect_glb, local_assets, objaverse_assets, prepare_assets,
-    split_assets,
+    AssetsConfig, generate_procedural, local_assets, objaverse_assets, prepare_assets, split_assets,
 )
 from fourreal.config import ConfigError, from_dict
+from fourreal.gltf import AssetError, inspect_glb
 from fourreal.procedural import FAMILIES
 
 from conftest import REPO

@@ -1,7 +1,7 @@
 import torch
 
 from fourreal.flow_matching import flow_loss, interpolate, sample_sigma, velocity_target
-from fourreal.samplers import guided, sample, sigma_schedule
+from fourreal.flow_solver import guided, sample, sigma_schedule
 
 
 def test_interpolation_and_velocity_by_hand():

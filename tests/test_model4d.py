@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from fourreal.dit import DiT, DiTConfig
-from fourreal.grid_sampler import GridInputError, sample_grid, window_starts
+from fourreal.grid_windows import GridInputError, sample_grid, window_starts
 from fourreal.model4d import Model4D
 from fourreal.sync import HardSync, SoftSync, make_sync, soft_weight
 
@@ -104,7 +104,7 @@ def test_sliding_windows_keep_given_and_generated_cells():
 
 def test_sliding_window_grid_is_unchanged_where_known(monkeypatch):
     """Every cell known before a window (given or generated earlier) comes out unchanged."""
-    import fourreal.grid_sampler as gs
+    import fourreal.grid_windows as gs
 
     row, col = torch.rand(12, 3, 4, 4), torch.rand(12, 3, 4, 4)
     col[0] = row[0]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fourreal.assets import AssetsConfig, generate_procedural, inspect_glb
+from fourreal.assets import AssetsConfig, generate_procedural
+from fourreal.gltf import inspect_glb
 from fourreal.grid import load_grid
 from fourreal.render import RenderConfig, RenderJob, render_assets
 

@@ -70,7 +70,8 @@ def glb(path, document: dict) -> None:
 def test_assets_without_mesh_and_with_non_ascii_names(tmp_path):
     import shutil
 
-    from fourreal.assets import AssetError, AssetsConfig, admit, prepare_assets
+    from fourreal.assets import AssetsConfig, admit, prepare_assets
+    from fourreal.gltf import AssetError
 
     cfg = AssetsConfig(sources=["local"], local_dirs=[str(tmp_path / "src")], test_fraction=0.0)
     (tmp_path / "src").mkdir()
@@ -86,7 +87,7 @@ def test_assets_without_mesh_and_with_non_ascii_names(tmp_path):
 
 
 def test_nan_inputs_and_grids_smaller_than_the_window():
-    from fourreal.grid_sampler import GridInputError, sample_grid
+    from fourreal.grid_windows import GridInputError, sample_grid
 
     row, col = torch.zeros(3, 3, 8, 8), torch.zeros(2, 3, 8, 8)
     bad = row.clone()

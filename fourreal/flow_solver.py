@@ -1,5 +1,6 @@
-"""Samplers for the rectified-flow ODE: Euler and Heun, with classifier-free guidance on the
-generation mode, conditioning frames held exactly, deterministic given the seed."""
+"""The rectified-flow ODE solver: Euler and Heun steps over a sigma schedule, with
+classifier-free guidance on the generation mode, conditioning frames held exactly,
+deterministic given the seed."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Callable, Literal
 import torch
 from tqdm import tqdm
 
-# velocity(x [B, ...], sigma [B]) -> [B, ...]
-Velocity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# What the solver integrates: velocity(x [B, ...], sigma [B]) -> [B, ...], of the noisy sample and
+# the flow time alone (any conditioning is bound inside it).
+PlainVelocity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def sigma_schedule(steps: int, shift: float = 1.0, device=None) -> torch.Tensor:
@@ -19,7 +21,7 @@ def sigma_schedule(steps: int, shift: float = 1.0, device=None) -> torch.Tensor:
     return shift * s / (1 + (shift - 1) * s)
 
 
-def guided(velocity_cond: Velocity, velocity_uncond: Velocity | None, scale: float) -> Velocity:
+def guided(velocity_cond: PlainVelocity, velocity_uncond: PlainVelocity | None, scale: float) -> PlainVelocity:
     """Classifier-free guidance: ``v_u + scale * (v_c - v_u)`` (plain ``v_c`` when scale is 1)."""
     if velocity_uncond is None or scale == 1.0:
         return velocity_cond
@@ -31,7 +33,7 @@ def guided(velocity_cond: Velocity, velocity_uncond: Velocity | None, scale: flo
     return velocity
 
 
-def sample(velocity: Velocity, shape: tuple[int, ...], steps: int = 30, method: Literal["euler", "heun"] = "euler",
+def sample(velocity: PlainVelocity, shape: tuple[int, ...], steps: int = 30, method: Literal["euler", "heun"] = "euler",
            cond: torch.Tensor | None = None, cond_mask: torch.Tensor | None = None, seed: int = 0,
            shift: float = 1.0, device=None, progress: bool = True, noise: torch.Tensor | None = None) -> torch.Tensor:
     """Integrate from noise (``sigma = 1``) to data (``sigma = 0``).

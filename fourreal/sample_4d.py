@@ -1,6 +1,7 @@
-"""Generating 4D grids for evaluation: every ablation variant on held-out rendered grids,
-their first row and column given, scored against the rendered truth; and the same on the
-pseudo-4D grids of held-out real videos (whole frames only: they have no depth)."""
+"""The library of the ``sample_4d`` stage: generating 4D grids for evaluation, every
+ablation variant on held-out rendered grids, their first row and column given, scored
+against the rendered truth; and the same on the pseudo-4D grids of held-out real videos
+(whole frames only: they have no depth); the trivial baselines and the scores."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from tqdm import tqdm
 from fourreal.config import ConfigError, require
 from fourreal.data import fit_intrinsics, fit_video, to_uint8, to_unit
 from fourreal.grid import Grid, list_grids, load_grid, save_grid
-from fourreal.grid_sampler import sample_grids
+from fourreal.grid_windows import MaskedGridVelocity, Replica, sample_grids
 from fourreal.metrics import masked_psnr, masked_ssim, psnr, ssim
 from fourreal.model4d import ARCHITECTURES, Model4D, build_model4d, load_model4d, training_window
 from fourreal.preview import PreviewConfig
@@ -214,7 +215,7 @@ def window_intrinsics(intrinsics: np.ndarray | None, frame_hw: tuple[int, int], 
     return fit_intrinsics(intrinsics[: cfg.views], *frame_hw, cfg.height, cfg.width)
 
 
-def model_velocity(model: Model4D, bf16: bool = False):
+def model_velocity(model: Model4D, bf16: bool = False) -> MaskedGridVelocity:
     """The velocity ``velocity(x, sigma, cond, mask)`` of a 4D model, as :func:`sample_grid`
     calls it; with ``bf16`` the model runs under bf16 autocast on CUDA (output in float32)."""
     device = next(model.parameters()).device
@@ -226,7 +227,7 @@ def model_velocity(model: Model4D, bf16: bool = False):
     return velocity
 
 
-def model_replicas(model: Model4D, gpus: int, bf16: bool = False) -> list[tuple[Callable, torch.device]]:
+def model_replicas(model: Model4D, gpus: int, bf16: bool = False) -> list[Replica]:
     """``(velocity, device)`` of ``model`` and of copies of it on the next GPUs, for
     :func:`sample_grid` to share windows out between: ``gpus`` GPUs in all (0: every visible
     one); just ``model`` when it is not on a GPU or one GPU is asked for."""
@@ -242,7 +243,7 @@ def model_replicas(model: Model4D, gpus: int, bf16: bool = False) -> list[tuple[
     return [(model_velocity(m, bf16), d) for m, d in zip(models, devices)]
 
 
-def generate(replicas: list[tuple[Callable, torch.device]], truths: torch.Tensor, cfg: Sample4DConfig,
+def generate(replicas: list[Replica], truths: torch.Tensor, cfg: Sample4DConfig,
              window: int) -> torch.Tensor:
     """Grids ``[B, V, T, 3, H, W]`` from the first row and column of each of ``truths``
     (same shape; the rest is generated) by a model's :func:`model_replicas` in
@@ -335,7 +336,7 @@ def pseudo_scores(grid: torch.Tensor, truth: Truth) -> dict[str, float]:
     return score(grid, truth.rgb)
 
 
-def sample_truths(replicas: list[tuple[Callable, torch.device]], truths: dict[str, Truth], cfg: Sample4DConfig,
+def sample_truths(replicas: list[Replica], truths: dict[str, Truth], cfg: Sample4DConfig,
                   window: int, variant: str, directory: Path,
                   scored: Callable[[torch.Tensor, Truth], dict]) -> dict[str, dict]:
     """Generate a grid from every truth's first row and column with one variant's
