@@ -17,7 +17,6 @@ import argparse
 import json
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -28,7 +27,8 @@ from fourreal.dit import PRESETS, DiT
 from fourreal.grid import Grid, save_grid
 from fourreal.grid_windows import sample_grid
 from fourreal.model4d import Model4D
-from fourreal.upsampler import TrainUpsamplerConfig, upsample_grid
+from fourreal.train_configs import TrainUpsamplerConfig
+from fourreal.video_sampling import upsample_grid
 
 
 def main() -> None:
@@ -47,7 +47,7 @@ def main() -> None:
     dev = torch.device("cuda")
     model = Model4D(DiT(PRESETS[args.preset]), args.architecture).to(dev).eval().to(torch.bfloat16)
     up_cfg = TrainUpsamplerConfig(preset=args.upsampler_preset, scale=args.scale, sample_steps=args.upsampler_steps)
-    upsampler = DiT(replace(PRESETS[args.upsampler_preset], extra_channels=3)).to(dev).eval().to(torch.bfloat16)
+    upsampler = DiT(up_cfg.model_config()).to(dev).eval().to(torch.bfloat16)
     net4d = torch.compile(model) if args.compile else model
     up_net = torch.compile(upsampler) if args.compile else upsampler
     n, h, w = args.size, 72, 128

@@ -14,7 +14,7 @@ A bundle ``models/<name>/`` holds
 
 :func:`write_bundle` makes one from the training stages' outputs (``fourreal bundle``);
 :func:`bundle_paths` finds the parts of one (``fourreal grid --models``, ``fourreal to4d
---models``); :func:`fourreal.model4d.load_model4d` follows the ``base`` link.
+--models``); :func:`fourreal.model_files.load_model4d` follows the ``base`` link.
 """
 
 from __future__ import annotations

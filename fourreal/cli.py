@@ -83,7 +83,8 @@ def _sample(args: argparse.Namespace) -> int:
     from fourreal.clip import MODES
     from fourreal.data import to_uint8
     from fourreal.preview import contact_sheet, write_mp4, write_png
-    from fourreal.video_model import load_model, sample_from_first_frame
+    from fourreal.model_files import load_model
+    from fourreal.video_sampling import sample_from_first_frame
 
     model = load_model(args.model)
     first = _read_first_frame(Path(args.input), args.height, args.width)[None]
@@ -108,8 +109,8 @@ def _grid(args: argparse.Namespace) -> int:
     from fourreal.data import to_uint8, to_unit
     from fourreal.grid import Grid, save_grid
     from fourreal.grid_windows import sample_grid
+    from fourreal.model_files import load_model4d
     from fourreal.sample_4d import model_velocity, resolve_window
-    from fourreal.model4d import load_model4d
     from fourreal.videos import read_video
 
     def frames(path: str, count: int) -> torch.Tensor:
@@ -127,7 +128,8 @@ def _grid(args: argparse.Namespace) -> int:
     with torch.no_grad():
         grid = sample_grid(model_velocity(model), row, col, (window, window), args.steps, args.sampler, args.seed)
     if args.upsampler:
-        from fourreal.upsampler import load_upsampler, upsample_grid
+        from fourreal.model_files import load_upsampler
+        from fourreal.video_sampling import upsample_grid
 
         upsampler, up_cfg = load_upsampler(args.upsampler)
         grid = upsample_grid(upsampler, grid, up_cfg, seed=args.seed)

@@ -14,18 +14,13 @@ its result.
 from __future__ import annotations
 
 import copy
-import json
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import torch
 from torch import nn
 
-from fourreal.config import require
-from fourreal.dit import CONTEXTS, DiT, DiTConfig, timestep_embedding
+from fourreal.dit import CONTEXTS, DiT, timestep_embedding
 from fourreal.sync import SYNC_MODES, make_sync
-from fourreal.train import OptimConfig, Phase
 
 ARCHITECTURES = (*SYNC_MODES, "sequential")
 # which parameters train: everything, the sync layers, or (sequential baseline) a copy of
@@ -125,110 +120,6 @@ class Model4D(nn.Module):
         return (out_v + out_t) / 2
 
 
-def grid_loss(model: nn.Module, batch, gen: torch.Generator, optim) -> torch.Tensor:
-    """Rectified-flow velocity loss over a grid batch's cells to generate (given cells
-    excluded); noise comes from ``gen`` on its own device."""
-    from fourreal.flow_matching import flow_loss, interpolate, training_noise, velocity_target
-
-    device = next(model.parameters()).device
-    x0 = batch.x0.to(device)
-    sigma, noise = training_noise(x0, optim, gen)
-    mask = batch.cond_mask.to(device)
-    pred = model(interpolate(x0, noise, sigma), sigma, cond=x0, mask=mask)
-    return flow_loss(pred.flatten(1, 2), velocity_target(x0, noise).flatten(1, 2), mask.flatten(1, 2))
-
-
-@dataclass
-class Variant4D:
-    """One 4D model variant of the paper's ablation.
-
-    Attributes:
-        architecture: a sync mode (``hard``, ``soft``, ``hard_free``, ``soft_free``) or ``sequential``.
-        seq_attention: for ``sequential``: ``time`` or ``view`` gets its own attention copy, or "".
-        pseudo_trainable, render_trainable: what trains on pseudo-4D grids (phase 1) and on
-            rendered grids (phase 2): ``all``, ``sync``, ``time_attention``, ``view_attention``.
-    """
-
-    architecture: str
-    seq_attention: str = ""
-    pseudo_trainable: str = "all"
-    render_trainable: str = "sync"
-
-    def __post_init__(self) -> None:
-        require(self.architecture in ARCHITECTURES, "architecture", f"must be one of {list(ARCHITECTURES)}")
-        require(self.seq_attention in ("", "time", "view"), "seq_attention", "must be '', 'time' or 'view'")
-        for name in ("pseudo_trainable", "render_trainable"):
-            require(getattr(self, name) in ("all", "sync", "time_attention", "view_attention", "none"), name,
-                    "must be all, sync, time_attention, view_attention or none")
-
-
-@dataclass
-class Train4DConfig:
-    """Parameters of the ``train_4d`` and ``finetune_4d`` stages (paper Sec. 3.3: phase 1 on
-    pseudo-4D grids, phase 2 on rendered grids, only the sync layers).
-
-    Attributes:
-        base_model: the trained base model directory.
-        extra_known: probability of extra known leading rows/columns in training windows.
-        variants: the trained variants, by name.
-        pseudo, render: optimizer and schedule of each phase; a phase's ``frames`` is the
-            side of the square training window (views = times = frames).
-    """
-
-    base_model: str = "data/train_base/model"
-    extra_known: float = 0.25
-    variants: dict[str, Variant4D] = field(default_factory=dict)
-    pseudo: OptimConfig = field(default_factory=lambda: OptimConfig(
-        phases=[Phase(80, 20, 32, 4, 4)], lr=5e-4, warmup=10, ema_decay=0.9, context_dropout=0.0, checkpoint_every=40))
-    render: OptimConfig = field(default_factory=lambda: OptimConfig(
-        phases=[Phase(40, 20, 32, 4, 4)], lr=5e-4, warmup=5, ema_decay=0.9, context_dropout=0.0, checkpoint_every=20))
-
-
 def build_model4d(base: DiT, architecture: str, seq_attention: str = "") -> Model4D:
     """A 4D model around ``base`` (its weights are used as they are)."""
     return Model4D(base, architecture, seq_attention or None)
-
-
-def model4d_config(model: Model4D, optim: OptimConfig) -> dict:
-    """What :func:`load_model4d` needs to rebuild ``model``, and the window it was trained on
-    with ``optim`` (its last phase: ``frames`` is the side of the square window), which
-    :func:`training_window` reads back."""
-    last = optim.phases[-1]
-    return {"architecture": model.architecture, "seq_attention": model.seq_attention or "", "dit": asdict(model.base.cfg),
-            "training_window": {"views": last.frames, "times": last.frames, "height": last.height, "width": last.width}}
-
-
-def training_window(directory: str | Path) -> int | None:
-    """The side of the square window (views = times) the 4D model exported in ``directory``
-    was trained on, or None for a model exported before the window was recorded."""
-    from fourreal.checkpoint import CheckpointError
-
-    config = Path(directory) / "config.json"
-    if not config.is_file():
-        raise CheckpointError(f"{config}: missing; run `dvc repro train_4d` first or fix the model path")
-    record = json.loads(config.read_text()).get("training_window")
-    return None if record is None else int(record["views"])
-
-
-def load_model4d(directory: str | Path) -> Model4D:
-    """A 4D model exported by the ``train_4d``/``finetune_4d`` stages, or the ``model_4d`` part
-    of a bundle (:mod:`fourreal.bundle`), whose ``config.json`` links to the base model that
-    holds its frozen weights (``"base": "../base"``)."""
-    from fourreal.checkpoint import CheckpointError, load_tensors, load_weights
-
-    directory = Path(directory)
-    config = directory / "config.json"
-    if not config.is_file():
-        raise CheckpointError(f"{config}: missing; run `dvc repro train_4d` first or fix the model path")
-    spec = json.loads(config.read_text())
-    tensors = load_tensors(directory, "model")
-    if spec.get("base"):
-        base_dir = directory / spec["base"]
-        base = load_tensors(base_dir, "model")
-        tensors = {**{f"base.{k}": v for k, v in base.items()}, **tensors}
-        if json.loads((base_dir / "config.json").read_text())["dit"] != spec["dit"]:
-            raise CheckpointError(f"{directory}: its base {base_dir} has another size (config.json 'dit' differs); "
-                                  "rebuild the bundle from matching models")
-    model = build_model4d(DiT(DiTConfig(**spec["dit"])), spec["architecture"], spec["seq_attention"])
-    load_weights(model, tensors, str(directory))
-    return model.eval()

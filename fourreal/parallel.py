@@ -1,4 +1,5 @@
-"""Data parallelism for training under ``torchrun``: DDP or FSDP, and full state dicts.
+"""Devices and data parallelism for training under ``torchrun``: DDP or FSDP, full state
+dicts, the collectives that keep ranks in step, and bf16 autocast.
 
 - ``ddp``: every rank holds the whole model; gradients are all-reduced (``DistributedDataParallel``).
 - ``fsdp``: parameters, gradients and optimizer moments are sharded over the ranks
@@ -11,6 +12,7 @@ resume with another world size or another mode, and exported weights load anywhe
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any, Literal
 
@@ -35,6 +37,31 @@ def setup() -> tuple[int, int, torch.device]:
         torch.cuda.set_device(local)
         return rank, world, torch.device("cuda", local)
     return rank, world, torch.device("cpu")
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast on CUDA for ``auto``/``bf16``; nothing otherwise."""
+    use = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16) if use else contextlib.nullcontext()
+
+
+def any_rank(flag: bool, world: int, device: torch.device) -> bool:
+    """Whether ``flag`` holds on any rank (collective when ``world > 1``), so that every rank
+    takes the same branch."""
+    if world == 1:
+        return flag
+    t = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def gather_objects(obj: Any, world: int) -> list[Any]:
+    """Every rank's ``obj`` (picklable), in rank order (collective when ``world > 1``)."""
+    if world == 1:
+        return [obj]
+    gathered: list[Any] = [None] * world
+    dist.all_gather_object(gathered, obj)
+    return gathered
 
 
 def _units(model: nn.Module) -> list[nn.Module]:

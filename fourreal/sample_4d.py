@@ -21,9 +21,9 @@ from fourreal.data import fit_intrinsics, fit_video, to_uint8, to_unit
 from fourreal.grid import Grid, list_grids, load_grid, save_grid
 from fourreal.grid_windows import MaskedGridVelocity, Replica, sample_grids
 from fourreal.metrics import masked_psnr, masked_ssim, psnr, ssim
-from fourreal.model4d import ARCHITECTURES, Model4D, build_model4d, load_model4d, training_window
+from fourreal.model4d import ARCHITECTURES, Model4D, build_model4d
+from fourreal.model_files import load_model, load_model4d, training_frames, training_window
 from fourreal.preview import PreviewConfig
-from fourreal.video_model import load_model, training_frames
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Callable
 
 import torch
 
+from fourreal.dit import CONTEXTS
 from fourreal.flow_matching import interpolate
-from fourreal.video_model import CONTEXTS
 
 # The video model with its generation mode and conditioning frames:
 # ``model(x_sigma [B, F, 3, H, W], sigma [B], mode [B], cond=, mask= [B, F]) -> [B, F, 3, H, W]``

@@ -1,147 +1,40 @@
-"""The training loop shared by the base video model and the 4D model.
+"""The training loop shared by the base video model, the upsampler and the 4D model.
 
-Rectified-flow training with AdamW, linear warmup, gradient clipping, EMA weights, bf16
-autocast on GPU, a progressive schedule of phases (resolution, frames, batch size),
-safetensors checkpoints with exact resume (model, EMA, optimizer, RNG state), TensorBoard
-logs plus a ``loss.csv`` for DVC plots, and ``torchrun`` data parallelism (DDP, or FSDP for
-the paper size; see ``fourreal.parallel``): the same entry point runs on one CPU or many GPUs.
+Rectified-flow training (the losses: :mod:`fourreal.losses`) with AdamW, linear warmup,
+gradient clipping, EMA weights, bf16 autocast on GPU, a progressive schedule of phases
+(resolution, frames, batch size; the settings: :mod:`fourreal.optim`), safetensors
+checkpoints with exact resume (model, EMA, optimizer, RNG state), TensorBoard logs plus a
+``loss.csv`` for DVC plots (:mod:`fourreal.train_log`), and ``torchrun`` data parallelism
+(DDP, or FSDP for the paper size; see ``fourreal.parallel``): the same entry point runs on
+one CPU or many GPUs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import csv
 import json
 import logging
-import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
-from tqdm import tqdm
 
 from fourreal import parallel
-from fourreal.checkpoint import list_checkpoints, load_checkpoint, read_optimizer, save_checkpoint, save_tensors
-from fourreal.config import require
+from fourreal.checkpoint import list_checkpoints, load_checkpoint, read_optimizer, save_checkpoint
 from fourreal.faults import fault_point
-from fourreal.files import atomic_dir, write_json
-from fourreal.provenance import RESUME_NEUTRAL
+from fourreal.files import write_json
+from fourreal.optim import OptimConfig, Phase
+from fourreal.train_log import LossLog, Meter, throughput
 
 log = logging.getLogger(__name__)
 # Beside the checkpoints: the training time up to the newest one, over every run that reached
 # it. Wall-clock time, so not in the checkpoints themselves (they are deterministic outputs).
 TIME_FILE = "train_time.json"
-
-
-@dataclass
-class Phase:
-    """One phase of the progressive schedule: ``steps`` optimizer steps on batches of
-    ``batch_size`` videos of ``frames`` frames at ``height x width``."""
-
-    steps: int
-    height: int
-    width: int
-    frames: int
-    batch_size: int
-
-    def __post_init__(self) -> None:
-        for name in ("steps", "frames", "batch_size"):
-            require(getattr(self, name) >= 1, name, "must be >= 1")
-        for name in ("height", "width"):
-            require(getattr(self, name) >= 4, name, "must be >= 4")
-
-
-@dataclass
-class OptimConfig:
-    """Optimizer, schedule and bookkeeping of a training run.
-
-    Attributes:
-        phases: the progressive schedule, run in order.
-        lr, weight_decay, warmup, grad_clip: AdamW with linear warmup then constant rate.
-        ema_decay: EMA of the weights (0 disables), after a warm-up (:func:`ema_decay_at`).
-        sigma_schedule, sigma_mean, sigma_std: distribution of training flow times.
-        context_dropout: probability of replacing the mode by the null context (for
-            classifier-free guidance at sampling).
-        checkpoint_every, log_every: in steps.
-        max_shard_mb: checkpoint shard size.
-        (These two and ``time_limit_s`` are left out of the run key: a run resumes under
-        other values of them.)
-        precision: ``auto`` (bf16 autocast on CUDA, fp32 on CPU), ``fp32`` or ``bf16``.
-        seed: seed of data order, noise and masks.
-        time_limit_s: stop (with a checkpoint) once a run has trained this long, checked at
-            log and checkpoint steps; 0 = no limit. A rerun (with any limit) continues from there.
-        compile: run the model through ``torch.compile`` (on an H200 it doubles paper-size
-            training throughput; the first steps are slower while it compiles).
-        parallel: under ``torchrun`` with several processes, ``ddp`` (replicated weights) or
-            ``fsdp`` (weights, gradients and optimizer moments sharded over the ranks).
-        activation_checkpointing: recompute every transformer block's activations in the
-            backward pass instead of storing them (less memory, about a third more compute).
-    """
-
-    phases: list[Phase] = field(default_factory=lambda: [Phase(100, 16, 32, 8, 4)])
-    lr: float = 3e-4
-    weight_decay: float = 0.0
-    warmup: int = 20
-    grad_clip: float = 1.0
-    ema_decay: float = 0.99
-    sigma_schedule: Literal["uniform", "logit_normal"] = "logit_normal"
-    sigma_mean: float = 0.0
-    sigma_std: float = 1.0
-    context_dropout: float = 0.1
-    checkpoint_every: int = field(default=50, metadata=RESUME_NEUTRAL)
-    log_every: int = field(default=10, metadata=RESUME_NEUTRAL)
-    max_shard_mb: float = field(default=15.0, metadata=RESUME_NEUTRAL)
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
-    seed: int = 0
-    time_limit_s: float = field(default=0.0, metadata=RESUME_NEUTRAL)
-    compile: bool = False
-    parallel: parallel.Mode = "ddp"
-    activation_checkpointing: bool = False
-
-    def __post_init__(self) -> None:
-        require(len(self.phases) > 0, "phases", "need at least one phase")
-        require(self.lr > 0, "lr", "must be > 0")
-        require(0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1)")
-        require(0 <= self.context_dropout < 1, "context_dropout", "must be in [0, 1)")
-        require(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")
-        require(self.log_every >= 1, "log_every", "must be >= 1")
-
-    @property
-    def total_steps(self) -> int:
-        return sum(p.steps for p in self.phases)
-
-    def tokens_done(self, steps: int, patch: int, grid: bool = False, start: int = 0) -> int:
-        """Tokens (``p x p`` patches of a frame) processed by steps ``start`` to ``steps`` (the
-        steps a resumed run did itself when ``start`` is where it resumed); with ``grid`` a
-        batch item is a ``frames x frames`` window of a 4D grid, not a video."""
-        if start > 0:
-            return self.tokens_done(steps, patch, grid) - self.tokens_done(start, patch, grid)
-        total = 0
-        for p in self.phases:
-            n = min(steps, p.steps)
-            cells = p.frames * p.frames if grid else p.frames
-            total += n * p.batch_size * cells * (p.height // patch) * (p.width // patch)
-            steps -= n
-        return total
-
-    def phase_at(self, step: int) -> Phase:
-        """The phase that optimizer step ``step`` (0-based) belongs to."""
-        for phase in self.phases:
-            if step < phase.steps:
-                return phase
-            step -= phase.steps
-        return self.phases[-1]
-
-
-class NonFiniteLoss(FloatingPointError):
-    """The loss became NaN or inf; training stops with the step and batch sources named."""
 
 
 def ema_decay_at(decay: float, step: int) -> float:
@@ -161,12 +54,6 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
             torch._foreach_lerp_([e for e, _ in pairs], [p for _, p in pairs], 1 - decay)
         for e, b in zip(ema.buffers(), model.buffers()):
             e.copy_(b)
-
-
-def autocast(device: torch.device, precision: str):
-    """bf16 autocast on CUDA for ``auto``/``bf16``; nothing otherwise."""
-    use = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    return torch.autocast(device.type, dtype=torch.bfloat16) if use else contextlib.nullcontext()
 
 
 # loss_fn(model, batch, generator) -> scalar loss
@@ -233,8 +120,8 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
     if cfg.compile:
         run.net = torch.compile(run.net, dynamic=False)  # one static graph per phase shape
     # the loop: batch, loss, backward and step, EMA, log, checkpoint, time limit
-    logs = _LossLog(out, rank, step, cfg.total_steps)
-    start, meter = time.time(), _Meter(flops_fn)
+    logs = LossLog(out, rank, step, cfg.total_steps)
+    start, meter = time.time(), Meter(flops_fn)
     while step < cfg.total_steps:
         batch = make_batch(cfg.phase_at(step), run.rng, device)
         lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))  # linear warmup, then constant
@@ -269,7 +156,7 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
     seconds = time.time() - start
     final_loss = meter.mean(cfg.log_every) if meter.losses else logs.last_loss()
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
-    tflops, ceiling, mfu = _throughput(meter.rates, device)
+    tflops, ceiling, mfu = throughput(meter.rates, device)
     return TrainSummary(steps=step, resumed_from=resumed_from, seconds=seconds,
                         seconds_all_runs=earlier_seconds + seconds, final_loss=final_loss,
                         peak_gpu_memory_gib=round(peak, 2), rank=rank, world_size=world, device=str(device),
@@ -392,7 +279,7 @@ def _optimizer_step(run: _Run, cfg: OptimConfig, loss_fn: StepFn, batch: Any, lr
     says, gradients clipped to ``cfg.grad_clip``); returns the loss, left on the device."""
     for group in run.opt.param_groups:
         group["lr"] = lr
-    with autocast(run.device, cfg.precision):
+    with parallel.autocast(run.device, cfg.precision):
         loss = loss_fn(run.net, batch, run.gen)
     run.opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -404,12 +291,9 @@ def _optimizer_step(run: _Run, cfg: OptimConfig, loss_fn: StepFn, batch: Any, lr
 def _out_of_time(limit_s: float, start: float, world: int, device: torch.device) -> bool:
     """Whether the run has trained longer than ``limit_s`` seconds since ``start`` (0: no limit);
     under several ranks, whether any has, so that every rank stops at the same step."""
-    out_of_time = limit_s > 0 and time.time() - start > limit_s
-    if world > 1 and limit_s > 0:
-        flag = torch.tensor([float(out_of_time)], device=device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        out_of_time = bool(flag.item())
-    return out_of_time
+    if limit_s <= 0:
+        return False
+    return parallel.any_rank(time.time() - start > limit_s, world, device)
 
 
 def _save_checkpoint(run: _Run, out: Path, step: int, run_key: str, max_shard_mb: float,
@@ -435,125 +319,7 @@ def _save_checkpoint(run: _Run, out: Path, step: int, run_key: str, max_shard_mb
             on_checkpoint(final_model, step)
 
 
-class _Meter:
-    """A run's losses and model FLOP/s. Losses stay on the device until a log or checkpoint step
-    reads them back (:meth:`read`): the host never waits for the GPU in between. Throughput is
-    measured between those reads, checkpoints and previews left out (:meth:`restart`)."""
-
-    def __init__(self, flops_fn: Callable[[Any], float] | None):
-        self.flops_fn = flops_fn
-        self.pending: list[tuple[torch.Tensor, Any]] = []  # (loss on the device, batch sources) not read yet
-        self.losses: list[float] = []  # every loss read back
-        self.rates: list[float] = []  # model FLOP/s of each interval between reads
-        self.flops = 0.0  # model FLOPs of the current interval
-        self.since = time.perf_counter()  # start of the current interval
-
-    def add(self, loss: torch.Tensor, batch: Any) -> None:
-        """Count a training step: its loss, left on the device, and its batch's model FLOPs."""
-        self.pending.append((loss.detach(), getattr(batch, "sources", "n/a")))
-        if self.flops_fn is not None:
-            self.flops += self.flops_fn(batch)
-
-    def read(self, step: int, out: Path) -> None:
-        """Read back the losses of the steps up to ``step`` (:func:`_read_losses`) and end the
-        current throughput interval."""
-        self.losses += _read_losses(self.pending, step, out)
-        self.pending.clear()
-        now = time.perf_counter()
-        if self.flops:
-            self.rates.append(self.flops / (now - self.since))
-        self.flops = 0.0
-
-    def restart(self) -> None:
-        """Start the next throughput interval."""
-        self.since = time.perf_counter()
-
-    def mean(self, n: int) -> float:
-        """The mean of the last ``n`` losses read back."""
-        return float(np.mean(self.losses[-n:]))
-
-
-class _LossLog:
-    """Rank 0's record of the loss: ``loss.csv`` (DVC plots), TensorBoard and a progress bar (on
-    other ranks a disabled one)."""
-
-    def __init__(self, out: Path, rank: int, step: int, total_steps: int):
-        """Open the logs of a run that starts at ``step``: ``loss.csv`` keeps its rows up to it."""
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.csv = out / "loss.csv"
-        self.writer = SummaryWriter(str(out / "tensorboard")) if rank == 0 else None
-        if rank == 0:
-            rows = []
-            if self.csv.exists():
-                with open(self.csv) as f:
-                    rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
-            with open(self.csv, "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=["step", "loss", "lr"])
-                w.writeheader()
-                w.writerows(rows)
-        self.bar = tqdm(total=total_steps, initial=step, desc="training", unit="step", disable=rank != 0,
-                        mininterval=0.5 if os.isatty(2) else 10.0)
-
-    def write(self, step: int, loss: float, lr: float) -> None:
-        """Log the mean ``loss`` of the interval that ends at ``step`` and the learning rate."""
-        self.bar.set_postfix(loss=f"{loss:.4f}")
-        self.writer.add_scalar("loss/train", loss, step)
-        self.writer.add_scalar("lr", lr, step)
-        with open(self.csv, "a", newline="") as f:
-            csv.writer(f).writerow([step, f"{loss:.6f}", f"{lr:.3g}"])
-
-    def close(self) -> None:
-        """Close the progress bar and the TensorBoard writer."""
-        self.bar.close()
-        if self.writer is not None:
-            self.writer.close()
-
-    def last_loss(self) -> float | None:
-        """The last loss ``loss.csv`` holds (None if it holds none): a finished run's final loss."""
-        with open(self.csv) as f:
-            logged = [float(r["loss"]) for r in csv.DictReader(f)]
-        return logged[-1] if logged else None
-
-
-def _throughput(rates: list[float], device: torch.device) -> tuple[float | None, float | None, float | None]:
-    """The summary's ``model_tflops_per_s`` (median of the intervals' ``rates``), and on a GPU
-    ``matmul_ceiling_tflops`` and ``mfu``; None where there is no rate or no GPU."""
-    if not rates:
-        return None, None, None
-    tflops = float(np.median(rates)) / 1e12
-    if device.type != "cuda":
-        return float(f"{tflops:.4g}"), None, None
-    from fourreal.flops import matmul_ceiling
-
-    ceiling = matmul_ceiling(device)
-    return float(f"{tflops:.4g}"), round(ceiling, 1), round(tflops / ceiling, 3)
-
-
-def _read_losses(pending: list[tuple[torch.Tensor, Any]], step: int, out: Path) -> list[float]:
-    """The losses of the last ``len(pending)`` steps (up to ``step``) as floats; raises
-    :class:`NonFiniteLoss` naming the first step whose loss is NaN or inf."""
-    values = torch.stack([loss for loss, _ in pending]).float().cpu().tolist()
-    for i, value in enumerate(values):
-        if not np.isfinite(value):
-            raise NonFiniteLoss(f"loss is {value} at step {step - len(values) + 1 + i} (batch from {pending[i][1]}); "
-                                f"last good checkpoint: {list_checkpoints(out / 'checkpoints')[-1:]}; lower optim.lr")
-    return values
-
-
 def _gather_rng(rng: np.random.Generator, gen: torch.Generator, world: int) -> dict[str, list]:
     """Every rank's RNG states (numpy bit generator and torch generator) for exact resume."""
-    mine = {"numpy": rng.bit_generator.state, "torch": gen.get_state().tolist()}
-    if world > 1:
-        allstates: list[Any] = [None] * world
-        dist.all_gather_object(allstates, mine)
-    else:
-        allstates = [mine]
-    return {"numpy": [s["numpy"] for s in allstates], "torch": [s["torch"] for s in allstates]}
-
-
-def export_model(directory: str | Path, model: nn.Module, config: dict[str, Any], max_shard_mb: float) -> None:
-    """Write final weights (safetensors shards) and ``config.json`` to ``directory`` atomically."""
-    with atomic_dir(directory) as tmp:
-        save_tensors(tmp, "model", model.state_dict(), max_shard_mb)
-        (tmp / "config.json").write_text(json.dumps(config, indent=1))
+    states = parallel.gather_objects({"numpy": rng.bit_generator.state, "torch": gen.get_state().tolist()}, world)
+    return {"numpy": [s["numpy"] for s in states], "torch": [s["torch"] for s in states]}

@@ -23,11 +23,11 @@ from fourreal.data import to_uint8, to_unit
 from fourreal.depth import load_depth_model, predict_depth
 from fourreal.files import atomic_dir, write_json
 from fourreal.grid import Grid, list_grids, load_grid, save_grid
+from fourreal.model_files import load_model
 from fourreal.preview import contact_sheet, write_png
 from fourreal.reconstruction.config import ReconstructConfig
 from fourreal.sample_4d import Sample4DConfig, score, truth_window, window_intrinsics
 from fourreal.stage import run_stage, stage_args, write_metrics, write_run
-from fourreal.video_model import load_model
 
 VARIANT = "4real"
 

@@ -19,11 +19,13 @@ import torch
 from fourreal.config import load_section
 from fourreal.data import GridSet
 from fourreal.flops import model4d_forward_flops
-from fourreal.model4d import Train4DConfig, build_model4d, grid_loss, load_model4d, model4d_config
+from fourreal.losses import grid_loss
+from fourreal.model4d import build_model4d
+from fourreal.model_files import export_model, load_model, load_model4d, model4d_config
 from fourreal.provenance import run_key
 from fourreal.stage import run_stage, setup_logging, write_metrics, write_run
-from fourreal.train import export_model, train
-from fourreal.video_model import load_model
+from fourreal.train import train
+from fourreal.train_configs import Train4DConfig
 
 SOURCES = {"pseudo": ["data/pseudo4d/grids"], "render": ["data/render/grids/train"]}
 

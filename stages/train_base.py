@@ -9,7 +9,6 @@ and ``run.json`` (untracked: speed, MFU, memory).
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +20,15 @@ from fourreal.config import load_section
 from fourreal.data import to_uint8
 from fourreal.dit import DiT, count_parameters
 from fourreal.flops import dit_forward_flops
+from fourreal.losses import heldout_loss, video_loss
+from fourreal.model_files import base_model_config, export_model
 from fourreal.preview import contact_sheet, write_png
 from fourreal.provenance import run_key
 from fourreal.stage import run_stage, stage_args, write_metrics, write_run
-from fourreal.train import export_model, train
-from fourreal.video_model import TrainBaseConfig, heldout_loss, prepare_video_data, sample_from_first_frame, video_loss
+from fourreal.train import train
+from fourreal.train_configs import TrainBaseConfig
+from fourreal.video_data import prepare_video_data
+from fourreal.video_sampling import sample_from_first_frame
 
 log = logging.getLogger("stages.train_base")
 
@@ -68,8 +71,7 @@ def main() -> None:
     if summary.rank != 0:  # under torchrun, rank 0 alone writes the outputs
         return
     ema = summary.ema or model
-    export_model(out / "model", ema, {"preset": cfg.preset, "dit": asdict(cfg.model_config()), "training_frames": last.frames},
-                 cfg.optim.max_shard_mb)
+    export_model(out / "model", ema, base_model_config(cfg), cfg.optim.max_shard_mb)
 
     device = next(ema.parameters()).device  # evaluate where training ran
     untrained = DiT(cfg.model_config())

@@ -9,7 +9,6 @@ bilinear, upsampled, truth) and ``metrics.json`` (held-out PSNR against bilinear
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +17,16 @@ import torch
 from fourreal.config import load_section
 from fourreal.data import resize_video, to_uint8
 from fourreal.dit import DiT, count_parameters
+from fourreal.losses import upsampler_loss
+from fourreal.metrics import psnr
+from fourreal.model_files import export_model, upsampler_model_config
 from fourreal.preview import contact_sheet, write_png
 from fourreal.provenance import run_key
 from fourreal.stage import run_stage, stage_args, write_metrics, write_run
-from fourreal.train import export_model, train
-from fourreal.metrics import psnr
-from fourreal.upsampler import TrainUpsamplerConfig, upsample, upsampler_loss
-from fourreal.video_model import prepare_video_data
+from fourreal.train import train
+from fourreal.train_configs import TrainUpsamplerConfig
+from fourreal.video_data import prepare_video_data
+from fourreal.video_sampling import upsample
 
 log = logging.getLogger("stages.train_upsampler")
 
@@ -69,9 +71,7 @@ def main() -> None:
     if summary.rank != 0:  # under torchrun, rank 0 alone writes the outputs
         return
     ema = summary.ema or model
-    export_model(out / "model", ema, {"preset": cfg.preset, "scale": cfg.scale, "residual_scale": cfg.residual_scale,
-                                      "sample_steps": cfg.sample_steps, "dit": asdict(cfg.model_config())},
-                 cfg.optim.max_shard_mb)
+    export_model(out / "model", ema, upsampler_model_config(cfg), cfg.optim.max_shard_mb)
     ours, bilinear, _ = evaluate(ema)
     write_metrics(out, {
         "parameters": count_parameters(model),

@@ -10,8 +10,9 @@ import torch.distributed as dist
 
 from fourreal.dit import DiT, DiTConfig
 from fourreal.parallel import model_state
-from fourreal.train import OptimConfig, Phase, train
-from fourreal.video_model import video_loss
+from fourreal.losses import video_loss
+from fourreal.optim import OptimConfig, Phase
+from fourreal.train import train
 from test_train import toy_videos
 
 out, mode = sys.argv[1], sys.argv[2]

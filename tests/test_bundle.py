@@ -19,9 +19,9 @@ from fourreal.cli import main
 from fourreal.depth import DepthNet, load_depth_model, save_depth_model
 from fourreal.dit import DiT, DiTConfig
 from fourreal.grid import load_grid
-from fourreal.model4d import build_model4d, load_model4d, model4d_config
-from fourreal.train import OptimConfig, Phase, export_model
-from fourreal.video_model import load_model
+from fourreal.model4d import build_model4d
+from fourreal.model_files import export_model, load_model, load_model4d, model4d_config
+from fourreal.optim import OptimConfig, Phase
 
 from conftest import REPO, moving_square_frames, write_video
 

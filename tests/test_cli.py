@@ -6,8 +6,9 @@ import torch
 from fourreal.cli import main
 from fourreal.dit import DiT, DiTConfig
 from fourreal.grid import Grid, load_grid, save_grid
-from fourreal.model4d import build_model4d, model4d_config
-from fourreal.train import OptimConfig, Phase, export_model
+from fourreal.model4d import build_model4d
+from fourreal.model_files import export_model, model4d_config
+from fourreal.optim import OptimConfig, Phase
 
 from conftest import moving_square_frames, write_video
 

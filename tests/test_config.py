@@ -71,7 +71,7 @@ def test_out_of_range_pseudo4d_value():
 
 
 def test_range_errors_name_the_nested_key_and_its_value():
-    from fourreal.video_model import TrainBaseConfig
+    from fourreal.train_configs import TrainBaseConfig
 
     data = {"optim": {"phases": [{"steps": 5, "height": 16, "width": 2, "frames": 2, "batch_size": 1}]}}
     with pytest.raises(ConfigError, match=r"^params.yaml: train_base.optim.phases\[0\].width = 2: must be >= 4$"):

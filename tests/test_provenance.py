@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from fourreal.provenance import fingerprint, import_closure, run_key, stage_code_deps
-from fourreal.train import OptimConfig, Phase
+from fourreal.optim import OptimConfig, Phase
 
 from conftest import REPO
 

@@ -15,7 +15,7 @@ import yaml
 
 from fourreal.dit import DiT, DiTConfig
 from fourreal.grid import Grid, save_grid
-from fourreal.train import export_model
+from fourreal.model_files import export_model
 
 from conftest import REPO
 

@@ -16,12 +16,13 @@ from fourreal.data import to_uint8
 from fourreal.dit import DiT, DiTConfig
 from fourreal.grid import Grid, list_grids, load_grid, save_grid
 from fourreal.metrics import masked_psnr, masked_ssim
-from fourreal.model4d import build_model4d, model4d_config
+from fourreal.model4d import build_model4d
+from fourreal.model_files import export_model, model4d_config
 from fourreal.pseudo4d import Pseudo4DConfig, make_pseudo4d_grid
 from fourreal.sample_4d import (BASELINES, NO_DEPTH, NO_FOREGROUND, Sample4DConfig, SampleVariant,
                                  copy_column_baseline, copy_row_baseline, foreground_score, foreground_window,
                                  mean_score, pseudo_test_paths, score, truth_window)
-from fourreal.train import OptimConfig, Phase, export_model
+from fourreal.optim import OptimConfig, Phase
 
 from conftest import moving_square_frames
 

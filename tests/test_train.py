@@ -10,8 +10,10 @@ from fourreal.checkpoint import (CheckpointError, list_checkpoints, load_checkpo
 from fourreal.parallel import load_optimizer_state, model_state, optimizer_state
 from fourreal.data import VideoSet, random_mask
 from fourreal.dit import DiT, DiTConfig
-from fourreal.train import NonFiniteLoss, OptimConfig, Phase, ema_decay_at, train, update_ema
-from fourreal.video_model import video_loss
+from fourreal.losses import video_loss
+from fourreal.optim import OptimConfig, Phase
+from fourreal.train import ema_decay_at, train, update_ema
+from fourreal.train_log import NonFiniteLoss
 
 
 def small_model(seed=0) -> DiT:

@@ -14,10 +14,10 @@ import yaml
 from fourreal.cli import main as cli_main
 from fourreal.config import ConfigError
 from fourreal.dit import DiT, DiTConfig
-from fourreal.model4d import build_model4d, load_model4d, model4d_config, training_window
+from fourreal.model4d import build_model4d
+from fourreal.model_files import export_model, load_model4d, model4d_config, training_frames, training_window
+from fourreal.optim import OptimConfig, Phase
 from fourreal.sample_4d import Sample4DConfig, SampleVariant, resolve_window, variant_window
-from fourreal.train import OptimConfig, Phase, export_model
-from fourreal.video_model import training_frames
 from fourreal.video_to_4d import VideoTo4DConfig
 
 from conftest import moving_square_frames, write_video

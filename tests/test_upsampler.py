@@ -4,9 +4,11 @@ import torch
 
 from fourreal.data import VideoBatch, VideoSet
 from fourreal.dit import DiT
-from fourreal.train import OptimConfig, Phase
+from fourreal.losses import low_res_input, upsampler_loss
 from fourreal.metrics import psnr
-from fourreal.upsampler import TrainUpsamplerConfig, low_res_input, upsample, upsample_grid, upsampler_loss
+from fourreal.optim import OptimConfig, Phase
+from fourreal.train_configs import TrainUpsamplerConfig
+from fourreal.video_sampling import upsample, upsample_grid
 
 
 def config(**kw) -> TrainUpsamplerConfig:

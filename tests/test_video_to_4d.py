@@ -67,7 +67,7 @@ def test_config_rejects_out_of_range_values(bad, key):
 
 def test_autoregressive_extension_keeps_the_first_frame_and_the_length():
     from fourreal.dit import DiT, DiTConfig
-    from fourreal.video_model import extend_autoregressively
+    from fourreal.video_sampling import extend_autoregressively
 
     torch.manual_seed(0)
     model = DiT(DiTConfig(patch=4, dim=24, depth=1, heads=2)).eval()

@@ -10,8 +10,9 @@ from safetensors.torch import save_file
 
 from fourreal.data import VideoSet
 from fourreal.dit import DiT, DiTConfig
-from fourreal.train import OptimConfig, Phase, train
-from fourreal.video_model import video_loss
+from fourreal.losses import video_loss
+from fourreal.optim import OptimConfig, Phase
+from fourreal.train import train
 
 
 def main(out: Path) -> None:
