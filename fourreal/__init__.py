@@ -1,15 +1,11 @@
 """4Real-Video: 4D video generation and reconstruction.
 
 A 4D video is a grid of frames ``[V, T, H, W, 3]``: each row ``v`` is a fixed-view video,
-each column ``t`` a freeze-time video. The modules of this package each own one concept:
-
-- :mod:`fourreal.grid`      the on-disk grid format every stage reads and writes
-- :mod:`fourreal.clip`      the on-disk clip format (one video, labelled with its mode)
-- :mod:`fourreal.preview`   contact sheets, mp4s and the HTML grid viewer
-- :mod:`fourreal.videos`    ingestion of user videos into clips
-- :mod:`fourreal.pseudo4d`  pseudo-4D grids from 2D affine camera-like motions
-- :mod:`fourreal.config`    typed, validated stage configs loaded from ``params.yaml``
-- :mod:`fourreal.files`     atomic writes shared by every writer
+each column ``t`` a freeze-time video. Each module owns one concept; docs/ARCHITECTURE.md
+maps them by part of the pipeline (formats, data making, models, training, sampling, the 4Real
+baseline, reconstruction, evaluation, running) and lists the files each common change touches.
+The subpackages: :mod:`fourreal.media` (real footage and assets gathered from packages) and
+:mod:`fourreal.reconstruction` (deformable 3D Gaussians fitted to a grid).
 """
 
 __version__ = "0.1.0"
