@@ -21,6 +21,12 @@ def sigma_schedule(steps: int, shift: float = 1.0, device=None) -> torch.Tensor:
     return shift * s / (1 + (shift - 1) * s)
 
 
+def initial_noise(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """The noise ``shape`` a solve starts from: standard normal, drawn on the CPU from ``seed``
+    (the same on every device)."""
+    return torch.randn(shape, generator=torch.Generator(device="cpu").manual_seed(seed))
+
+
 def guided(velocity_cond: PlainVelocity, velocity_uncond: PlainVelocity | None, scale: float) -> PlainVelocity:
     """Classifier-free guidance: ``v_u + scale * (v_c - v_u)`` (plain ``v_c`` when scale is 1)."""
     if velocity_uncond is None or scale == 1.0:
@@ -44,11 +50,11 @@ def sample(velocity: PlainVelocity, shape: tuple[int, ...], steps: int = 30, met
         cond, cond_mask: clean frames ``[B, F, ...]`` and ``[B, F]`` (1 = given); given frames
             are put back after every step, so they come out exactly as given.
         seed: the initial noise's seed.
-        noise: the initial noise (broadcast to ``shape``) instead of noise drawn from ``seed``.
+        noise: the initial noise (broadcast to ``shape``) instead of :func:`initial_noise` of ``seed``.
     Returns the sample, shaped ``shape``.
     """
     if noise is None:
-        noise = torch.randn(shape, generator=torch.Generator(device="cpu").manual_seed(seed))
+        noise = initial_noise(shape, seed)
     x = noise.to(device).expand(shape).clone()
     sigmas = sigma_schedule(steps, shift, device)
 

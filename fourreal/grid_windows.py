@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from tqdm import tqdm
 
-from fourreal.flow_solver import sample
+from fourreal.flow_solver import initial_noise, sample
 
 
 class GridInputError(ValueError):
@@ -119,9 +119,8 @@ def sample_grids(velocity_fn: MaskedGridVelocity | Sequence[Replica], first_rows
             out = fn(x.view(b, wv, wt, c, h, w), s, cond.view(b, wv, wt, c, h, w), mask.view(b, wv, wt))
             return out.reshape(b, wv * wt, c, h, w)
 
-        noise = torch.randn((1, wv * wt, c, h, w), generator=torch.Generator(device="cpu").manual_seed(seed + k))
         out = sample(velocity, (b, wv * wt, c, h, w), steps, method, cond, mask, device=device, progress=False,
-                     noise=noise)
+                     noise=initial_noise((1, wv * wt, c, h, w), seed + k))
         return out.view(b, wv, wt, c, h, w).to(grid.device)
 
     def run_share(ks: list[int], replica: Replica) -> list[tuple[int, torch.Tensor]]:
