@@ -53,7 +53,7 @@ def _bf16(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in tensors.items()}
 
 
-def _weights(src: Path) -> dict[str, torch.Tensor]:
+def read_weights(src: Path) -> dict[str, torch.Tensor]:
     """A model directory's weights: ``model-NN.safetensors`` shards or one ``model.safetensors`` (train_depth)."""
     from safetensors.torch import load_file
 
@@ -61,7 +61,7 @@ def _weights(src: Path) -> dict[str, torch.Tensor]:
     return load_file(str(single)) if single.is_file() else load_tensors(src, "model")
 
 
-def _copy_weights(src: Path, weights: dict[str, torch.Tensor], dst: Path, max_shard_mb: float) -> None:
+def copy_weights(src: Path, weights: dict[str, torch.Tensor], dst: Path, max_shard_mb: float) -> None:
     """``src``'s ``config.json`` and its ``weights`` in bf16 into ``dst``, in ``src``'s file layout."""
     from safetensors.torch import save_file
 
@@ -118,6 +118,28 @@ def model_card(name: str, sources: dict[str, Path], sizes: dict[str, int], param
     return "\n".join(lines)
 
 
+def write_over_base(dst: Path, src: Path, own: dict[str, torch.Tensor], base: Path,
+                    base_weights: dict[str, torch.Tensor], link: str, max_shard_mb: float) -> None:
+    """Write the 4D model of directory ``src`` (its weights ``own``) into the existing directory
+    ``dst`` in bf16, leaving out its ``base.*`` weights when they equal ``base_weights`` (the base
+    model of directory ``base``, as read from its files and cast to the 4D model's dtype) bit for
+    bit; its ``config.json`` then links to that base by
+    ``link`` (a path relative to ``dst``). A 4D model whose base weights trained (``soft_all``)
+    keeps its own; one already stored over a linked base must link to ``base``."""
+    spec = json.loads((src / "config.json").read_text())
+    if spec.get("base"):  # already stored as its own tensors over a linked base: that base must be ours
+        linked = load_tensors(src / spec["base"], "model")
+        if linked.keys() != base_weights.keys() or not all(torch.equal(v, base_weights[k]) for k, v in linked.items()):
+            raise CheckpointError(f"{src}: its base ({spec['base']}) is not {base}; "
+                                  "bundle it with the base model it was trained on")
+    in_base = {k: base_weights.get(k.removeprefix("base.")) for k in own if k.startswith("base.")}
+    shared = set(in_base) if all(b is not None and torch.equal(own[k], b.to(own[k].dtype))
+                                 for k, b in in_base.items()) else set()
+    linked_base = bool(shared or spec.get("base"))
+    (dst / "config.json").write_text(json.dumps({**spec, "base": link} if linked_base else spec, indent=1))
+    save_tensors(dst, "model", _bf16({k: v for k, v in own.items() if k not in shared}), max_shard_mb)
+
+
 def write_bundle(out: str | Path, base: str | Path, model_4d: str | Path, depth: str | Path,
                  upsampler: str | Path | None = None, max_shard_mb: float = 15.0,
                  card: Callable[[dict[str, Path], dict[str, int], dict[str, int]], str] | None = None) -> dict[str, int]:
@@ -134,26 +156,15 @@ def write_bundle(out: str | Path, base: str | Path, model_4d: str | Path, depth:
     for name, src in sources.items():
         if not (src / "config.json").is_file():
             raise CheckpointError(f"{src / 'config.json'}: missing; train the {name} model first or fix its path")
-    weights = {name: _weights(src) for name, src in sources.items()}  # each part read once
+    weights = {name: read_weights(src) for name, src in sources.items()}  # each part read once
     with atomic_dir(out) as tmp:
         for name in ("base", "depth", "upsampler"):
             if name in sources:
                 (tmp / name).mkdir()
-                _copy_weights(sources[name], weights[name], tmp / name, max_shard_mb)
-        own = weights["model_4d"]
-        spec = json.loads((sources["model_4d"] / "config.json").read_text())
-        if spec.get("base"):  # already stored as its own tensors over a linked base: that base must be ours
-            linked = load_tensors(sources["model_4d"] / spec["base"], "model")
-            if linked.keys() != weights["base"].keys() or not all(torch.equal(v, weights["base"][k]) for k, v in linked.items()):
-                raise CheckpointError(f"{sources['model_4d']}: its base ({spec['base']}) is not {sources['base']}; "
-                                      "bundle it with the base model it was trained on")
-        in_base = {k: weights["base"].get(k.removeprefix("base.")) for k in own if k.startswith("base.")}
-        shared = set(in_base) if all(b is not None and torch.equal(own[k], b) for k, b in in_base.items()) else set()
-        linked_base = bool(shared or spec.get("base"))
+                copy_weights(sources[name], weights[name], tmp / name, max_shard_mb)
         (tmp / "model_4d").mkdir()
-        (tmp / "model_4d" / "config.json").write_text(json.dumps({**spec, "base": BASE_LINK} if linked_base else spec,
-                                                                 indent=1))
-        save_tensors(tmp / "model_4d", "model", _bf16({k: v for k, v in own.items() if k not in shared}), max_shard_mb)
+        write_over_base(tmp / "model_4d", sources["model_4d"], weights["model_4d"], sources["base"], weights["base"],
+                        BASE_LINK, max_shard_mb)
         sizes = {name: sum(f.stat().st_size for f in (tmp / name).iterdir()) for name in sources}
         if card is not None:
             parameters = {name: sum(t.numel() for t in w.values()) for name, w in weights.items()}
