@@ -200,6 +200,7 @@ def main() -> None:
         status_path.write_text(json.dumps(status, indent=1))
         if not result["done"]:
             break  # later stages need this one
+    status_path.write_text(json.dumps(status, indent=1))
     shutil.copy2(status_path, out / "status.json")
     _collect(ws, args.collect, out, args.part_mb)
 
