@@ -37,6 +37,12 @@ def test_a_finished_stage_is_not_run_again_and_its_outputs_come_back(tmp_path):
     assert "$ " not in second.stdout
 
 
+def test_a_job_with_nothing_to_run_still_reports_its_status(tmp_path):
+    result = _job(tmp_path, "out")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "out" / "status.json").read_text()) == {}
+
+
 def test_a_failing_stage_stops_the_job_and_is_recorded(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text((ROOT / "params.yaml").read_text().replace("clip_frames: 8", "clip_frames: -8", 1))
