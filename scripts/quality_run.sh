@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The `small` quality run (docs/REPRODUCTION.md) as one job of a chain on a GPU machine:
+# two chains of stages (scripts/timed_job.py) side by side on one GPU, each stage resumed
+# where an earlier job of the chain stopped when the workspaces are still there.
+#
+#   A: pseudo4d, train_base, then the soft variants (soft, soft_all)
+#   B: train_depth (when the held-out renders are there), then, once the base model and the
+#      pseudo-4D grids are, the hard and sequential variants
+#   C (with SAMPLE): a sample_4d over the SAMPLE variants whose models exist, once the soft
+#      model is fine-tuned
+#
+# Run from the repository root:
+#   PACKED="dir ..." END=570 COLLECT_A="data/..." COLLECT_B="data/..." bash scripts/quality_run.sh
+#
+# PACKED: directories each holding packed data (`fourreal pack`) and an `unpack.txt` of
+#   NAME=DEST lines (e.g. `clips=data/videos/clips`), unpacked once into $WORK/in.
+# PARAMS: the params file (default docs/results/quality/params.yaml).
+# END: seconds this job may take in all; COLLECT_A/B: workspace paths sent back in $OUT.
+# WORK: where the workspaces live (default /tmp).
+# A base model in runs/quality/train_base/model (bf16, as the run exported it) is taken as
+# train_base's output instead of training it again.
+#
+# $OUT receives at most eight files: a.back.tar.NN and b.back.tar.NN (the collected paths,
+# parts of 15.9 MiB: `cat a.back.tar.* | tar x`), c.back.tar.00 and meta.tgz (each job's
+# status and logs).
+set -u
+T0=$(date +%s)
+END=${END:-570}
+PARAMS=$(realpath "${PARAMS:-docs/results/quality/params.yaml}")
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+WORK=${WORK:-/tmp}; IN=$WORK/in; WA=$WORK/wsa; WB=$WORK/wsb; WC=$WORK/wsc
+mkdir -p $IN $WA/data $WB/data $WA/.done $OUT/a $OUT/b $OUT/c
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.used --format=csv,noheader
+
+left() { echo $(( END - ($(date +%s) - T0) )); }
+done_in() {  # done_in WS STAGE: has that stage finished in that workspace?
+  python -c "import json,sys; s=json.load(open('$1/.done/status.json')); sys.exit(0 if s.get(sys.argv[1],{}).get('done') else 1)" "$2" 2>/dev/null
+}
+job() {  # job WS OUTDIR COLLECT STAGE...
+  local ws=$1 out=$2 col=$3; shift 3
+  local args=(); for s in "$@"; do args+=(--stage "$s"); done
+  for p in $col; do args+=(--collect "$p"); done
+  python scripts/timed_job.py --workspace $ws --params "$PARAMS" --budget $(left) \
+    --out $out --part-mb 15.9 "${args[@]}"
+}
+link() { [ -L "$2" ] || [ -e "$2" ] || ln -s "$1" "$2"; }  # link TARGET NAME
+
+for dir in ${PACKED:-}; do
+  while IFS= read -r spec; do
+    [ -n "$spec" ] && python scripts/timed_job.py --workspace $IN --params "$PARAMS" --budget 300 \
+      --unpack "$dir/${spec%%=*}=${spec#*=}" --out $WORK/unpack_out > /dev/null
+  done < $dir/unpack.txt
+done
+echo "inputs after $(( $(date +%s) - T0 )) s: $(ls -d $IN/data/*/* 2>/dev/null | tr '\n' ' ')"
+for w in $WA $WB; do link $IN/data/videos $w/data/videos; link $IN/data/render $w/data/render; done
+link $WA/data/pseudo4d $WB/data/pseudo4d
+link $WA/data/train_base $WB/data/train_base
+
+BASE="@bf16 data/train_base/model"
+OB="data/train_base/model"
+if [ -f runs/quality/train_base/model/config.json ] && ! done_in $WA "$BASE"; then
+  mkdir -p $WA/data/train_base && rm -rf $WA/data/train_base/model
+  cp -r runs/quality/train_base/model $WA/data/train_base/model
+  python - "$WA/.done/status.json" "$BASE" <<'PY'
+import json, os, sys
+path, steps = sys.argv[1], ["train_base", sys.argv[2]]
+status = json.load(open(path)) if os.path.isfile(path) else {}
+for s in steps:
+    status[s] = {"done": True, "seconds": 0.0, "runs": [], "from": "runs/quality/train_base/model"}
+json.dump(status, open(path, "w"), indent=1)
+PY
+  echo "base model taken from runs/quality/train_base/model"
+fi
+
+( job $WA $OUT/a "${COLLECT_A:-}" pseudo4d train_base "$BASE" \
+    "train_4d --variant soft --phase pseudo" "train_4d --variant soft --phase render" \
+    "@over-base data/train_4d/soft/model $OB" "@over-base data/finetune_4d/soft/model $OB" \
+    "train_4d --variant soft_all --phase pseudo" "train_4d --variant soft_all --phase render" \
+    "@over-base data/finetune_4d/soft_all/model $OB" ) > $OUT/a/job.log 2>&1 &
+(
+  [ -d $IN/data/render/grids/test ] && job $WB $OUT/b "" train_depth
+  while [ $(left) -gt 60 ] && ! { done_in $WA pseudo4d && done_in $WA "$BASE"; }; do sleep 5; done
+  job $WB $OUT/b "${COLLECT_B:-}" \
+    "train_4d --variant hard --phase pseudo" "train_4d --variant hard --phase render" \
+    "@over-base data/finetune_4d/hard/model $OB" \
+    "train_4d --variant sequential --phase pseudo" "train_4d --variant sequential --phase render" \
+    "@over-base data/finetune_4d/sequential/model $OB"
+) > $OUT/b/job.log 2>&1 &
+if [ -n "${SAMPLE:-}" ]; then (
+  mkdir -p $WC/data
+  link $IN/data/videos $WC/data/videos; link $IN/data/render $WC/data/render
+  for d in pseudo4d train_base train_4d finetune_4d; do link $WA/data/$d $WC/data/$d; done
+  while [ $(left) -gt 120 ] && ! done_in $WA "@over-base data/finetune_4d/soft/model $OB"; do sleep 5; done
+  done_in $WA "@over-base data/finetune_4d/soft/model $OB" || exit 0
+  for v in hard sequential; do
+    done_in $WB "@over-base data/finetune_4d/$v/model $OB" && link $WB/data/finetune_4d/$v $WA/data/finetune_4d/$v
+  done
+  python - "$PARAMS" "$WC/params_sample.yaml" "$SAMPLE" <<'PY'
+import os, sys, yaml
+params = yaml.safe_load(open(sys.argv[1]))
+keep = sys.argv[3].split(",")
+os.chdir(os.path.dirname(sys.argv[2]))  # trained variants are sampled only if their model is there
+params["sample_4d"]["variants"] = {k: v for k, v in params["sample_4d"]["variants"].items()
+                                   if k in keep and (not v["model"] or os.path.isdir(v["model"]))}
+print("sampling", list(params["sample_4d"]["variants"]))
+yaml.safe_dump(params, open(sys.argv[2], "w"), sort_keys=False)
+PY
+  python scripts/timed_job.py --workspace $WC --params $WC/params_sample.yaml --budget $(left) \
+    --out $OUT/c --part-mb 15.9 --stage sample_4d \
+    --collect data/sample_4d/metrics.json --collect data/sample_4d/scores.json --collect data/sample_4d/previews
+) > $OUT/c/job.log 2>&1 & fi
+wait
+
+for j in a b c; do for f in $OUT/$j/back.tar.*; do [ -e "$f" ] && mv "$f" $OUT/$j.$(basename $f); done; done
+for j in a b c; do [ -f $WORK/ws$j/.done/status.json ] && cp $WORK/ws$j/.done/status.json $OUT/$j/status_workspace.json; done
+tar czf $OUT/meta.tgz -C $OUT a b c && rm -rf $OUT/a $OUT/b $OUT/c
+for w in $WA $WB $WC; do
+  [ -f $w/.done/status.json ] && python -c "import json; [print(k, v['done'], v['seconds']) for k, v in json.load(open('$w/.done/status.json')).items()]"
+done
+ls -la $OUT; echo "job took $(( $(date +%s) - T0 )) s"
