@@ -25,9 +25,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from fourreal.config import ConfigError, load_section
+from fourreal.config import ConfigError, block_data, load_section
 from fourreal.files import atomic_path
 from fourreal.grid import SUFFIX, load_grid
+from fourreal.params import block_class
 from fourreal.preview import PreviewConfig, write_grid_previews
 
 
@@ -204,15 +205,22 @@ def _view(args: argparse.Namespace) -> int:
     return 0
 
 
-def _deep_merge(base, override, where: str) -> None:
-    """Merge ``override`` into ``base`` in place; every key must already exist in ``base``."""
+def _deep_merge(base, override, where: str, root=None, path: tuple[str, ...] = ()) -> None:
+    """Merge ``override`` into ``base`` in place; every key must already exist in ``base``, or
+    (a block that takes the keys it leaves out from a section of shared defaults, such as an
+    optimizer block over ``optim_defaults``) in that section of ``root``, the whole file."""
+    root = base if root is None else root
+    cls = block_class(list(path))
+    known = block_data(cls, dict(base), root) if cls is not None else base
     for key, value in override.items():
-        if key not in base:
+        if key not in known:
             raise ConfigError(f"{where}.{key}: not a key of params.yaml")
         if isinstance(value, dict):
-            if not isinstance(base[key], dict):
+            if not isinstance(known[key], dict):
                 raise ConfigError(f"{where}.{key}: params.yaml has a value here, the profile a section")
-            _deep_merge(base[key], value, f"{where}.{key}")
+            if key not in base:
+                base[key] = {}
+            _deep_merge(base[key], value, f"{where}.{key}", root, (*path, key))
         else:
             base[key] = value
 

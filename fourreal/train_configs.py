@@ -1,7 +1,8 @@
 """The parameters of the training stages, one class per ``params.yaml`` section:
 ``train_base`` (:class:`TrainBaseConfig`), ``train_upsampler`` (:class:`TrainUpsamplerConfig`)
 and ``train_4d`` (:class:`Train4DConfig`, its variants :class:`Variant4D`); each holds its
-optimizer settings as :class:`fourreal.optim.OptimConfig`."""
+optimizer settings as :class:`fourreal.optim.OptimConfig`, whose default blocks here set
+only what differs from ``optim_defaults`` (the class's own defaults), as ``params.yaml`` does."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ class TrainBaseConfig:
     sampler: Literal["euler", "heun"] = "euler"
     guidance: float = 1.0
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(
-        phases=[Phase(150, 20, 32, 8, 8), Phase(100, 36, 64, 8, 4)], lr=1e-3, ema_decay=0.98))
+        phases=[Phase(150, 20, 32, 8, 8), Phase(100, 36, 64, 8, 4)], context_dropout=0.1))
 
     def __post_init__(self) -> None:
         require(self.preset in PRESETS, "preset", f"must be one of {sorted(PRESETS)}")
@@ -76,8 +77,7 @@ class TrainUpsamplerConfig:
     eval_batch_size: int = 4
     sample_steps: int = 10
     residual_scale: float = 0.1
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
-        phases=[Phase(300, 36, 64, 2, 8)], lr=1e-3, ema_decay=0.98, context_dropout=0.0))
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(phases=[Phase(300, 36, 64, 2, 8)]))
 
     def __post_init__(self) -> None:
         require(self.preset in PRESETS, "preset", f"must be one of {sorted(PRESETS)}")
@@ -132,6 +132,6 @@ class Train4DConfig:
     extra_known: float = 0.25
     variants: dict[str, Variant4D] = field(default_factory=dict)
     pseudo: OptimConfig = field(default_factory=lambda: OptimConfig(
-        phases=[Phase(80, 20, 32, 4, 4)], lr=5e-4, warmup=10, ema_decay=0.9, context_dropout=0.0, checkpoint_every=40))
+        phases=[Phase(80, 20, 32, 4, 4)], lr=5e-4, warmup=10, ema_decay=0.9, checkpoint_every=40))
     render: OptimConfig = field(default_factory=lambda: OptimConfig(
-        phases=[Phase(40, 20, 32, 4, 4)], lr=5e-4, warmup=5, ema_decay=0.9, context_dropout=0.0, checkpoint_every=20))
+        phases=[Phase(40, 20, 32, 4, 4)], lr=5e-4, warmup=5, ema_decay=0.9, checkpoint_every=20))
