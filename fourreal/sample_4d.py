@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from fourreal import layout
 from fourreal.config import ConfigError, require
 from fourreal.data import fit_intrinsics, fit_video, to_uint8, to_unit
 from fourreal.grid import Grid, list_grids, load_grid, save_grid
@@ -73,9 +74,9 @@ class Sample4DConfig:
         preview: previews of each variant's first grid.
     """
 
-    base_model: str = "data/train_base/model"
-    test_grids: str = "data/render/grids/test"
-    pseudo_test_grids: str = "data/pseudo4d/test_grids"
+    base_model: str = layout.BASE_MODEL
+    test_grids: str = layout.RENDER_TEST
+    pseudo_test_grids: str = layout.PSEUDO_TEST_GRIDS
     max_pseudo_tests: int = 0
     views: int = 6
     times: int = 6

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from fourreal import layout
 from fourreal.config import require
 from fourreal.dit import PRESETS, DiTConfig
 from fourreal.model4d import ARCHITECTURES, Trainable
@@ -16,7 +17,7 @@ from fourreal.optim import OptimConfig, Phase
 from fourreal.upsampler import upsampler_config
 
 # Every video source of the pipeline: real-video clips, pseudo-4D grids, rendered clips.
-VIDEO_SOURCES = ("data/videos/clips", "data/pseudo4d/grids", "data/render/clips")
+VIDEO_SOURCES = (layout.CLIPS, layout.PSEUDO_GRIDS, layout.RENDER_CLIPS)
 
 
 @dataclass
@@ -128,7 +129,7 @@ class Train4DConfig:
             side of the square training window (views = times = frames).
     """
 
-    base_model: str = "data/train_base/model"
+    base_model: str = layout.BASE_MODEL
     extra_known: float = 0.25
     variants: dict[str, Variant4D] = field(default_factory=dict)
     pseudo: OptimConfig = field(default_factory=lambda: OptimConfig(

@@ -33,7 +33,7 @@ VARIANT = "4real"
 
 
 def main() -> None:
-    args = stage_args("baseline_4real", __doc__, "data/baseline_4real")
+    args = stage_args("baseline_4real", __doc__)
     cfg = load_section(Baseline4RealConfig, "baseline_4real", args.params)
     sample_cfg = load_section(Sample4DConfig, "sample_4d", args.params)
     recon_cfg = load_section(ReconstructConfig, "reconstruct", args.params)

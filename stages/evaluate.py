@@ -30,7 +30,7 @@ from fourreal.stage import run_stage, stage_args, write_metrics
 
 
 def main() -> None:
-    args = stage_args("evaluate", __doc__, "data/eval")
+    args = stage_args("evaluate", __doc__)
     cfg = load_section(EvaluateConfig, "evaluate", args.params)
     sample_cfg = load_section(Sample4DConfig, "sample_4d", args.params)
     out = Path(args.out)

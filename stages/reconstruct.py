@@ -31,7 +31,7 @@ log = logging.getLogger("stages.reconstruct")
 
 
 def main() -> None:
-    args = stage_args("reconstruct", __doc__, "data/reconstruct")
+    args = stage_args("reconstruct", __doc__)
     cfg = load_section(ReconstructConfig, "reconstruct", args.params)
     out = Path(args.out)
     try:

@@ -32,7 +32,7 @@ log = logging.getLogger("stages.sample_4d")
 
 
 def main() -> None:
-    args = stage_args("sample_4d", __doc__, "data/sample_4d")
+    args = stage_args("sample_4d", __doc__)
     cfg = load_section(Sample4DConfig, "sample_4d", args.params)
     out = Path(args.out)
     windows = {name: variant_window(cfg, variant) for name, variant in cfg.variants.items()}  # refused before any work

@@ -29,7 +29,7 @@ log = logging.getLogger("stages.train_upsampler")
 
 
 def main() -> None:
-    args = stage_args("train_upsampler", __doc__, "data/train_upsampler")
+    args = stage_args("train_upsampler", __doc__)
     cfg = load_section(TrainUpsamplerConfig, "train_upsampler", args.params)
     out = Path(args.out)
     data = prepare_video_data(cfg.sources, cfg.holdout_fraction, cfg.optim, cfg.eval_batches, cfg.eval_batch_size,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fourreal import layout
 from fourreal.config import ConfigError
 from fourreal.depth import load_depth_model, predict_depth
 from fourreal.grid import Grid, list_grids
@@ -21,7 +22,7 @@ def source_tag(source: str | Path) -> str:
     """The name of a source directory in the outputs: its path below ``data/`` joined by
     ``_`` (``data/render/grids/test``: ``render_grids_test``), else its last part."""
     parts = Path(source).parts
-    return "_".join(parts[1:]) if parts[0] == "data" else Path(source).name
+    return "_".join(parts[1:]) if parts[0] == layout.DATA else Path(source).name
 
 
 def grid_jobs(cfg: ReconstructConfig) -> list[tuple[str, Path]]:
