@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from fourreal import layout
 from fourreal.config import require
 from fourreal.reconstruction.config import ReconstructConfig, compute_device
 from fourreal.reconstruction.deformation import Deformable
@@ -51,8 +52,8 @@ class Baseline4RealConfig:
         seed: optimisation seed.
     """
 
-    base_model: str = "data/train_base/model"
-    depth_model: str = "data/train_depth/model"
+    base_model: str = layout.BASE_MODEL
+    depth_model: str = layout.DEPTH_MODEL
     max_grids: int = 0
     canonical_steps: int = 100
     temporal_steps: int = 150

@@ -25,9 +25,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from fourreal.config import ConfigError, load_section
+from fourreal import layout
+from fourreal.config import ConfigError, block_data, load_section
 from fourreal.files import atomic_path
 from fourreal.grid import SUFFIX, load_grid
+from fourreal.params import block_class
 from fourreal.preview import PreviewConfig, write_grid_previews
 
 
@@ -204,15 +206,22 @@ def _view(args: argparse.Namespace) -> int:
     return 0
 
 
-def _deep_merge(base, override, where: str) -> None:
-    """Merge ``override`` into ``base`` in place; every key must already exist in ``base``."""
+def _deep_merge(base, override, where: str, root=None, path: tuple[str, ...] = ()) -> None:
+    """Merge ``override`` into ``base`` in place; every key must already exist in ``base``, or
+    (a block that takes the keys it leaves out from a section of shared defaults, such as an
+    optimizer block over ``optim_defaults``) in that section of ``root``, the whole file."""
+    root = base if root is None else root
+    cls = block_class(list(path))
+    known = block_data(cls, dict(base), root) if cls is not None else base
     for key, value in override.items():
-        if key not in base:
+        if key not in known:
             raise ConfigError(f"{where}.{key}: not a key of params.yaml")
         if isinstance(value, dict):
-            if not isinstance(base[key], dict):
+            if not isinstance(known[key], dict):
                 raise ConfigError(f"{where}.{key}: params.yaml has a value here, the profile a section")
-            _deep_merge(base[key], value, f"{where}.{key}")
+            if key not in base:
+                base[key] = {}
+            _deep_merge(base[key], value, f"{where}.{key}", root, (*path, key))
         else:
             base[key] = value
 
@@ -256,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     smp = sub.add_parser("sample", help="sample a dynamic and a freeze-time video from a first frame (base model)")
     smp.add_argument("input", help="an image, or a video whose first frame is used")
-    smp.add_argument("--model", default="data/train_base/model", help="trained model directory")
+    smp.add_argument("--model", default=layout.BASE_MODEL, help="trained model directory")
     smp.add_argument("--out", default="samples", help="output directory (default: ./samples)")
     smp.add_argument("--frames", type=int, default=8)
     smp.add_argument("--height", type=int, default=36)
@@ -270,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     grid = sub.add_parser("grid", help="generate a 4D grid from a fixed-view and a freeze-time video (4D model)")
     grid.add_argument("--row", required=True, help="fixed-view video: the grid's first row")
     grid.add_argument("--column", required=True, help="freeze-time video from the same first frame: the first column")
-    grid.add_argument("--model", default="data/finetune_4d/soft/model", help="trained 4D model directory")
+    grid.add_argument("--model", default=layout.model_4d("soft"), help="trained 4D model directory")
     grid.add_argument("--models", default="", help="a model bundle (models/<name>): its 4D model instead of --model")
     grid.add_argument("--out", default="grids", help="output directory (default: ./grids)")
     grid.add_argument("--views", type=int, default=8, help="grid rows (frames read from --column)")
@@ -302,12 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
     bundle = sub.add_parser("bundle", help="gather trained models into models/<name> (bf16, base weights once, "
                             "a model card)")
     bundle.add_argument("out", help="the bundle directory, e.g. models/small")
-    bundle.add_argument("--base", default="data/train_base/model")
-    bundle.add_argument("--model-4d", default="data/finetune_4d/soft/model")
-    bundle.add_argument("--depth", default="data/train_depth/model")
+    bundle.add_argument("--base", default=layout.BASE_MODEL)
+    bundle.add_argument("--model-4d", default=layout.model_4d("soft"))
+    bundle.add_argument("--depth", default=layout.DEPTH_MODEL)
     bundle.add_argument("--upsampler", default="", help="also the upsampler, e.g. data/train_upsampler/model")
     bundle.add_argument("--variant", default="soft", help="the 4D model's row in --scores")
-    bundle.add_argument("--scores", default="data/sample_4d/metrics.json", help="sample_4d's metrics for the card")
+    bundle.add_argument("--scores", default=f"{layout.SAMPLE_4D}/metrics.json", help="sample_4d's metrics for the card")
     bundle.add_argument("--manifests", nargs="*", default=["media/videos/manifest.json", "media/assets/manifest.json"],
                         help="gathered data manifests whose licenses the card lists")
     bundle.set_defaults(func=_bundle)

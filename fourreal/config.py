@@ -4,6 +4,11 @@ Every stage's parameters are a section of ``params.yaml`` and a dataclass in the
 module that uses them. :func:`load_section` checks the section against the dataclass:
 unknown keys, missing keys, wrong types and out-of-range values raise :class:`ConfigError`
 with the full key path (``params.yaml: pseudo4d.zoom_max: ...``) so the user knows what to edit.
+
+A config class that several sections hold a block of (the optimizer settings of every
+training run) names a section of shared defaults in its ``DEFAULTS_SECTION`` class
+attribute: a block takes every key it does not set from that section, so the file writes
+each shared value once and each block only what differs (:func:`block_data`).
 """
 
 from __future__ import annotations
@@ -48,8 +53,18 @@ def _lookup(data: Any, dotted: str) -> Any:
     return data
 
 
-def _check_type(value: Any, tp: Any, key: str) -> Any:
-    """Return ``value`` converted to the annotated type ``tp``, or raise naming ``key``."""
+def block_data(cls: type, data: dict, params: dict | None) -> dict:
+    """A block of config class ``cls`` as it is loaded: ``data`` over the keys of the shared
+    section ``cls.DEFAULTS_SECTION`` of the whole params file ``params`` (the block's own
+    keys win); ``data`` itself for a class without one, or without ``params``."""
+    section = getattr(cls, "DEFAULTS_SECTION", None)
+    shared = params.get(section) if section and params else None
+    return {**shared, **data} if isinstance(shared, dict) else data
+
+
+def _check_type(value: Any, tp: Any, key: str, params: dict | None = None) -> Any:
+    """Return ``value`` converted to the annotated type ``tp``, or raise naming ``key``;
+    nested config blocks are filled from ``params``' shared sections (:func:`block_data`)."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
@@ -60,7 +75,7 @@ def _check_type(value: Any, tp: Any, key: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _check_type(value, arg, key)
+                return _check_type(value, arg, key, params)
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(errors[0] if errors else f"{key}: must not be null")
@@ -72,20 +87,21 @@ def _check_type(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__} {value!r}")
         key_tp, value_tp = args if args else (str, Any)
-        return {_check_type(k, key_tp, f"{key}"): _check_type(v, value_tp, f"{key}.{k}") for k, v in value.items()}
+        return {_check_type(k, key_tp, f"{key}"): _check_type(v, value_tp, f"{key}.{k}", params)
+                for k, v in value.items()}
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
                 raise ConfigError(f"{key}: expected {len(args)} values, got {len(value)}")
-            items = [_check_type(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
+            items = [_check_type(v, a, f"{key}[{i}]", params) for i, (v, a) in enumerate(zip(value, args))]
         else:
             item_tp = args[0] if args else Any
-            items = [_check_type(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+            items = [_check_type(v, item_tp, f"{key}[{i}]", params) for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, key)
+        return from_dict(tp, value, key, params)
     if tp is Any:
         return value
     if tp is bool:
@@ -107,13 +123,16 @@ def _check_type(value: Any, tp: Any, key: str) -> Any:
     raise TypeError(f"unsupported config annotation {tp!r} for {key}")
 
 
-def from_dict(cls: type[T], data: Any, where: str) -> T:
+def from_dict(cls: type[T], data: Any, where: str, params: dict | None = None) -> T:
     """Build dataclass ``cls`` from a mapping, validating keys, types and ranges.
 
-    ``where`` is the key path used in error messages (e.g. ``"params.yaml: videos"``).
+    ``where`` is the key path used in error messages (e.g. ``"params.yaml: videos"``);
+    ``params``, the whole params file, fills the blocks of classes with shared defaults
+    (:func:`block_data`).
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    data = block_data(cls, data, params)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
@@ -127,7 +146,7 @@ def from_dict(cls: type[T], data: Any, where: str) -> T:
             if no_default:
                 raise ConfigError(f"{key}: missing")
             continue
-        kwargs[name] = _check_type(data[name], hints[name], key)
+        kwargs[name] = _check_type(data[name], hints[name], key, params)
     try:
         return cls(**kwargs)
     except ConfigError as exc:
@@ -162,11 +181,12 @@ def read_params(path: str | Path = "params.yaml") -> dict:
 
 
 def load_section(cls: type[T], section: str, path: str | Path = "params.yaml") -> T:
-    """Load and validate section ``section`` of the params file as dataclass ``cls``."""
+    """Load and validate section ``section`` of the params file as dataclass ``cls``, its
+    blocks filled from the file's shared sections (:func:`block_data`)."""
     params = read_params(path)
     if section not in params:
         raise ConfigError(f"{path}: section '{section}' missing")
-    return from_dict(cls, params[section], f"{Path(path).name}: {section}")
+    return from_dict(cls, params[section], f"{Path(path).name}: {section}", params)
 
 
 def to_dict(cfg: Any) -> dict:

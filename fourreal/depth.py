@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fourreal import layout
 from fourreal.checkpoint import load_torchscript
 from fourreal.config import require
 from fourreal.data import to_unit
@@ -30,8 +31,8 @@ class TrainDepthConfig:
         steps, batch_size, lr, seed: Adam training on random frames of the grids.
     """
 
-    grids: str = "data/render/grids/train"
-    test_grids: str = "data/render/grids/test"
+    grids: str = layout.RENDER_TRAIN
+    test_grids: str = layout.RENDER_TEST
     channels: int = 16
     steps: int = 300
     batch_size: int = 16

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fourreal import layout
 from fourreal.config import require
 from fourreal.consistency import THRESHOLDS, matching_consistency, sfm_consistency, warp_error
 from fourreal.fvd import NA, clip_image_similarity, fvd, videoscore
@@ -56,16 +57,16 @@ class EvaluateConfig:
             Table 3; "" leaves it out).
     """
 
-    samples: str = "data/sample_4d"
+    samples: str = layout.SAMPLE_4D
     variants: list[str] = field(default_factory=lambda: [v for v in VARIANT_LABELS if v not in ("truth", "4real")])
-    baselines: list[str] = field(default_factory=lambda: ["data/baseline_4real"])
+    baselines: list[str] = field(default_factory=lambda: [layout.BASELINE_4REAL])
     thresholds: list[float] = field(default_factory=lambda: list(THRESHOLDS))
     i3d_path: str = ""
     clip_path: str = ""
     videoscore_path: str = ""
     workers: int = 0
-    real_videos: str = "data/videos/clips"
-    reconstruction: str = "data/reconstruct/metrics.json"
+    real_videos: str = layout.CLIPS
+    reconstruction: str = f"{layout.RECONSTRUCT}/metrics.json"
 
     def __post_init__(self) -> None:
         require(len(self.variants) > 0, "variants", "list at least one sample_4d variant")

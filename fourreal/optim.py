@@ -1,12 +1,13 @@
 """Training hyper-parameters: the progressive schedule (:class:`Phase`) and the optimizer,
 schedule and bookkeeping settings of a training run (:class:`OptimConfig`), read from the
-``optim`` keys of the training stages' ``params.yaml`` sections and consumed by
-:func:`fourreal.train.train`."""
+optimizer blocks of the training stages' ``params.yaml`` sections (``train_base.optim``,
+``train_upsampler.optim``, ``train_4d.pseudo``, ``train_4d.render``) over the shared
+``optim_defaults`` section, and consumed by :func:`fourreal.train.train`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from fourreal import parallel
 from fourreal.config import require
@@ -35,6 +36,10 @@ class Phase:
 class OptimConfig:
     """Optimizer, schedule and bookkeeping of a training run.
 
+    Every block of this class in ``params.yaml`` takes the keys it does not set from the
+    section :attr:`DEFAULTS_SECTION` (``optim_defaults``), whose values are this class's
+    field defaults; a block sets its ``phases`` and whatever else differs.
+
     Attributes:
         phases: the progressive schedule, run in order.
         lr, weight_decay, warmup, grad_clip: AdamW with linear warmup then constant rate.
@@ -58,16 +63,18 @@ class OptimConfig:
             backward pass instead of storing them (less memory, about a third more compute).
     """
 
+    DEFAULTS_SECTION: ClassVar[str] = "optim_defaults"
+
     phases: list[Phase] = field(default_factory=lambda: [Phase(100, 16, 32, 8, 4)])
-    lr: float = 3e-4
+    lr: float = 1e-3
     weight_decay: float = 0.0
     warmup: int = 20
     grad_clip: float = 1.0
-    ema_decay: float = 0.99
+    ema_decay: float = 0.98
     sigma_schedule: Literal["uniform", "logit_normal"] = "logit_normal"
     sigma_mean: float = 0.0
     sigma_std: float = 1.0
-    context_dropout: float = 0.1
+    context_dropout: float = 0.0
     checkpoint_every: int = field(default=50, metadata=RESUME_NEUTRAL)
     log_every: int = field(default=10, metadata=RESUME_NEUTRAL)
     max_shard_mb: float = field(default=15.0, metadata=RESUME_NEUTRAL)

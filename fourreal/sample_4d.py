@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from fourreal import layout
 from fourreal.config import ConfigError, require
 from fourreal.data import fit_intrinsics, fit_video, to_uint8, to_unit
 from fourreal.grid import Grid, list_grids, load_grid, save_grid
@@ -73,9 +74,9 @@ class Sample4DConfig:
         preview: previews of each variant's first grid.
     """
 
-    base_model: str = "data/train_base/model"
-    test_grids: str = "data/render/grids/test"
-    pseudo_test_grids: str = "data/pseudo4d/test_grids"
+    base_model: str = layout.BASE_MODEL
+    test_grids: str = layout.RENDER_TEST
+    pseudo_test_grids: str = layout.PSEUDO_TEST_GRIDS
     max_pseudo_tests: int = 0
     views: int = 6
     times: int = 6
@@ -314,6 +315,10 @@ class Truth(NamedTuple):
     foreground: torch.Tensor | None
     intrinsics: np.ndarray | None
 
+    def frames(self) -> np.ndarray:
+        """The cells as a grid stores them: uint8 ``[V, T, H, W, 3]``."""
+        return to_uint8(self.rgb)
+
 
 def load_truths(paths: list[Path], cfg: Sample4DConfig) -> dict[str, Truth]:
     """The test grids of ``paths`` by name, cut and fitted to the sampling window."""
@@ -324,6 +329,15 @@ def load_truths(paths: list[Path], cfg: Sample4DConfig) -> dict[str, Truth]:
             truth_window(test.rgb, cfg), foreground_window(test.depth, cfg),
             window_intrinsics(test.intrinsics, test.rgb.shape[2:4], cfg))
     return truths
+
+
+def held_out_truths(cfg: Sample4DConfig, limit: int = 0) -> dict[str, Truth]:
+    """The held-out rendered grids (``cfg.test_grids``; the first ``limit`` by name, 0: all)
+    fitted to the sampling window, by asset name: what every method is given (the first row
+    and column) and scored against, in ``sample_4d``, ``baseline_4real`` and ``evaluate``'s
+    reference row. Empty when there are none."""
+    paths = list_grids(cfg.test_grids)
+    return load_truths(paths[:limit] if limit else paths, cfg)
 
 
 def rendered_scores(grid: torch.Tensor, truth: Truth) -> dict[str, float | str]:

@@ -20,11 +20,13 @@ from rich.logging import RichHandler
 from fourreal.checkpoint import CheckpointError
 from fourreal.config import ConfigError
 from fourreal.files import write_json
+from fourreal.layout import STAGE_DIRS
 
 
-def stage_args(name: str, description: str, default_out: str) -> argparse.Namespace:
-    """Parse a stage's command line: ``--params`` (default ``params.yaml``) and ``--out``
-    (default ``data/<stage>``), and set up logging."""
+def stage_args(name: str, description: str) -> argparse.Namespace:
+    """Parse the command line of stage ``name``: ``--params`` (default ``params.yaml``) and
+    ``--out`` (default its directory in :data:`fourreal.layout.STAGE_DIRS`), and set up logging."""
+    default_out = STAGE_DIRS[name]
     parser = argparse.ArgumentParser(prog=f"stages.{name}", description=description)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("--out", default=default_out, help=f"output directory (default: {default_out})")

@@ -1,13 +1,15 @@
 """The parameters of the training stages, one class per ``params.yaml`` section:
 ``train_base`` (:class:`TrainBaseConfig`), ``train_upsampler`` (:class:`TrainUpsamplerConfig`)
 and ``train_4d`` (:class:`Train4DConfig`, its variants :class:`Variant4D`); each holds its
-optimizer settings as :class:`fourreal.optim.OptimConfig`."""
+optimizer settings as :class:`fourreal.optim.OptimConfig`, whose default blocks here set
+only what differs from ``optim_defaults`` (the class's own defaults), as ``params.yaml`` does."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from fourreal import layout
 from fourreal.config import require
 from fourreal.dit import PRESETS, DiTConfig
 from fourreal.model4d import ARCHITECTURES, Trainable
@@ -15,7 +17,7 @@ from fourreal.optim import OptimConfig, Phase
 from fourreal.upsampler import upsampler_config
 
 # Every video source of the pipeline: real-video clips, pseudo-4D grids, rendered clips.
-VIDEO_SOURCES = ("data/videos/clips", "data/pseudo4d/grids", "data/render/clips")
+VIDEO_SOURCES = (layout.CLIPS, layout.PSEUDO_GRIDS, layout.RENDER_CLIPS)
 
 
 @dataclass
@@ -43,7 +45,7 @@ class TrainBaseConfig:
     sampler: Literal["euler", "heun"] = "euler"
     guidance: float = 1.0
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(
-        phases=[Phase(150, 20, 32, 8, 8), Phase(100, 36, 64, 8, 4)], lr=1e-3, ema_decay=0.98))
+        phases=[Phase(150, 20, 32, 8, 8), Phase(100, 36, 64, 8, 4)], context_dropout=0.1))
 
     def __post_init__(self) -> None:
         require(self.preset in PRESETS, "preset", f"must be one of {sorted(PRESETS)}")
@@ -76,8 +78,7 @@ class TrainUpsamplerConfig:
     eval_batch_size: int = 4
     sample_steps: int = 10
     residual_scale: float = 0.1
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
-        phases=[Phase(300, 36, 64, 2, 8)], lr=1e-3, ema_decay=0.98, context_dropout=0.0))
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(phases=[Phase(300, 36, 64, 2, 8)]))
 
     def __post_init__(self) -> None:
         require(self.preset in PRESETS, "preset", f"must be one of {sorted(PRESETS)}")
@@ -128,10 +129,10 @@ class Train4DConfig:
             side of the square training window (views = times = frames).
     """
 
-    base_model: str = "data/train_base/model"
+    base_model: str = layout.BASE_MODEL
     extra_known: float = 0.25
     variants: dict[str, Variant4D] = field(default_factory=dict)
     pseudo: OptimConfig = field(default_factory=lambda: OptimConfig(
-        phases=[Phase(80, 20, 32, 4, 4)], lr=5e-4, warmup=10, ema_decay=0.9, context_dropout=0.0, checkpoint_every=40))
+        phases=[Phase(80, 20, 32, 4, 4)], lr=5e-4, warmup=10, ema_decay=0.9, checkpoint_every=40))
     render: OptimConfig = field(default_factory=lambda: OptimConfig(
-        phases=[Phase(40, 20, 32, 4, 4)], lr=5e-4, warmup=5, ema_decay=0.9, context_dropout=0.0, checkpoint_every=20))
+        phases=[Phase(40, 20, 32, 4, 4)], lr=5e-4, warmup=5, ema_decay=0.9, checkpoint_every=20))

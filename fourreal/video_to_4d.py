@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fourreal import layout
 from fourreal.bundle import bundle_paths
 from fourreal.config import require
 from fourreal.data import to_uint8, to_unit
@@ -66,9 +67,9 @@ class VideoTo4DConfig:
     """
 
     input: str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
-    base_model: str = "data/train_base/model"
-    model_4d: str = "data/finetune_4d/soft/model"
-    depth_model: str = "data/train_depth/model"
+    base_model: str = layout.BASE_MODEL
+    model_4d: str = layout.model_4d("soft")
+    depth_model: str = layout.DEPTH_MODEL
     views: int = 10
     times: int = 6
     height: int = 20
@@ -218,7 +219,7 @@ def video_to_4d(cfg: VideoTo4DConfig, reconstruct_cfg, progress: bool = True) ->
             "is_image": is_image, "reconstruction": result, "timings": {k: round(s, 2) for k, s in timings.items()}}
 
 
-RUNS = Path("data/video_to_4d_runs")  # where runs on inputs other than params.yaml's go
+RUNS = Path(layout.VIDEO_TO_4D_RUNS)  # where runs on inputs other than params.yaml's go
 
 
 def runs_dir(path: str | Path) -> Path:

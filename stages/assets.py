@@ -19,7 +19,7 @@ log = logging.getLogger("stages.assets")
 
 
 def main() -> None:
-    args = stage_args("assets", __doc__, "data/assets")
+    args = stage_args("assets", __doc__)
     cfg = load_section(AssetsConfig, "assets", args.params)
     with atomic_dir(f"{args.out}/glb") as tmp:
         entries, skipped = prepare_assets(cfg, tmp)

@@ -19,39 +19,35 @@ from tqdm import tqdm
 
 from fourreal.baseline_4real import Baseline4RealConfig, optimize_4real
 from fourreal.config import load_section
-from fourreal.data import to_uint8, to_unit
+from fourreal.data import to_unit
 from fourreal.depth import load_depth_model, predict_depth
 from fourreal.files import atomic_dir, write_json
-from fourreal.grid import Grid, list_grids, load_grid, save_grid
+from fourreal.grid import Grid, save_grid
 from fourreal.model_files import load_model
 from fourreal.preview import contact_sheet, write_png
 from fourreal.reconstruction.config import ReconstructConfig
-from fourreal.sample_4d import Sample4DConfig, score, truth_window, window_intrinsics
+from fourreal.sample_4d import Sample4DConfig, held_out_truths, score
 from fourreal.stage import run_stage, stage_args, write_metrics, write_run
 
 VARIANT = "4real"
 
 
 def main() -> None:
-    args = stage_args("baseline_4real", __doc__, "data/baseline_4real")
+    args = stage_args("baseline_4real", __doc__)
     cfg = load_section(Baseline4RealConfig, "baseline_4real", args.params)
     sample_cfg = load_section(Sample4DConfig, "sample_4d", args.params)
     recon_cfg = load_section(ReconstructConfig, "reconstruct", args.params)
     out = Path(args.out)
-    tests = list_grids(sample_cfg.test_grids)
-    if not tests:
+    truths = held_out_truths(sample_cfg, cfg.max_grids)
+    if not truths:
         raise SystemExit(f"baseline_4real: no test grids in {sample_cfg.test_grids}; run `dvc repro render` first")
-    tests = tests[: cfg.max_grids] if cfg.max_grids else tests
     base, depth_net = load_model(cfg.base_model), load_depth_model(cfg.depth_model)
     scores, seconds = {}, []
     with atomic_dir(out / VARIANT) as tmp, atomic_dir(out / "previews") as prev:
-        for path in tqdm(tests, desc="4Real", unit="grid"):
-            test = load_grid(path)
-            asset = path.name.removesuffix(".grid.npz")
-            truth = to_uint8(truth_window(test.rgb, sample_cfg))
-            Ks = window_intrinsics(test.intrinsics, test.rgb.shape[2:4], sample_cfg)
+        for asset, test in tqdm(truths.items(), desc="4Real", unit="grid"):
+            truth, Ks = test.frames(), test.intrinsics
             if Ks is None:
-                raise SystemExit(f"baseline_4real: {path} has no intrinsics; 4Real needs the column's cameras")
+                raise SystemExit(f"baseline_4real: test grid {asset} has no intrinsics; 4Real needs the column's cameras")
             depth = predict_depth(depth_net, truth[:, 0])
             result = optimize_4real(truth[0], truth[:, 0], depth, Ks, base, cfg, recon_cfg, progress=False)
             renders = result["renders"]

@@ -16,7 +16,7 @@ from fourreal.stage import run_stage, stage_args
 
 
 def main() -> None:
-    args = stage_args("check_params", __doc__, "data")
+    args = stage_args("check_params", __doc__)
     sections = validate_params(args.params)
     with atomic_path(Path(args.out) / "params.ok") as tmp:
         tmp.write_text("params.yaml passed validation (stages/check_params.py)\n")

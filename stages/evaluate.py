@@ -21,17 +21,16 @@ from tqdm import tqdm
 
 from fourreal.clip import list_clips, load_clip
 from fourreal.config import load_section
-from fourreal.data import to_uint8
 from fourreal.evaluation import TABLE1, TABLE3, EvaluateConfig, bar_charts, table2_columns, variant_metrics, write_table
 from fourreal.files import atomic_dir
 from fourreal.fvd import load_clip_image_encoder, load_i3d, load_videoscore
 from fourreal.grid import list_grids, load_grid
-from fourreal.sample_4d import Sample4DConfig, truth_window, window_intrinsics
+from fourreal.sample_4d import Sample4DConfig, held_out_truths
 from fourreal.stage import run_stage, stage_args, write_metrics
 
 
 def main() -> None:
-    args = stage_args("evaluate", __doc__, "data/eval")
+    args = stage_args("evaluate", __doc__)
     cfg = load_section(EvaluateConfig, "evaluate", args.params)
     sample_cfg = load_section(Sample4DConfig, "sample_4d", args.params)
     out = Path(args.out)
@@ -42,12 +41,8 @@ def main() -> None:
     scores = json.loads(scores_path.read_text())
     i3d, clip = load_i3d(cfg.i3d_path), load_clip_image_encoder(cfg.clip_path)
     video_scorer = load_videoscore(cfg.videoscore_path)
-    tests = list_grids(sample_cfg.test_grids)
-    truths, truth_k = [], []
-    for p in tests:
-        g = load_grid(p)
-        truths.append(to_uint8(truth_window(g.rgb, sample_cfg)))
-        truth_k.append(window_intrinsics(g.intrinsics, g.rgb.shape[2:4], sample_cfg))
+    held_out = held_out_truths(sample_cfg).values()
+    truths, truth_k = [t.frames() for t in held_out], [t.intrinsics for t in held_out]
     inputs = np.concatenate([t[0][None] for t in truths] + [t[:, 0][None] for t in truths])  # the given rows and columns
     real = None
     if i3d is not None:

@@ -14,16 +14,13 @@ from tqdm import tqdm
 from fourreal.clip import list_clips
 from fourreal.config import load_section
 from fourreal.files import atomic_dir
+from fourreal.layout import CLIPS, TEST_CLIPS
 from fourreal.preview import write_grid_previews
 from fourreal.pseudo4d import Pseudo4DConfig, write_pseudo4d_grids
 from fourreal.stage import run_stage, stage_args, write_metrics
 
-CLIPS = "data/videos/clips"
-TEST_CLIPS = "data/videos/test_clips"
-
-
 def main() -> None:
-    args = stage_args("pseudo4d", __doc__, "data/pseudo4d")
+    args = stage_args("pseudo4d", __doc__)
     cfg = load_section(Pseudo4DConfig, "pseudo4d", args.params)
     clips = list_clips(CLIPS)
     if not clips:

@@ -19,45 +19,33 @@ import numpy as np
 from tqdm import tqdm
 
 from fourreal.config import load_section
-from fourreal.depth import load_depth_model, predict_depth
 from fourreal.files import atomic_dir, write_json
-from fourreal.grid import list_grids, load_grid
+from fourreal.grid import load_grid
 from fourreal.reconstruction.config import ReconstructConfig
 from fourreal.reconstruction.output import write_reconstruction
 from fourreal.reconstruction.pipeline import reconstruct
+from fourreal.reconstruction.sources import GridDepth, grid_jobs, source_means
 from fourreal.stage import run_stage, stage_args, write_metrics, write_run
 
 log = logging.getLogger("stages.reconstruct")
 
 
 def main() -> None:
-    args = stage_args("reconstruct", __doc__, "data/reconstruct")
+    args = stage_args("reconstruct", __doc__)
     cfg = load_section(ReconstructConfig, "reconstruct", args.params)
     out = Path(args.out)
-    jobs = []
-    for source in cfg.sources:
-        paths = list_grids(source)
-        if not paths:
-            raise SystemExit(f"reconstruct: no grids in {source}; run the stage that writes it (dvc repro) or "
-                             "remove it from reconstruct.sources")
-        tag = "_".join(Path(source).parts[1:]) if Path(source).parts[0] == "data" else Path(source).name
-        jobs += [(tag, p) for p in (paths[: cfg.max_grids] if cfg.max_grids else paths)]
-    depth_net = None  # loaded when a grid needs it
+    try:
+        jobs = grid_jobs(cfg)
+    except FileNotFoundError as exc:
+        raise SystemExit(f"reconstruct: {exc}") from None
+    depth_of = GridDepth(cfg)
     scores, timings, failures = {}, [], {}
     with atomic_dir(out / "grids") as tmp, atomic_dir(out / "previews") as prev:
-        for tag, path in tqdm(jobs, desc="reconstructing", unit="grid"):
+        for name, path in tqdm(jobs, desc="reconstructing", unit="grid"):
             grid = load_grid(path)
             if grid.intrinsics is None:
                 raise SystemExit(f"reconstruct: {path} has no intrinsics; only grids with cameras can be reconstructed")
-            if grid.depth is not None and cfg.depth != "model":
-                depth = grid.depth
-            elif cfg.depth == "grid":
-                raise SystemExit(f"reconstruct: {path} has no depth; set reconstruct.depth to auto or model")
-            else:
-                if depth_net is None:
-                    depth_net = load_depth_model(cfg.depth_model)
-                depth = predict_depth(depth_net, grid.rgb.reshape(-1, *grid.rgb.shape[2:])).reshape(grid.rgb.shape[:4])
-            name = f"{tag}/{path.name.removesuffix('.grid.npz')}"
+            depth = depth_of(grid, path)
             try:
                 result = reconstruct(grid.rgb, depth, grid.intrinsics, cfg, progress=len(jobs) == 1)
             except ValueError as exc:  # e.g. nothing trackable: counted, the other grids go on
@@ -71,13 +59,7 @@ def main() -> None:
     if not scores:
         raise SystemExit(f"reconstruct: every grid failed: {failures}")
     write_json(out / "scores.json", {**scores, **{n: {"failed": why} for n, why in failures.items()}})
-    keys = ["fit_psnr", "fit_ssim", "heldout_psnr", "heldout_ssim", "final_points"]
-    metrics = {}
-    for tag in dict.fromkeys(t for t, _ in jobs):
-        mine = [s for n, s in scores.items() if n.startswith(tag + "/")]
-        if not mine:
-            continue
-        metrics[tag] = {k: round(float(np.mean([s[k] for s in mine if k in s])), 4) for k in keys}
+    metrics = source_means(scores, [name for name, _ in jobs])
     metrics["grids"], metrics["failed"] = len(scores), len(failures)
     write_metrics(out, metrics)
     write_run(out, {k: round(float(np.mean([t[k] for t in timings])), 2) for k in timings[0]})

@@ -19,20 +19,20 @@ from fourreal.clip import grid_clips, save_clip
 from fourreal.config import load_section
 from fourreal.files import atomic_dir, write_json
 from fourreal.grid import list_grids, load_grid
+from fourreal.layout import ASSET_FILES, ASSET_MANIFEST
 from fourreal.preview import write_grid_previews
 from fourreal.render import RenderConfig, RenderJob, render_assets
 from fourreal.stage import run_stage, stage_args, write_metrics, write_run
 
-ASSETS = Path("data/assets")
 log = logging.getLogger("stages.render")
 
 
 def main() -> None:
-    args = stage_args("render", __doc__, "data/render")
+    args = stage_args("render", __doc__)
     cfg = load_section(RenderConfig, "render", args.params)
-    manifest = json.loads((ASSETS / "manifest.json").read_text())["assets"]
+    manifest = json.loads(Path(ASSET_MANIFEST).read_text())["assets"]
     out = Path(args.out)
-    jobs = [RenderJob(name=a["name"], asset=ASSETS / "glb" / a["file"], out=out / "grids" / a["split"] / f"{a['name']}.grid.npz",
+    jobs = [RenderJob(name=a["name"], asset=Path(ASSET_FILES) / a["file"], out=out / "grids" / a["split"] / f"{a['name']}.grid.npz",
                       split=a["split"], allow_static=not a["animated"]) for a in manifest]
     wanted = {j.out for j in jobs}
     for stale in list_grids(out / "grids" / "train") + list_grids(out / "grids" / "test"):

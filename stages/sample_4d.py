@@ -21,24 +21,24 @@ import torch
 
 from fourreal.config import load_section
 from fourreal.files import atomic_dir, write_json
-from fourreal.grid import list_grids, load_grid
+from fourreal.grid import load_grid
 from fourreal.preview import write_grid_previews
-from fourreal.sample_4d import (BASELINES, Sample4DConfig, load_truths, mean_metrics, model_replicas, pseudo_scores,
-                                 pseudo_test_paths, rendered_scores, sample_truths, variant_model, variant_window)
+from fourreal.sample_4d import (BASELINES, Sample4DConfig, held_out_truths, load_truths, mean_metrics, model_replicas,
+                                 pseudo_scores, pseudo_test_paths, rendered_scores, sample_truths, variant_model,
+                                 variant_window)
 from fourreal.stage import run_stage, stage_args, write_metrics
 
 log = logging.getLogger("stages.sample_4d")
 
 
 def main() -> None:
-    args = stage_args("sample_4d", __doc__, "data/sample_4d")
+    args = stage_args("sample_4d", __doc__)
     cfg = load_section(Sample4DConfig, "sample_4d", args.params)
     out = Path(args.out)
     windows = {name: variant_window(cfg, variant) for name, variant in cfg.variants.items()}  # refused before any work
-    tests = list_grids(cfg.test_grids)
-    if not tests:
+    truths, pseudo_truths = held_out_truths(cfg), load_truths(pseudo_test_paths(cfg), cfg)
+    if not truths:
         raise SystemExit(f"sample_4d: no test grids in {cfg.test_grids}; run `dvc repro render` first")
-    truths, pseudo_truths = load_truths(tests, cfg), load_truths(pseudo_test_paths(cfg), cfg)
     log.info("%d rendered and %d pseudo-4D test grids (%s)", len(truths), len(pseudo_truths),
              cfg.pseudo_test_grids or "pseudo_test_grids off")
     scores = {name: {a: rendered_scores(baseline(t.rgb), t) for a, t in truths.items()}

@@ -19,6 +19,7 @@ import torch
 from fourreal.config import load_section
 from fourreal.data import GridSet
 from fourreal.flops import model4d_forward_flops
+from fourreal.layout import PSEUDO_GRIDS, RENDER_TRAIN, model_4d, variant_dir
 from fourreal.losses import grid_loss
 from fourreal.model4d import build_model4d
 from fourreal.model_files import export_model, load_model, load_model4d, model4d_config
@@ -27,7 +28,7 @@ from fourreal.stage import run_stage, setup_logging, write_metrics, write_run
 from fourreal.train import train
 from fourreal.train_configs import Train4DConfig
 
-SOURCES = {"pseudo": ["data/pseudo4d/grids"], "render": ["data/render/grids/train"]}
+SOURCES = {"pseudo": [PSEUDO_GRIDS], "render": [RENDER_TRAIN]}
 
 
 def main() -> None:
@@ -42,8 +43,8 @@ def main() -> None:
         raise SystemExit(f"train_4d.variants has no {args.variant!r}; known: {sorted(cfg.variants)}")
     variant = cfg.variants[args.variant]
     optim = cfg.pseudo if args.phase == "pseudo" else cfg.render
-    out = Path("data/train_4d" if args.phase == "pseudo" else "data/finetune_4d") / args.variant
-    start = cfg.base_model if args.phase == "pseudo" else Path("data/train_4d") / args.variant / "model"
+    out = Path(variant_dir(args.phase, args.variant))
+    start = cfg.base_model if args.phase == "pseudo" else model_4d(args.variant, "pseudo")
     if args.phase == "pseudo":
         model = build_model4d(load_model(start), variant.architecture, variant.seq_attention)
     else:

@@ -34,7 +34,7 @@ log = logging.getLogger("stages.train_base")
 
 
 def main() -> None:
-    args = stage_args("train_base", __doc__, "data/train_base")
+    args = stage_args("train_base", __doc__)
     cfg = load_section(TrainBaseConfig, "train_base", args.params)
     out = Path(args.out)
     data = prepare_video_data(cfg.sources, cfg.holdout_fraction, cfg.optim, cfg.eval_batches, cfg.eval_batch_size,

@@ -29,7 +29,7 @@ def rgbd(directory: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main() -> None:
-    args = stage_args("train_depth", __doc__, "data/train_depth")
+    args = stage_args("train_depth", __doc__)
     cfg = load_section(TrainDepthConfig, "train_depth", args.params)
     out = Path(args.out)
     frames, depths = rgbd(cfg.grids)

@@ -11,14 +11,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from fourreal.config import load_section
-from fourreal.data import resize_video, to_uint8
 from fourreal.dit import DiT, count_parameters
 from fourreal.losses import upsampler_loss
-from fourreal.metrics import psnr
 from fourreal.model_files import export_model, upsampler_model_config
 from fourreal.preview import contact_sheet, write_png
 from fourreal.provenance import run_key
@@ -26,18 +23,18 @@ from fourreal.stage import run_stage, stage_args, write_metrics, write_run
 from fourreal.train import train
 from fourreal.train_configs import TrainUpsamplerConfig
 from fourreal.video_data import prepare_video_data
-from fourreal.video_sampling import upsample
+from fourreal.video_sampling import heldout_upsampling
 
 log = logging.getLogger("stages.train_upsampler")
 
 
 def main() -> None:
-    args = stage_args("train_upsampler", __doc__, "data/train_upsampler")
+    args = stage_args("train_upsampler", __doc__)
     cfg = load_section(TrainUpsamplerConfig, "train_upsampler", args.params)
     out = Path(args.out)
     data = prepare_video_data(cfg.sources, cfg.holdout_fraction, cfg.optim, cfg.eval_batches, cfg.eval_batch_size,
                               native_only=True)
-    videos, held, eval_batches = data.train, data.held, data.eval_batches
+    videos, eval_batches = data.train, data.eval_batches
 
     torch.manual_seed(cfg.optim.seed)
     model = DiT(cfg.model_config())
@@ -48,22 +45,8 @@ def main() -> None:
     def loss_fn(net, batch, gen):
         return upsampler_loss(net, batch, gen, cfg)
 
-    def evaluate(ema):
-        """Held-out PSNR of the upsampler and of bilinear resizing, and a preview sheet."""
-        ours, bilinear, sheet = [], [], []
-        for batch in eval_batches:
-            truth = batch.x0
-            low = resize_video(truth, truth.shape[-2] // cfg.scale, truth.shape[-1] // cfg.scale)
-            up = upsample(ema, low, cfg, batch.context).cpu()
-            lin = resize_video(low, truth.shape[-2], truth.shape[-1])
-            ours.append(psnr(up, truth))
-            bilinear.append(psnr(lin, truth))
-            sheet.append(np.stack([to_uint8(resize_video(low, *truth.shape[-2:]).clamp(-1, 1))[0], to_uint8(lin)[0],
-                                   to_uint8(up)[0], to_uint8(truth)[0]]))
-        return float(np.mean(ours)), float(np.mean(bilinear)), np.concatenate(sheet)
-
     def previews(ema, step):
-        sheet = evaluate(ema)[2]
+        sheet = heldout_upsampling(ema, eval_batches, cfg).sheet
         write_png(out / "samples" / f"step_{step:07d}.png", contact_sheet(sheet, 72, labels=None))
 
     key = run_key(__file__, [cfg], cfg.sources)
@@ -72,13 +55,13 @@ def main() -> None:
         return
     ema = summary.ema or model
     export_model(out / "model", ema, upsampler_model_config(cfg), cfg.optim.max_shard_mb)
-    ours, bilinear, _ = evaluate(ema)
+    scores = heldout_upsampling(ema, eval_batches, cfg)
     write_metrics(out, {
         "parameters": count_parameters(model),
         "steps": summary.steps,
         "final_train_loss": None if summary.final_loss is None else round(summary.final_loss, 5),
-        "heldout_psnr_upsampler": round(ours, 3),
-        "heldout_psnr_bilinear": round(bilinear, 3),
+        "heldout_psnr_upsampler": round(scores.upsampler, 3),
+        "heldout_psnr_bilinear": round(scores.bilinear, 3),
         "device": summary.device,
     })
     write_run(out, {"seconds": round(summary.seconds, 2), "seconds_all_runs": round(summary.seconds_all_runs, 2),

@@ -20,6 +20,7 @@ import dataclasses
 from pathlib import Path
 
 from fourreal.config import load_section
+from fourreal.layout import VIDEO_TO_4D
 from fourreal.reconstruction.config import ReconstructConfig
 from fourreal.stage import run_stage, setup_logging
 from fourreal.video_to_4d import VideoTo4DConfig, run_video_to_4d, runs_dir, with_bundle
@@ -42,7 +43,7 @@ def main() -> None:
     if args.models:
         cfg = with_bundle(cfg, args.models)
     recon_cfg = load_section(ReconstructConfig, "reconstruct", args.params)
-    out = Path(args.out) if args.out else (runs_dir(args.input) if args.input else Path("data/video_to_4d"))
+    out = Path(args.out) if args.out else (runs_dir(args.input) if args.input else Path(VIDEO_TO_4D))
     run_video_to_4d(cfg, recon_cfg, out)
     print(f"wrote {out}; look at it with: fourreal view {out}/reconstruction")
 

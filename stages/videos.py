@@ -24,7 +24,7 @@ log = logging.getLogger("stages.videos")
 
 
 def main() -> None:
-    args = stage_args("videos", __doc__, "data/videos")
+    args = stage_args("videos", __doc__)
     cfg = load_section(VideosConfig, "videos", args.params)
     report = ingest_directory(cfg)
     if len(report.clips) < cfg.min_clips:

@@ -4,7 +4,7 @@ import pytest
 
 from fourreal.cli import main as cli_main
 from fourreal.config import ConfigError, from_dict, read_params, require
-from fourreal.params import SECTIONS, validate_params
+from fourreal.params import SECTIONS, SHARED, config_class, validate_params
 from fourreal.pseudo4d import Pseudo4DConfig
 
 from conftest import REPO
@@ -52,7 +52,7 @@ def test_errors_name_the_key(data, message):
 
 def test_repository_params_load_and_every_section_has_a_config():
     params = read_params(REPO / "params.yaml")
-    assert set(params) == set(SECTIONS)
+    assert set(params) == set(SECTIONS) | set(SHARED)
     configs = validate_params(REPO / "params.yaml")
     assert configs["videos"].clip_frames == params["videos"]["clip_frames"]
     assert configs["render"].light_energy == tuple(params["render"]["light_energy"])
@@ -63,6 +63,8 @@ def test_config_classes_are_named_after_their_sections():
     for section, (_, name) in SECTIONS.items():
         camel = "".join(part[:1].upper() + part[1:] for part in section.split("_"))
         assert name == camel.replace("4d", "4D").replace("4real", "4Real") + "Config", section
+    for section in SHARED:  # a section of shared defaults is the one its class names
+        assert config_class(section).DEFAULTS_SECTION == section
 
 
 def test_out_of_range_pseudo4d_value():
@@ -97,6 +99,47 @@ def test_the_whole_file_is_checked_sections_included(tmp_path):
         validate_params(tmp_path / "params.yaml")
 
 
+def _params_with(tmp_path, change) -> "Path":
+    """A copy of the repository's params.yaml with ``change(params)`` applied."""
+    import yaml
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    change(params)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def test_optimizer_blocks_take_the_keys_they_leave_out_from_optim_defaults(tmp_path):
+    from fourreal.config import load_section
+    from fourreal.train_configs import Train4DConfig, TrainBaseConfig
+
+    params = read_params(REPO / "params.yaml")
+    shared, block = params["optim_defaults"], params["train_4d"]["pseudo"]
+    assert "compile" not in block and "lr" in block  # a block writes only what differs
+    t4 = load_section(Train4DConfig, "train_4d", REPO / "params.yaml")
+    assert t4.pseudo.compile == shared["compile"] and t4.pseudo.lr == block["lr"] != shared["lr"]
+
+    def change(p):
+        p["optim_defaults"]["log_every"] = 7
+        p["train_base"]["optim"]["log_every"] = 3
+
+    path = _params_with(tmp_path, change)
+    assert load_section(TrainBaseConfig, "train_base", path).optim.log_every == 3  # the block's own key wins
+    configs = validate_params(path)
+    assert configs["train_4d"].pseudo.log_every == configs["train_4d"].render.log_every == 7
+    assert configs["train_upsampler"].optim.log_every == 7
+
+
+def test_a_bad_shared_default_is_named_in_its_own_section(tmp_path):
+    path = _params_with(tmp_path, lambda p: p["optim_defaults"].update(lr=-1.0))
+    with pytest.raises(ConfigError, match=r"^params.yaml: optim_defaults.lr = -1.0: must be > 0$"):
+        validate_params(path)
+    path = _params_with(tmp_path, lambda p: p["optim_defaults"].update(lrr=0.1))
+    with pytest.raises(ConfigError, match=r"^params.yaml: optim_defaults.lrr: unknown key"):
+        validate_params(path)
+
+
 def test_params_yaml_is_written_the_way_dvc_rewrites_it(tmp_path):
     """`dvc exp run -S key=value` rewrites params.yaml (DVC's ``apply_overrides``: lists
     become block lists, comments after a list are dropped): the file is kept in the form
@@ -119,6 +162,17 @@ def test_profiles_apply_to_params_and_validate(tmp_path, profile):
     text = params.read_text()
     assert "# Every parameter of every stage" in text  # comments survive
     validate_params(params)
+
+
+def test_a_profile_sets_a_block_key_that_only_optim_defaults_has(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text((REPO / "params.yaml").read_text())
+    (tmp_path / "fast.yaml").write_text("train_4d:\n  render:\n    compile: true\n")
+    assert cli_main(["profile", "apply", "fast", "--params", str(params), "--profiles", str(tmp_path)]) == 0
+    configs = validate_params(params)
+    assert configs["train_4d"].render.compile and not configs["train_4d"].pseudo.compile
+    (tmp_path / "bad.yaml").write_text("train_4d:\n  render:\n    compiled: true\n")
+    assert cli_main(["profile", "apply", "bad", "--params", str(params), "--profiles", str(tmp_path)]) == 2
 
 
 def test_profile_with_unknown_key_is_refused(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from fourreal.params import missing_shared_params
 from fourreal.provenance import fingerprint, import_closure, run_key, stage_code_deps
 from fourreal.optim import OptimConfig, Phase
 
@@ -41,6 +42,14 @@ def test_dvc_yaml_code_deps_are_exactly_each_stages_import_closure():
              for name, (d, c) in stage_code_deps(stages, REPO).items() if d != c}
     assert not wrong, f"dvc.yaml code deps differ from the import closures (missing, surplus): {wrong}; " \
                       "run `python scripts/dvc_deps.py`"
+
+
+def test_dvc_yaml_params_list_the_shared_sections_each_stage_reads():
+    """A training stage reads its optimizer block over optim_defaults: a change there must rerun it."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert missing_shared_params(stages) == {}, "run `python scripts/dvc_deps.py`"
+    assert missing_shared_params({"s": {"cmd": "", "params": ["train_4d"]}}) == {"s": ["optim_defaults"]}
+    assert missing_shared_params({"s": {"cmd": "", "params": ["sample_4d.views", "train_depth"]}}) == {}
 
 
 def test_every_stage_runs_after_the_params_check():

@@ -192,3 +192,29 @@ def test_batched_cells_match_one_cell_at_a_time():
     for k, t in enumerate([0.0, 0.25, 1.0]):
         torch.testing.assert_close(batched[k], deform(p, t))
     assert batched[0].abs().max() == 0  # zero at time 0 by construction
+
+
+def test_the_stage_s_grids_their_depth_and_the_per_source_means(tmp_path):
+    """reconstruct's jobs: the first max_grids of each source named <tag>/<grid>; a grid's own
+    depth unless the model is asked for; means per source over the grids that were fitted."""
+    from dataclasses import replace
+
+    from fourreal.config import ConfigError
+    from fourreal.grid import Grid, load_grid, save_grid
+    from fourreal.reconstruction.sources import SUMMARY_KEYS, GridDepth, grid_jobs, source_means, source_tag
+
+    assert source_tag("data/render/grids/test") == "render_grids_test" and source_tag(tmp_path / "mine") == "mine"
+    rgb = np.zeros((2, 2, 8, 8, 3), np.uint8)
+    for name in ("a", "b", "c"):
+        save_grid(tmp_path / "src" / f"{name}.grid.npz", Grid(rgb=rgb, depth=np.ones((2, 2, 8, 8), np.float32)))
+    cfg = ReconstructConfig(sources=[str(tmp_path / "src")], max_grids=2)
+    jobs = grid_jobs(cfg)
+    assert [name for name, _ in jobs] == ["src/a", "src/b"]
+    with pytest.raises(FileNotFoundError, match="no grids in .*empty; run the stage"):
+        grid_jobs(replace(cfg, sources=[str(tmp_path / "empty")]))
+    grid = load_grid(jobs[0][1])
+    assert GridDepth(cfg)(grid, jobs[0][1]) is grid.depth  # auto: the grid's own
+    with pytest.raises(ConfigError, match="x has no depth; set reconstruct.depth to auto or model"):
+        GridDepth(replace(cfg, depth="grid"))(Grid(rgb=rgb), "x")
+    scores = {"src/a": {k: 1.0 for k in SUMMARY_KEYS}, "src/b": {k: 3.0 for k in SUMMARY_KEYS}}
+    assert source_means(scores, ["src/a", "src/b", "gen/c"]) == {"src": {k: 2.0 for k in SUMMARY_KEYS}}

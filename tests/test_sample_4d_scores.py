@@ -21,7 +21,7 @@ from fourreal.model_files import export_model, model4d_config
 from fourreal.pseudo4d import Pseudo4DConfig, make_pseudo4d_grid
 from fourreal.sample_4d import (BASELINES, NO_DEPTH, NO_FOREGROUND, Sample4DConfig, SampleVariant,
                                  copy_column_baseline, copy_row_baseline, foreground_score, foreground_window,
-                                 mean_score, pseudo_test_paths, score, truth_window)
+                                 held_out_truths, mean_score, pseudo_test_paths, score, truth_window)
 from fourreal.optim import OptimConfig, Phase
 
 from conftest import moving_square_frames
@@ -316,3 +316,17 @@ def test_a_batch_of_test_grids_gives_the_grids_and_scores_of_one_at_a_time(tmp_p
     with pytest.raises(ConfigError) as exc:
         Sample4DConfig(batch=0)
     assert exc.value.key == "batch"
+
+
+def test_held_out_truths_are_the_first_test_grids_at_the_sampling_window(tmp_path):
+    """What sample_4d, baseline_4real and evaluate are all given and scored against."""
+    cfg = Sample4DConfig(test_grids=str(tmp_path), views=2, times=3, height=16, width=32)
+    rgbs = {name: moving_square_frames(12, 36, 64, seed=k).reshape(3, 4, 36, 64, 3) for k, name in enumerate("bca")}
+    for name, rgb in rgbs.items():
+        save_grid(tmp_path / f"{name}.grid.npz", Grid(rgb=rgb))
+    truths = held_out_truths(cfg, limit=2)
+    assert list(truths) == ["a", "b"] and list(held_out_truths(cfg)) == ["a", "b", "c"]
+    assert truths["a"].intrinsics is None and truths["a"].foreground is None
+    np.testing.assert_array_equal(truths["b"].frames(), to_uint8(truth_window(rgbs["b"], cfg)))
+    assert truths["b"].frames().shape == (2, 3, 16, 32, 3)
+    assert held_out_truths(Sample4DConfig(test_grids=str(tmp_path / "none"))) == {}

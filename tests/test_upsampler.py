@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from fourreal.data import VideoBatch, VideoSet
+from fourreal.data import VideoBatch, VideoSet, resize_video
 from fourreal.dit import DiT
 from fourreal.losses import low_res_input, upsampler_loss
 from fourreal.metrics import psnr
 from fourreal.optim import OptimConfig, Phase
 from fourreal.train_configs import TrainUpsamplerConfig
-from fourreal.video_sampling import upsample, upsample_grid
+from fourreal.video_sampling import heldout_upsampling, upsample, upsample_grid
 
 
 def config(**kw) -> TrainUpsamplerConfig:
@@ -67,3 +67,17 @@ def test_upsampler_data_leaves_out_videos_below_the_output_size():
     videos.add(np.zeros((4, 8, 32, 3), np.uint8), "freeze_time", "wide_but_short")
     assert videos.drop_smaller(16, 16) == 2
     assert videos.sources == {"dynamic": ["big"], "freeze_time": []}
+
+
+def test_heldout_upsampling_scores_the_upsampler_and_bilinear_on_the_same_videos():
+    """An untrained upsampler is bilinear plus scaled noise: it scores below bilinear, and
+    the preview sheet holds input, bilinear, upsampled and truth for each batch's first video."""
+    cfg = config(residual_scale=0.1)
+    model = DiT(cfg.model_config())
+    x0 = torch.linspace(-1, 1, 16).expand(2, 2, 3, 16, 16).contiguous()  # smooth: bilinear is nearly exact
+    batches = [VideoBatch(x0=x0, context=torch.tensor([0, 1]), cond_mask=torch.zeros(2, 2))] * 2
+    scores = heldout_upsampling(model, batches, cfg)
+    lin = resize_video(resize_video(x0, 8, 8), 16, 16)
+    assert scores.bilinear == pytest.approx(psnr(lin, x0))
+    assert scores.upsampler < scores.bilinear
+    assert scores.sheet.shape == (8, 2, 16, 16, 3) and scores.sheet.dtype == np.uint8

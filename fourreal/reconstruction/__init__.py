@@ -13,4 +13,5 @@ Import from the submodules:
 - :mod:`~fourreal.reconstruction.scoring`      held-out cells and PSNR/SSIM
 - :mod:`~fourreal.reconstruction.output`       re-rendered grid, previews and the written files
 - :mod:`~fourreal.reconstruction.pipeline`     ``reconstruct``: all of the above for one grid
+- :mod:`~fourreal.reconstruction.sources`      the ``reconstruct`` stage's grids, their depth, per-source means
 """

@@ -7,6 +7,7 @@ from typing import Literal
 
 import torch
 
+from fourreal import layout
 from fourreal.config import require
 
 
@@ -35,10 +36,10 @@ class ReconstructConfig:
         backend: rasterizer (``auto``: gsplat on CUDA, the torch compositor on CPU).
     """
 
-    sources: list[str] = field(default_factory=lambda: ["data/render/grids/test", "data/sample_4d/soft"])
+    sources: list[str] = field(default_factory=lambda: [layout.RENDER_TEST, f"{layout.SAMPLE_4D}/soft"])
     max_grids: int = 1
     depth: Literal["auto", "grid", "model"] = "auto"
-    depth_model: str = "data/train_depth/model"
+    depth_model: str = layout.DEPTH_MODEL
     keyframes: int = 3
     stride: int = 2
     fb_threshold: float = 1.0
