@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fourreal.checkpoint import list_checkpoints, load_tensors
+from fourreal.formats.checkpoint import list_checkpoints, load_tensors
 
 pytestmark = pytest.mark.slow
 HERE = Path(__file__).parent
