@@ -65,7 +65,7 @@ class PlainStack(nn.Module):
 
 
 def plain_flops(dim: int, depth: int, sequences: int, length: int) -> float:
-    """Forward FLOPs of :class:`PlainStack` (token matmuls and attention, as :mod:`fourreal.flops`)."""
+    """Forward FLOPs of :class:`PlainStack` (token matmuls and attention, as :mod:`fourreal.training.flops`)."""
     return sequences * depth * (2.0 * length * 16 * dim * dim + 4.0 * length**2 * dim)
 
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from anchors import ATTENTION_KERNELS, attention_kernel, cuda_time
-from fourreal.flops import matmul_ceiling
+from fourreal.training.flops import matmul_ceiling
 
 
 def main() -> None:

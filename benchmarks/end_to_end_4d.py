@@ -22,13 +22,13 @@ from pathlib import Path
 import torch
 
 from anchors import PlainStack, cuda_time
-from fourreal.data import to_uint8
-from fourreal.dit import PRESETS, DiT
-from fourreal.grid import Grid, save_grid
-from fourreal.grid_windows import sample_grid
-from fourreal.model4d import Model4D
-from fourreal.train_configs import TrainUpsamplerConfig
-from fourreal.video_sampling import upsample_grid
+from fourreal.formats.grid import Grid, save_grid
+from fourreal.models.dit import PRESETS, DiT
+from fourreal.models.model4d import Model4D
+from fourreal.sampling.grid_windows import sample_grid
+from fourreal.sampling.video_sampling import upsample_grid
+from fourreal.training.data import to_uint8
+from fourreal.training.train_configs import TrainUpsamplerConfig
 
 
 def main() -> None:

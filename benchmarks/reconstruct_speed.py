@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from anchors import cuda_time
-from fourreal.grid import load_grid
+from fourreal.formats.grid import load_grid
 from fourreal.reconstruction.config import ReconstructConfig
 from fourreal.reconstruction.gaussians import render
 from fourreal.reconstruction.pipeline import reconstruct

@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from fourreal.assets import AssetsConfig, generate_procedural
-from fourreal.render import RenderConfig, RenderJob, render_assets
+from fourreal.data_making.assets import AssetsConfig, generate_procedural
+from fourreal.data_making.render import RenderConfig, RenderJob, render_assets
 
 
 def main() -> None:

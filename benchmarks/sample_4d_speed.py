@@ -7,7 +7,7 @@ the plain-PyTorch anchor measured in the same run.
 Random weights (timing only), bf16 weights and activations, 24 blocks x 1024 channels (paper
 preset), 8x8 grid of 72x128 frames, patch 4. The anchor (:mod:`anchors`) runs the same
 number of plain blocks on the same rows and columns (no sync layers, rotary embeddings,
-embedding or head), compiled when the model is. Model FLOPs come from :mod:`fourreal.flops`;
+embedding or head), compiled when the model is. Model FLOPs come from :mod:`fourreal.training.flops`;
 the bf16 matmul ceiling is measured in the same run. Prints one JSON line.
 """
 
@@ -20,9 +20,9 @@ import json
 import torch
 
 from anchors import ATTENTION_KERNELS, PlainStack, attention_kernel, cuda_time, plain_flops
-from fourreal.dit import PRESETS, DiT, count_parameters
-from fourreal.flops import matmul_ceiling, model4d_forward_flops
-from fourreal.model4d import Model4D
+from fourreal.models.dit import PRESETS, DiT, count_parameters
+from fourreal.models.model4d import Model4D
+from fourreal.training.flops import matmul_ceiling, model4d_forward_flops
 
 
 def main() -> None:

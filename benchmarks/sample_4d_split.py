@@ -5,7 +5,7 @@ grid on one GPU (the anchor, in the same run).
 
 Random weights (timing only), the paper-size soft-sync model in bf16, a ``size x size`` grid
 of 72x128 frames sampled with ``window x window`` sliding windows. The windows of a level of
-:func:`fourreal.grid_windows.window_levels` never overlap; each GPU takes a share of every
+:func:`fourreal.sampling.grid_windows.window_levels` never overlap; each GPU takes a share of every
 level. The ideal speedup is windows / sum over levels of ceil(level size / GPUs). Prints one
 JSON line, with the largest difference between the one-GPU and the shared grid.
 """
@@ -19,10 +19,10 @@ import time
 
 import torch
 
-from fourreal.dit import PRESETS, DiT
-from fourreal.grid_windows import sample_grid, window_levels, window_starts
-from fourreal.model4d import Model4D
-from fourreal.sample_4d import model_replicas
+from fourreal.models.dit import PRESETS, DiT
+from fourreal.models.model4d import Model4D
+from fourreal.sampling.grid_windows import sample_grid, window_levels, window_starts
+from fourreal.sampling.sample_4d import model_replicas
 
 
 def main() -> None:

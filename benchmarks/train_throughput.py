@@ -6,7 +6,7 @@ several under torchrun (DDP or FSDP, as the training loop wraps the model).
 
 Times forward + backward + AdamW steps of the base model in bf16 autocast (fp32 master
 weights) on random videos, counts the model's FLOPs analytically (matmuls and attention,
-x3 for the backward pass; :mod:`fourreal.flops`), and measures the card's bf16 matmul ceiling
+x3 for the backward pass; :mod:`fourreal.training.flops`), and measures the card's bf16 matmul ceiling
 in the same run. On one GPU the plain-PyTorch anchor (:mod:`anchors`: the same number of
 textbook blocks on the same tokens, compiled when the model is, no checkpointing) trains in
 the same run. ``--batch`` is per GPU. Prints one JSON line (rank 0) with the throughput
@@ -23,9 +23,9 @@ import torch
 import torch.distributed as dist
 
 from anchors import PlainStack, cuda_time, plain_flops
-from fourreal import parallel
-from fourreal.dit import PRESETS, DiT, count_parameters
-from fourreal.flops import dit_forward_flops, matmul_ceiling
+from fourreal.models.dit import PRESETS, DiT, count_parameters
+from fourreal.training import parallel
+from fourreal.training.flops import dit_forward_flops, matmul_ceiling
 
 
 def main() -> None:

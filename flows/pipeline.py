@@ -27,8 +27,8 @@ from prefect import flow, get_run_logger, task
 from prefect.exceptions import FailedRun
 from prefect.states import Failed, State
 
-from fourreal.config import ConfigError
-from fourreal.params import validate_params
+from fourreal.running.config import ConfigError
+from fourreal.running.params import validate_params
 
 REPO = Path(__file__).resolve().parents[1]
 _RUNNING = re.compile(r"^Running stage '([^']+)'")

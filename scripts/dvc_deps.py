@@ -5,9 +5,9 @@ sections of shared defaults its parameters read.
     python scripts/dvc_deps.py --check   # list differences, exit 1 if any
 
 A stage depends on exactly the source files its ``python -m stages.<name>`` command runs
-(``fourreal.provenance.import_closure``); data dependencies are left as they are, after the code.
+(``fourreal.running.provenance.import_closure``); data dependencies are left as they are, after the code.
 A stage whose parameters hold an optimizer block also depends on ``optim_defaults``, the
-section that block takes its other keys from (``fourreal.params.missing_shared_params``).
+section that block takes its other keys from (``fourreal.running.params.missing_shared_params``).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from fourreal.files import atomic_path
-from fourreal.params import missing_shared_params
-from fourreal.provenance import REPO, is_code_dep, stage_code_deps
+from fourreal.formats.files import atomic_path
+from fourreal.running.params import missing_shared_params
+from fourreal.running.provenance import REPO, is_code_dep, stage_code_deps
 
 
 def main() -> int:

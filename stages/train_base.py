@@ -14,21 +14,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fourreal.checkpoint import list_checkpoints, load_checkpoint
-from fourreal.clip import MODES
-from fourreal.config import load_section
-from fourreal.data import to_uint8
-from fourreal.dit import DiT, count_parameters
-from fourreal.flops import dit_forward_flops
-from fourreal.losses import heldout_loss, video_loss
-from fourreal.model_files import base_model_config, export_model
-from fourreal.preview import contact_sheet, write_png
-from fourreal.provenance import run_key
-from fourreal.stage import run_stage, stage_args, write_metrics, write_run
-from fourreal.train import train
-from fourreal.train_configs import TrainBaseConfig
-from fourreal.video_data import prepare_video_data
-from fourreal.video_sampling import sample_from_first_frame
+from fourreal.formats.checkpoint import list_checkpoints, load_checkpoint
+from fourreal.formats.clip import MODES
+from fourreal.formats.preview import contact_sheet, write_png
+from fourreal.models.dit import DiT, count_parameters
+from fourreal.running.config import load_section
+from fourreal.running.provenance import run_key
+from fourreal.running.stage import run_stage, stage_args, write_metrics, write_run
+from fourreal.sampling.video_sampling import sample_from_first_frame
+from fourreal.training.data import to_uint8
+from fourreal.training.flops import dit_forward_flops
+from fourreal.training.losses import heldout_loss, video_loss
+from fourreal.training.model_files import base_model_config, export_model
+from fourreal.training.train import train
+from fourreal.training.train_configs import TrainBaseConfig
+from fourreal.training.video_data import prepare_video_data
 
 log = logging.getLogger("stages.train_base")
 

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
-from fourreal.config import load_section
-from fourreal.depth import (DepthDataError, TrainDepthConfig, depth_scores, depth_sheet, grids_rgbd, predict_depth,
+from fourreal.formats.files import atomic_dir, write_loss_csv
+from fourreal.formats.preview import contact_sheet, write_png
+from fourreal.models.depth import (DepthDataError, TrainDepthConfig, depth_scores, depth_sheet, grids_rgbd, predict_depth,
                             save_depth_model, train_depth_net)
-from fourreal.files import atomic_dir, write_loss_csv
-from fourreal.preview import contact_sheet, write_png
-from fourreal.stage import run_stage, stage_args, write_metrics
+from fourreal.running.config import load_section
+from fourreal.running.stage import run_stage, stage_args, write_metrics
 
 
 def rgbd(directory: str) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`~fourreal.depth.grids_rgbd`, ending the stage with one line when it cannot."""
+    """:func:`~fourreal.models.depth.grids_rgbd`, ending the stage with one line when it cannot."""
     try:
         return grids_rgbd(directory)
     except DepthDataError as exc:

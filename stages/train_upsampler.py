@@ -13,17 +13,17 @@ from pathlib import Path
 
 import torch
 
-from fourreal.config import load_section
-from fourreal.dit import DiT, count_parameters
-from fourreal.losses import upsampler_loss
-from fourreal.model_files import export_model, upsampler_model_config
-from fourreal.preview import contact_sheet, write_png
-from fourreal.provenance import run_key
-from fourreal.stage import run_stage, stage_args, write_metrics, write_run
-from fourreal.train import train
-from fourreal.train_configs import TrainUpsamplerConfig
-from fourreal.video_data import prepare_video_data
-from fourreal.video_sampling import heldout_upsampling
+from fourreal.formats.preview import contact_sheet, write_png
+from fourreal.models.dit import DiT, count_parameters
+from fourreal.running.config import load_section
+from fourreal.running.provenance import run_key
+from fourreal.running.stage import run_stage, stage_args, write_metrics, write_run
+from fourreal.sampling.video_sampling import heldout_upsampling
+from fourreal.training.losses import upsampler_loss
+from fourreal.training.model_files import export_model, upsampler_model_config
+from fourreal.training.train import train
+from fourreal.training.train_configs import TrainUpsamplerConfig
+from fourreal.training.video_data import prepare_video_data
 
 log = logging.getLogger("stages.train_upsampler")
 

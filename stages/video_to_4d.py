@@ -19,11 +19,11 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from fourreal.config import load_section
-from fourreal.layout import VIDEO_TO_4D
 from fourreal.reconstruction.config import ReconstructConfig
-from fourreal.stage import run_stage, setup_logging
-from fourreal.video_to_4d import VideoTo4DConfig, run_video_to_4d, runs_dir, with_bundle
+from fourreal.running.config import load_section
+from fourreal.running.layout import VIDEO_TO_4D
+from fourreal.running.stage import run_stage, setup_logging
+from fourreal.sampling.video_to_4d import VideoTo4DConfig, run_video_to_4d, runs_dir, with_bundle
 
 
 def main() -> None:

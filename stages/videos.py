@@ -13,12 +13,12 @@ import logging
 import numpy as np
 from tqdm import tqdm
 
-from fourreal.clip import Clip, save_clip
-from fourreal.config import load_section
-from fourreal.files import atomic_dir
-from fourreal.preview import contact_sheet, write_png
-from fourreal.stage import run_stage, stage_args, write_metrics
-from fourreal.videos import VideosConfig, ingest_directory
+from fourreal.data_making.videos import VideosConfig, ingest_directory
+from fourreal.formats.clip import Clip, save_clip
+from fourreal.formats.files import atomic_dir
+from fourreal.formats.preview import contact_sheet, write_png
+from fourreal.running.config import load_section
+from fourreal.running.stage import run_stage, stage_args, write_metrics
 
 log = logging.getLogger("stages.videos")
 

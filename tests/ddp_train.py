@@ -8,11 +8,11 @@ import sys
 import torch
 import torch.distributed as dist
 
-from fourreal.dit import DiT, DiTConfig
-from fourreal.parallel import model_state
-from fourreal.losses import video_loss
-from fourreal.optim import OptimConfig, Phase
-from fourreal.train import train
+from fourreal.models.dit import DiT, DiTConfig
+from fourreal.training.losses import video_loss
+from fourreal.training.optim import OptimConfig, Phase
+from fourreal.training.parallel import model_state
+from fourreal.training.train import train
 from test_train import toy_videos
 
 out, mode = sys.argv[1], sys.argv[2]

@@ -6,12 +6,12 @@ from dataclasses import replace
 
 import pytest
 
-from fourreal.assets import (
+from fourreal.data_making.assets import (
     AssetsConfig, generate_procedural, local_assets, objaverse_assets, prepare_assets, split_assets,
 )
-from fourreal.config import ConfigError, from_dict
-from fourreal.gltf import AssetError, inspect_glb
-from fourreal.procedural import FAMILIES
+from fourreal.data_making.gltf import AssetError, inspect_glb
+from fourreal.data_making.procedural import FAMILIES
+from fourreal.running.config import ConfigError, from_dict
 
 from conftest import REPO
 from glb_tools import objaverse_cache, variant
@@ -167,7 +167,7 @@ def test_test_assets_in_prepare_and_their_errors(tmp_path, monkeypatch):
     # a name that is not found stops the stage before any procedural asset is generated
     def no_blender(*args, **kwargs):
         raise AssertionError("generated before the names were checked")
-    monkeypatch.setattr("fourreal.assets.generate_procedural", no_blender)
+    monkeypatch.setattr("fourreal.data_making.assets.generate_procedural", no_blender)
     missing = replace(cfg, sources=["procedural", "local"], procedural_count=3, test_assets=["robot", "knight"])
     with pytest.raises(ConfigError) as info:
         prepare_assets(missing, tmp_path / "out2")
@@ -197,7 +197,7 @@ def test_new_asset_params_are_validated(values, message):
 _MOTION = """
 import json, sys
 import numpy as np
-from fourreal import blender
+from fourreal.data_making import blender
 import bpy
 out = {}
 for path in sys.argv[1:]:

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+from fourreal.baseline.sds import sds_loss
 from fourreal.reconstruction.config import ReconstructConfig
 from fourreal.reconstruction.fit import fit
 from fourreal.reconstruction.gaussians import GaussianCloud, render
 from fourreal.reconstruction.init import Canonical
-from fourreal.sds import sds_loss
 
 
 class DeltaDenoiser(torch.nn.Module):
@@ -82,8 +82,8 @@ def test_per_frame_deformation_absorbs_a_planted_shift():
 
 
 def test_4real_optimisation_runs_end_to_end_on_a_tiny_grid():
-    from fourreal.baseline_4real import Baseline4RealConfig, optimize_4real
-    from fourreal.dit import DiT, DiTConfig
+    from fourreal.baseline.baseline_4real import Baseline4RealConfig, optimize_4real
+    from fourreal.models.dit import DiT, DiTConfig
 
     frames, _, Ks = column_with_a_planted_shift(shift=0.0)
     column = frames[:, 0]

@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 import torch
 
-from fourreal.bundle import bundle_paths, write_bundle
-from fourreal.checkpoint import CheckpointError, load_tensors, save_tensors
-from fourreal.cli import main
-from fourreal.depth import DepthNet, load_depth_model, save_depth_model
-from fourreal.dit import DiT, DiTConfig
-from fourreal.grid import load_grid
-from fourreal.model4d import build_model4d
-from fourreal.model_files import export_model, load_model, load_model4d, model4d_config
-from fourreal.optim import OptimConfig, Phase
+from fourreal.formats.checkpoint import CheckpointError, load_tensors, save_tensors
+from fourreal.formats.grid import load_grid
+from fourreal.models.depth import DepthNet, load_depth_model, save_depth_model
+from fourreal.models.dit import DiT, DiTConfig
+from fourreal.models.model4d import build_model4d
+from fourreal.running.bundle import bundle_paths, write_bundle
+from fourreal.running.cli import main
+from fourreal.training.model_files import export_model, load_model, load_model4d, model4d_config
+from fourreal.training.optim import OptimConfig, Phase
 
 from conftest import REPO, moving_square_frames, write_video
 
@@ -160,7 +160,7 @@ def test_to4d_reads_its_models_from_a_bundle(tmp_path):
     (tmp_path / "notabundle").mkdir()
     video = tmp_path / "v.mp4"
     write_video(video, moving_square_frames(24, 48, 8), fps=8)
-    out = subprocess.run([sys.executable, "-m", "fourreal.cli", "to4d", str(video), "--params", str(REPO / "params.yaml"),
+    out = subprocess.run([sys.executable, "-m", "fourreal.running.cli", "to4d", str(video), "--params", str(REPO / "params.yaml"),
                           "--models", str(tmp_path / "notabundle"), "--out", str(tmp_path / "out")],
                          cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 2

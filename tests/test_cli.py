@@ -3,12 +3,12 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from fourreal.cli import main
-from fourreal.dit import DiT, DiTConfig
-from fourreal.grid import Grid, load_grid, save_grid
-from fourreal.model4d import build_model4d
-from fourreal.model_files import export_model, model4d_config
-from fourreal.optim import OptimConfig, Phase
+from fourreal.formats.grid import Grid, load_grid, save_grid
+from fourreal.models.dit import DiT, DiTConfig
+from fourreal.models.model4d import build_model4d
+from fourreal.running.cli import main
+from fourreal.training.model_files import export_model, model4d_config
+from fourreal.training.optim import OptimConfig, Phase
 
 from conftest import moving_square_frames, write_video
 

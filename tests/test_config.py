@@ -2,10 +2,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from fourreal.cli import main as cli_main
-from fourreal.config import ConfigError, from_dict, read_params, require
-from fourreal.params import SECTIONS, SHARED, config_class, validate_params
-from fourreal.pseudo4d import Pseudo4DConfig
+from fourreal.data_making.pseudo4d import Pseudo4DConfig
+from fourreal.running.cli import main as cli_main
+from fourreal.running.config import ConfigError, from_dict, read_params, require
+from fourreal.running.params import SECTIONS, SHARED, config_class, validate_params
 
 from conftest import REPO
 
@@ -73,7 +73,7 @@ def test_out_of_range_pseudo4d_value():
 
 
 def test_range_errors_name_the_nested_key_and_its_value():
-    from fourreal.train_configs import TrainBaseConfig
+    from fourreal.training.train_configs import TrainBaseConfig
 
     data = {"optim": {"phases": [{"steps": 5, "height": 16, "width": 2, "frames": 2, "batch_size": 1}]}}
     with pytest.raises(ConfigError, match=r"^params.yaml: train_base.optim.phases\[0\].width = 2: must be >= 4$"):
@@ -111,8 +111,8 @@ def _params_with(tmp_path, change) -> "Path":
 
 
 def test_optimizer_blocks_take_the_keys_they_leave_out_from_optim_defaults(tmp_path):
-    from fourreal.config import load_section
-    from fourreal.train_configs import Train4DConfig, TrainBaseConfig
+    from fourreal.running.config import load_section
+    from fourreal.training.train_configs import Train4DConfig, TrainBaseConfig
 
     params = read_params(REPO / "params.yaml")
     shared, block = params["optim_defaults"], params["train_4d"]["pseudo"]

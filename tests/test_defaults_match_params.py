@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fourreal.config import block_data, read_params
-from fourreal.params import SECTIONS, SHARED, config_class
+from fourreal.running.config import block_data, read_params
+from fourreal.running.params import SECTIONS, SHARED, config_class
 
 PARAMS = read_params(Path(__file__).resolve().parents[1] / "params.yaml")
 # fields without a default on purpose: they name the user's own inputs

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from fourreal.data import fit_intrinsics, fit_video
-from fourreal.depth import (DepthNet, TrainDepthConfig, depth_scores, load_depth_model, predict_depth, save_depth_model,
+from fourreal.models.depth import (DepthNet, TrainDepthConfig, depth_scores, load_depth_model, predict_depth, save_depth_model,
                             train_depth_net)
-from fourreal.geometry import project
+from fourreal.reconstruction.geometry import project
+from fourreal.training.data import fit_intrinsics, fit_video
 
 
 def disc_scene(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

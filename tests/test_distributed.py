@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fourreal.checkpoint import list_checkpoints, load_tensors
+from fourreal.formats.checkpoint import list_checkpoints, load_tensors
 
 pytestmark = pytest.mark.slow
 HERE = Path(__file__).parent
@@ -19,7 +19,8 @@ def run_two(out: Path, mode: str) -> str:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
            str(HERE / "ddp_train.py"), str(out), mode]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=HERE,
-                          env={**os.environ, "PYTHONPATH": str(HERE), "OMP_NUM_THREADS": "1"})
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)]),
+                               "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from fourreal.dit import CONTEXTS, NULL_CONTEXT, PRESETS, DiT, DiTConfig, apply_rope, count_parameters, rope_tables
+from fourreal.models.dit import CONTEXTS, NULL_CONTEXT, PRESETS, DiT, DiTConfig, apply_rope, count_parameters, rope_tables
 
 
 def tiny(**kw) -> DiT:

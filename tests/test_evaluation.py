@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from fourreal.consistency import epipolar_distance, matching_consistency, sfm_consistency, warp_error
-from fourreal.evaluation import TABLE1, table2_columns, variant_metrics, write_table
-from fourreal.fvd import NA, feature_stats, frechet_distance, fvd, i3d_features, load_i3d
+from fourreal.evaluation.consistency import epipolar_distance, matching_consistency, sfm_consistency, warp_error
+from fourreal.evaluation.fvd import NA, feature_stats, frechet_distance, fvd, i3d_features, load_i3d
+from fourreal.evaluation.tables import TABLE1, table2_columns, variant_metrics, write_table
 
 
 def scene(width: int = 96, height: int = 64, views: int = 4, seed: int = 0) -> np.ndarray:
@@ -137,7 +137,7 @@ def test_tables_rank_truth_over_noise(tmp_path):
 
 
 def test_clip_image_score_with_a_small_random_clip(tmp_path):
-    from fourreal.fvd import clip_image_similarity, load_clip_image_encoder
+    from fourreal.evaluation.fvd import clip_image_similarity, load_clip_image_encoder
 
     class TinyClip(torch.nn.Module):
         def __init__(self):
@@ -165,7 +165,7 @@ def test_clip_image_score_with_a_small_random_clip(tmp_path):
 
 
 def test_videoscore_with_a_small_random_scorer_of_the_same_interface(tmp_path):
-    from fourreal.fvd import VIDEOSCORE_KEPT, load_videoscore, videoscore
+    from fourreal.evaluation.fvd import VIDEOSCORE_KEPT, load_videoscore, videoscore
 
     class TinyScorer(torch.nn.Module):
         """Five "aspect" scores from the mean colour: visual quality = brightness (x4)."""

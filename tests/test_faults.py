@@ -1,4 +1,4 @@
-"""Named fault points (`fourreal.faults`): no-ops unless named, a SIGKILL at exactly the N-th pass."""
+"""Named fault points (`fourreal.training.faults`): no-ops unless named, a SIGKILL at exactly the N-th pass."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import sys
 import pytest
 
 from conftest import REPO
-from fourreal.faults import ENV, fault_point
+from fourreal.training.faults import ENV, fault_point
 
 # passes point `loop` with subjects a, b, a, b, ... and prints each pass's number before it
 LOOP = """
-from fourreal.faults import fault_point
+from fourreal.training.faults import fault_point
 for i in range(1, 11):
     print(i, flush=True)
     fault_point("loop", "ab"[(i - 1) % 2])

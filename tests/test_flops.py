@@ -5,9 +5,9 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from fourreal.dit import DiT, DiTConfig
-from fourreal.flops import dit_forward_flops, model4d_forward_flops
-from fourreal.model4d import Model4D
+from fourreal.models.dit import DiT, DiTConfig
+from fourreal.models.model4d import Model4D
+from fourreal.training.flops import dit_forward_flops, model4d_forward_flops
 
 CFG = DiTConfig(patch=4, dim=48, depth=2, heads=4)
 PER_SEQUENCE = (".ada", ".ada_out", ".time_mlp", ".scale")  # adaLN and flow-time modulation: once a video, not counted

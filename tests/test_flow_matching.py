@@ -1,7 +1,7 @@
 import torch
 
-from fourreal.flow_matching import flow_loss, interpolate, sample_sigma, velocity_target
-from fourreal.flow_solver import guided, sample, sigma_schedule
+from fourreal.sampling.flow_solver import guided, sample, sigma_schedule
+from fourreal.training.flow_matching import flow_loss, interpolate, sample_sigma, velocity_target
 
 
 def test_interpolation_and_velocity_by_hand():

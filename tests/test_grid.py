@@ -3,8 +3,8 @@ import os
 import numpy as np
 import pytest
 
-from fourreal.clip import Clip, ClipFormatError, load_clip, save_clip
-from fourreal.grid import Grid, GridFormatError, default_cond_mask, list_grids, load_grid, save_grid
+from fourreal.formats.clip import Clip, ClipFormatError, load_clip, save_clip
+from fourreal.formats.grid import Grid, GridFormatError, default_cond_mask, list_grids, load_grid, save_grid
 
 
 def full_grid(v=3, t=4, h=6, w=10) -> Grid:

@@ -7,8 +7,8 @@ import threading
 import pytest
 import torch
 
-from fourreal.grid_windows import GridInputError, sample_grid, sample_grids, window_levels, window_starts
-from fourreal.flow_solver import sample
+from fourreal.sampling.flow_solver import sample
+from fourreal.sampling.grid_windows import GridInputError, sample_grid, sample_grids, window_levels, window_starts
 
 
 def context_velocity(x, s, cond, mask):

@@ -1,4 +1,4 @@
-"""dvc.yaml names the paths of fourreal/layout.py: every stage writes inside its directory,
+"""dvc.yaml names the paths of fourreal/running/layout.py: every stage writes inside its directory,
 depends on the fixed paths its entry point reads from the layout, and on every data path
 of its own parameters."""
 
@@ -9,8 +9,8 @@ from pathlib import PurePosixPath
 
 import yaml
 
-from fourreal import layout
-from fourreal.config import read_params
+from fourreal.running import layout
+from fourreal.running.config import read_params
 
 from conftest import REPO
 
@@ -39,11 +39,11 @@ def covered(path: str, listed: list[str]) -> bool:
 
 
 def layout_names(entry: str) -> set[str]:
-    """The names a stage's entry point takes from fourreal.layout."""
+    """The names a stage's entry point takes from fourreal.running.layout."""
     tree = ast.parse((REPO / entry).read_text())
     names = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module == "fourreal.layout":
+        if isinstance(node, ast.ImportFrom) and node.module == "fourreal.running.layout":
             names |= {a.name for a in node.names}
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "layout":
             names.add(node.attr)

@@ -1,4 +1,4 @@
-"""The catalogues of real footage and animated assets from packages (fourreal.media) and
+"""The catalogues of real footage and animated assets from packages (fourreal.data_making.media) and
 their gatherer, offline: fake packages (.deb, wheel, npm tarball with a nested zip) hold tiny
 real videos and a tiny glTF with its buffer and texture in separate files."""
 
@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from fourreal.assets import AssetsConfig, prepare_assets
-from fourreal.gltf import inspect_glb
-from fourreal.media.catalogue import ASSET_CATALOGUE, VIDEO_CATALOGUE
-from fourreal.media.download import _run
-from fourreal.media.gather import gather
-from fourreal.media.kinds import ASSETS, VIDEOS, _check_catalogue, iter_files, select
-from fourreal.media.licenses import license_table
-from fourreal.media.packages import GatherError, MediaFile, MediaPackage
+from fourreal.data_making.assets import AssetsConfig, prepare_assets
+from fourreal.data_making.gltf import inspect_glb
+from fourreal.data_making.media.catalogue import ASSET_CATALOGUE, VIDEO_CATALOGUE
+from fourreal.data_making.media.download import _run
+from fourreal.data_making.media.gather import gather
+from fourreal.data_making.media.kinds import ASSETS, VIDEOS, _check_catalogue, iter_files, select
+from fourreal.data_making.media.licenses import license_table
+from fourreal.data_making.media.packages import GatherError, MediaFile, MediaPackage
 
 from conftest import REPO, moving_square_frames, write_video
 from tiny_gltf import BIN_NAME, PNG_NAME, glb_chunks, tiny_bin, tiny_doc, tiny_png, view_bytes
@@ -225,7 +225,7 @@ def test_failed_package_and_missing_member_are_reported_the_rest_gathered(tmp_pa
     assert sorted(p.name for p in out.iterdir()) == ["clip.mp4", "manifest.json"]
     assert set(result.failed) == {"gone", "good"}
     assert "gone" in result.failed["gone"][0] and "fix it" in result.failed["gone"][0]
-    assert "no member good/moved.mp4" in result.failed["good"][0] and "fourreal/media/catalogue.py" in result.failed["good"][0]
+    assert "no member good/moved.mp4" in result.failed["good"][0] and "fourreal/data_making/media/catalogue.py" in result.failed["good"][0]
     assert all("\n" not in line for line in lines)
     assert list(json.loads((out / "manifest.json").read_text())["files"]) == ["clip.mp4"]
 
@@ -366,7 +366,7 @@ def test_glb_in_a_deb_is_copied_unchanged_and_a_missing_clip_is_reported(tmp_pat
     (media_dir / "tiny.gltf").write_text(json.dumps(tiny_doc()))
     (media_dir / BIN_NAME).write_bytes(tiny_bin())
     (media_dir / PNG_NAME).write_bytes(tiny_png())
-    from fourreal.gltf import gltf_to_glb
+    from fourreal.data_making.gltf import gltf_to_glb
     glb = gltf_to_glb(media_dir / "tiny.gltf", media_dir / "whole.glb").read_bytes()
     deb = _deb(src, tmp_path)
     pkg = _fake("demo", "apt", (

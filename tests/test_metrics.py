@@ -1,6 +1,6 @@
 import torch
 
-from fourreal.metrics import psnr, ssim
+from fourreal.evaluation.metrics import psnr, ssim
 
 
 def test_psnr_and_ssim_known_cases():

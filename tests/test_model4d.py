@@ -2,10 +2,10 @@ import pytest
 import torch
 from torch import nn
 
-from fourreal.dit import DiT, DiTConfig
-from fourreal.grid_windows import GridInputError, sample_grid, window_starts
-from fourreal.model4d import Model4D
-from fourreal.sync import HardSync, SoftSync, make_sync, soft_weight
+from fourreal.models.dit import DiT, DiTConfig
+from fourreal.models.model4d import Model4D
+from fourreal.models.sync import HardSync, SoftSync, make_sync, soft_weight
+from fourreal.sampling.grid_windows import GridInputError, sample_grid, window_starts
 
 
 def base(depth=2) -> DiT:
@@ -104,7 +104,7 @@ def test_sliding_windows_keep_given_and_generated_cells():
 
 def test_sliding_window_grid_is_unchanged_where_known(monkeypatch):
     """Every cell known before a window (given or generated earlier) comes out unchanged."""
-    import fourreal.grid_windows as gs
+    import fourreal.sampling.grid_windows as gs
 
     row, col = torch.rand(12, 3, 4, 4), torch.rand(12, 3, 4, 4)
     col[0] = row[0]
@@ -135,7 +135,7 @@ def sequential_by_hand(model: Model4D, x: torch.Tensor, sigma: torch.Tensor, vie
     """Eq. 5 written out on the base model's parts: per layer ``y = x + phi_v(x; c_v)`` over
     each column (the views of one time), then ``x' = y + phi_t(y; c_t)`` over each row (the
     times of one view); the velocity is the mean of the two heads' readings."""
-    from fourreal.dit import CONTEXTS
+    from fourreal.models.dit import CONTEXTS
 
     dit = model.base
     b, v, t, c, h, w = x.shape
@@ -197,7 +197,7 @@ def test_soft_sync_is_modulated_by_sigma():
 def test_trainable_parameters_of_every_configured_variant_and_phase_are_counted_exactly():
     """The parameters each phase of each variant of params.yaml trains: exactly the sync
     layers, the attention copy of the sequential baseline, or everything."""
-    from fourreal.params import validate_params
+    from fourreal.running.params import validate_params
 
     from conftest import REPO
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from fourreal.grid import list_grids, load_grid
+from fourreal.formats.grid import list_grids, load_grid
 
 from conftest import content_digests, copy_repo
 

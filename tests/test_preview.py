@@ -4,8 +4,8 @@ import av
 import cv2
 import numpy as np
 
-from fourreal.grid import Grid
-from fourreal.preview import PreviewConfig, contact_sheet, write_grid_previews, write_mp4
+from fourreal.formats.grid import Grid
+from fourreal.formats.preview import PreviewConfig, contact_sheet, write_grid_previews, write_mp4
 
 
 def colored_grid(v=2, t=3, h=8, w=12) -> Grid:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from fourreal.cli import _deep_merge
-from fourreal.cli import main as cli_main
-from fourreal.config import read_params
-from fourreal.params import SECTIONS, SHARED, validate_params
+from fourreal.running.cli import _deep_merge
+from fourreal.running.cli import main as cli_main
+from fourreal.running.config import read_params
+from fourreal.running.params import SECTIONS, SHARED, validate_params
 
 from conftest import REPO
 

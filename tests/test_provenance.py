@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from fourreal.params import missing_shared_params
-from fourreal.provenance import fingerprint, import_closure, run_key, stage_code_deps
-from fourreal.optim import OptimConfig, Phase
+from fourreal.running.params import missing_shared_params
+from fourreal.running.provenance import fingerprint, import_closure, run_key, stage_code_deps
+from fourreal.training.optim import OptimConfig, Phase
 
 from conftest import REPO
 
@@ -72,12 +72,12 @@ def test_run_key_covers_configs_inputs_and_the_imported_code_only(tmp_path):
     key = run_key(entry, [{"lr": 1e-3}], [data], root)
     assert run_key(entry, [{"lr": 1e-3}], [data], root) == key  # deterministic
     assert run_key(entry, [{"lr": 2e-3}], [data], root) != key  # a config
-    (root / "fourreal/cli.py").write_text((root / "fourreal/cli.py").read_text() + "\n# an unrelated edit\n")
+    (root / "fourreal/running/cli.py").write_text((root / "fourreal/running/cli.py").read_text() + "\n# an unrelated edit\n")
     assert run_key(entry, [{"lr": 1e-3}], [data], root) == key  # not imported by train_4d
     write(data, "a.grid.npz", "grid a, new content")
     changed_data = run_key(entry, [{"lr": 1e-3}], [data], root)
     assert changed_data != key  # the data's content
-    (root / "fourreal/sync.py").write_text((root / "fourreal/sync.py").read_text() + "\n# a sync-layer edit\n")
+    (root / "fourreal/models/sync.py").write_text((root / "fourreal/models/sync.py").read_text() + "\n# a sync-layer edit\n")
     assert run_key(entry, [{"lr": 1e-3}], [data], root) != changed_data  # imported (through model4d)
 
 

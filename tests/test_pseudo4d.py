@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import yaml
 
-from fourreal.clip import Clip, save_clip
-from fourreal.config import ConfigError
-from fourreal.grid import list_grids, load_grid
-from fourreal.pseudo4d import (
+from fourreal.data_making.pseudo4d import (
     Pseudo4DConfig, affines_valid, fit_motion, grid_seed, make_pseudo4d_grid, motion_to_affines, sample_motion,
     warp_frame,
 )
+from fourreal.formats.clip import Clip, save_clip
+from fourreal.formats.grid import list_grids, load_grid
+from fourreal.running.config import ConfigError
 
 
 def random_clip(t=5, h=36, w=64, seed=0) -> np.ndarray:

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from fourreal.geometry import fit_rigid, pixel_grid, project, unproject
 from fourreal.reconstruction.config import ReconstructConfig
 from fourreal.reconstruction.deformation import Deformable, TimeDeformation
 from fourreal.reconstruction.gaussians import GaussianCloud, read_ply, remove_outliers, render, write_ply
+from fourreal.reconstruction.geometry import fit_rigid, pixel_grid, project, unproject
 from fourreal.reconstruction.init import Canonical
 from fourreal.reconstruction.prune import prune_floaters
 from fourreal.reconstruction.scoring import holdout_mask
@@ -199,9 +199,9 @@ def test_the_stage_s_grids_their_depth_and_the_per_source_means(tmp_path):
     depth unless the model is asked for; means per source over the grids that were fitted."""
     from dataclasses import replace
 
-    from fourreal.config import ConfigError
-    from fourreal.grid import Grid, load_grid, save_grid
+    from fourreal.formats.grid import Grid, load_grid, save_grid
     from fourreal.reconstruction.sources import SUMMARY_KEYS, GridDepth, grid_jobs, source_means, source_tag
+    from fourreal.running.config import ConfigError
 
     assert source_tag("data/render/grids/test") == "render_grids_test" and source_tag(tmp_path / "mine") == "mine"
     rgb = np.zeros((2, 2, 8, 8, 3), np.uint8)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fourreal.assets import AssetsConfig, generate_procedural
-from fourreal.gltf import inspect_glb
-from fourreal.grid import load_grid
-from fourreal.render import RenderConfig, RenderJob, render_assets
+from fourreal.data_making.assets import AssetsConfig, generate_procedural
+from fourreal.data_making.gltf import inspect_glb
+from fourreal.data_making.render import RenderConfig, RenderJob, render_assets
+from fourreal.formats.grid import load_grid
 
 from conftest import REPO
 from glb_tools import variant

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from fourreal.config import ConfigError
-from fourreal.geometry import pinhole
-from fourreal.render import RenderConfig, animation_frames, asset_seed, orbit_cameras, render_key
+from fourreal.data_making.render import RenderConfig, animation_frames, asset_seed, orbit_cameras, render_key
+from fourreal.reconstruction.geometry import pinhole
+from fourreal.running.config import ConfigError
 
 
 def test_orbit_cameras_look_at_the_center():

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 import yaml
 
-from fourreal.dit import DiT, DiTConfig
-from fourreal.grid import Grid, save_grid
-from fourreal.model_files import export_model
+from fourreal.formats.grid import Grid, save_grid
+from fourreal.models.dit import DiT, DiTConfig
+from fourreal.training.model_files import export_model
 
 from conftest import REPO
 

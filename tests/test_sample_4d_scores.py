@@ -11,18 +11,18 @@ import pytest
 import torch
 import yaml
 
-from fourreal.config import ConfigError
-from fourreal.data import to_uint8
-from fourreal.dit import DiT, DiTConfig
-from fourreal.grid import Grid, list_grids, load_grid, save_grid
-from fourreal.metrics import masked_psnr, masked_ssim
-from fourreal.model4d import build_model4d
-from fourreal.model_files import export_model, model4d_config
-from fourreal.pseudo4d import Pseudo4DConfig, make_pseudo4d_grid
-from fourreal.sample_4d import (BASELINES, NO_DEPTH, NO_FOREGROUND, Sample4DConfig, SampleVariant,
+from fourreal.data_making.pseudo4d import Pseudo4DConfig, make_pseudo4d_grid
+from fourreal.evaluation.metrics import masked_psnr, masked_ssim
+from fourreal.formats.grid import Grid, list_grids, load_grid, save_grid
+from fourreal.models.dit import DiT, DiTConfig
+from fourreal.models.model4d import build_model4d
+from fourreal.running.config import ConfigError
+from fourreal.sampling.sample_4d import (BASELINES, NO_DEPTH, NO_FOREGROUND, Sample4DConfig, SampleVariant,
                                  copy_column_baseline, copy_row_baseline, foreground_score, foreground_window,
                                  held_out_truths, mean_score, pseudo_test_paths, score, truth_window)
-from fourreal.optim import OptimConfig, Phase
+from fourreal.training.data import to_uint8
+from fourreal.training.model_files import export_model, model4d_config
+from fourreal.training.optim import OptimConfig, Phase
 
 from conftest import moving_square_frames
 
@@ -293,7 +293,7 @@ def test_pseudo_test_settings_are_checked(tmp_path):
 def test_a_batch_of_test_grids_gives_the_grids_and_scores_of_one_at_a_time(tmp_path):
     """sample_4d.batch is a speed setting: 3 pseudo-4D grids sampled by a real (tiny) 4D model
     in batches of 2 give the same grids (uint8) and scores as one at a time."""
-    from fourreal.sample_4d import load_truths, model_replicas, pseudo_scores, sample_truths, variant_model
+    from fourreal.sampling.sample_4d import load_truths, model_replicas, pseudo_scores, sample_truths, variant_model
 
     for k in range(3):
         save_grid(tmp_path / "tests" / f"clip{k}_g0.grid.npz", pseudo_grid(k))

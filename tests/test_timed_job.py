@@ -78,10 +78,10 @@ def test_models_stored_in_bf16_and_4d_over_its_base(tmp_path):
 
     import torch
 
-    from fourreal.checkpoint import load_tensors
-    from fourreal.dit import DiT
-    from fourreal.model4d import build_model4d
-    from fourreal.model_files import export_model, load_model, load_model4d, model4d_config
+    from fourreal.formats.checkpoint import load_tensors
+    from fourreal.models.dit import DiT
+    from fourreal.models.model4d import build_model4d
+    from fourreal.training.model_files import export_model, load_model, load_model4d, model4d_config
 
     ws = tmp_path / "ws"
     torch.manual_seed(0)

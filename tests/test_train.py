@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from fourreal.checkpoint import (CheckpointError, list_checkpoints, load_checkpoint, load_tensors, read_optimizer,
+from fourreal.formats.checkpoint import (CheckpointError, list_checkpoints, load_checkpoint, load_tensors, read_optimizer,
                                  save_checkpoint)
-from fourreal.parallel import load_optimizer_state, model_state, optimizer_state
-from fourreal.data import VideoSet, random_mask
-from fourreal.dit import DiT, DiTConfig
-from fourreal.losses import video_loss
-from fourreal.optim import OptimConfig, Phase
-from fourreal.train import ema_decay_at, train, update_ema
-from fourreal.train_log import NonFiniteLoss
+from fourreal.models.dit import DiT, DiTConfig
+from fourreal.training.data import VideoSet, random_mask
+from fourreal.training.losses import video_loss
+from fourreal.training.optim import OptimConfig, Phase
+from fourreal.training.parallel import load_optimizer_state, model_state, optimizer_state
+from fourreal.training.train import ema_decay_at, train, update_ema
+from fourreal.training.train_log import NonFiniteLoss
 
 
 def small_model(seed=0) -> DiT:
@@ -147,7 +147,7 @@ def test_masks_and_batches():
 
 
 def test_sources_of_other_sizes_are_cropped_and_resized():
-    from fourreal.data import fit_video
+    from fourreal.training.data import fit_video
 
     videos = toy_videos()
     videos.add(np.zeros((6, 12, 12, 3), np.uint8), "dynamic", "square")
@@ -191,7 +191,7 @@ def test_activation_checkpointing_trains_the_same_weights(tmp_path):
 def test_the_run_reports_its_own_model_flop_rate(tmp_path):
     """With a FLOP count per batch, the summary carries the median model FLOP/s of the log intervals:
     consistent with the count and the wall time, and no MFU without a GPU."""
-    from fourreal.flops import dit_forward_flops
+    from fourreal.training.flops import dit_forward_flops
 
     videos, seen = toy_videos(), []
     cfg = OptimConfig(phases=[Phase(6, 8, 16, 4, 2)], lr=1e-3, warmup=1, checkpoint_every=100, log_every=1)

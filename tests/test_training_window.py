@@ -1,5 +1,5 @@
 """The window a model was trained on travels with it: exported in its config.json, and the
-one rule (``fourreal.sample_4d.resolve_window``) every sampler applies to it."""
+one rule (``fourreal.sampling.sample_4d.resolve_window``) every sampler applies to it."""
 
 import json
 import logging
@@ -11,14 +11,14 @@ import pytest
 import torch
 import yaml
 
-from fourreal.cli import main as cli_main
-from fourreal.config import ConfigError
-from fourreal.dit import DiT, DiTConfig
-from fourreal.model4d import build_model4d
-from fourreal.model_files import export_model, load_model4d, model4d_config, training_frames, training_window
-from fourreal.optim import OptimConfig, Phase
-from fourreal.sample_4d import Sample4DConfig, SampleVariant, resolve_window, variant_window
-from fourreal.video_to_4d import VideoTo4DConfig
+from fourreal.models.dit import DiT, DiTConfig
+from fourreal.models.model4d import build_model4d
+from fourreal.running.cli import main as cli_main
+from fourreal.running.config import ConfigError
+from fourreal.sampling.sample_4d import Sample4DConfig, SampleVariant, resolve_window, variant_window
+from fourreal.sampling.video_to_4d import VideoTo4DConfig
+from fourreal.training.model_files import export_model, load_model4d, model4d_config, training_frames, training_window
+from fourreal.training.optim import OptimConfig, Phase
 
 from conftest import moving_square_frames, write_video
 
@@ -115,7 +115,7 @@ def test_configs_take_zero_for_the_models_window(cls):
 
 
 def test_the_sample_4d_stage_refuses_a_mismatch_in_one_line(tmp_path, monkeypatch, capsys):
-    from fourreal.stage import run_stage
+    from fourreal.running.stage import run_stage
     from stages import sample_4d
 
     trained = export_4d(tmp_path / "model", 4)
@@ -133,20 +133,20 @@ def test_the_sample_4d_stage_refuses_a_mismatch_in_one_line(tmp_path, monkeypatc
 
 
 def test_the_grid_command_uses_the_models_window_by_default(tmp_path, monkeypatch, capsys):
-    import fourreal.grid_windows
+    import fourreal.sampling.grid_windows
 
     directory = export_4d(tmp_path / "model", 3)
     frames = moving_square_frames(6, 48, 80)
     write_video(tmp_path / "row.mp4", frames, fps=8)
     write_video(tmp_path / "col.mp4", np.stack([np.roll(frames[0], i, axis=1) for i in range(6)]), fps=8)
     windows = []
-    real = fourreal.grid_windows.sample_grid
+    real = fourreal.sampling.grid_windows.sample_grid
 
     def spy(velocity, row, col, window, *args, **kwargs):
         windows.append(window)
         return real(velocity, row, col, window, *args, **kwargs)
 
-    monkeypatch.setattr(fourreal.grid_windows, "sample_grid", spy)
+    monkeypatch.setattr(fourreal.sampling.grid_windows, "sample_grid", spy)
     args = ["grid", "--row", str(tmp_path / "row.mp4"), "--column", str(tmp_path / "col.mp4"), "--model", str(directory),
             "--out", str(tmp_path / "out"), "--views", "4", "--times", "4", "--height", "16", "--width", "32",
             "--steps", "1"]

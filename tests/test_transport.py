@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from fourreal.cli import main
-from fourreal.grid import Grid, GridFormatError, load_grid, save_grid
-from fourreal.data import to_unit
-from fourreal.metrics import psnr
-from fourreal.clip import Clip, ClipFormatError, load_clip, save_clip
-from fourreal.transport import INDEX, pack, unpack
+from fourreal.evaluation.metrics import psnr
+from fourreal.formats.clip import Clip, ClipFormatError, load_clip, save_clip
+from fourreal.formats.grid import Grid, GridFormatError, load_grid, save_grid
+from fourreal.formats.transport import INDEX, pack, unpack
+from fourreal.running.cli import main
+from fourreal.training.data import to_unit
 
 
 def smooth_grid(seed: int, v: int = 3, t: int = 4, h: int = 24, w: int = 32) -> Grid:

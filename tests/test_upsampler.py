@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from fourreal.data import VideoBatch, VideoSet, resize_video
-from fourreal.dit import DiT
-from fourreal.losses import low_res_input, upsampler_loss
-from fourreal.metrics import psnr
-from fourreal.optim import OptimConfig, Phase
-from fourreal.train_configs import TrainUpsamplerConfig
-from fourreal.video_sampling import heldout_upsampling, upsample, upsample_grid
+from fourreal.evaluation.metrics import psnr
+from fourreal.models.dit import DiT
+from fourreal.sampling.video_sampling import heldout_upsampling, upsample, upsample_grid
+from fourreal.training.data import VideoBatch, VideoSet, resize_video
+from fourreal.training.losses import low_res_input, upsampler_loss
+from fourreal.training.optim import OptimConfig, Phase
+from fourreal.training.train_configs import TrainUpsamplerConfig
 
 
 def config(**kw) -> TrainUpsamplerConfig:

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from fourreal.config import ConfigError
-from fourreal.geometry import pinhole
-from fourreal.video_to_4d import VideoTo4DConfig, fill_background_depth, read_input
-from fourreal.videos import VideoReadError
+from fourreal.data_making.videos import VideoReadError
+from fourreal.reconstruction.geometry import pinhole
+from fourreal.running.config import ConfigError
+from fourreal.sampling.video_to_4d import VideoTo4DConfig, fill_background_depth, read_input
 
 
 def test_input_validation_names_the_file_and_the_fix(tmp_path):
-    from fourreal.preview import write_mp4
+    from fourreal.formats.preview import write_mp4
 
     cfg = VideoTo4DConfig(times=6, height=20, width=32)
     with pytest.raises(FileNotFoundError, match="missing.mp4.*video_to_4d.input"):
@@ -66,8 +66,8 @@ def test_config_rejects_out_of_range_values(bad, key):
 
 
 def test_autoregressive_extension_keeps_the_first_frame_and_the_length():
-    from fourreal.dit import DiT, DiTConfig
-    from fourreal.video_sampling import extend_autoregressively
+    from fourreal.models.dit import DiT, DiTConfig
+    from fourreal.sampling.video_sampling import extend_autoregressively
 
     torch.manual_seed(0)
     model = DiT(DiTConfig(patch=4, dim=24, depth=1, heads=2)).eval()

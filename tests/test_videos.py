@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import yaml
 
-from fourreal.config import ConfigError, from_dict
-from fourreal.videos import (
+from fourreal.data_making.videos import (
     VideoReadError, VideosConfig, center_crop_resize, ingest_directory, probe_video, read_video, shot_boundaries,
     split_clips,
 )
+from fourreal.running.config import ConfigError, from_dict
 
 from conftest import REPO, moving_square_frames, write_video
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from fourreal.grid import Grid, save_grid
+from fourreal.formats.grid import Grid, save_grid
 from fourreal.reconstruction.deformation import Deformable
 from fourreal.reconstruction.gaussians import GaussianCloud
 from fourreal.reconstruction.init import Canonical
-from fourreal.viewer import load_reconstruction, serve, splats
+from fourreal.running.viewer import load_reconstruction, serve, splats
 
 
 def saved_model(tmp_path):

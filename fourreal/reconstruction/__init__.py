@@ -3,6 +3,8 @@
 Import from the submodules:
 
 - :mod:`~fourreal.reconstruction.config`       ``ReconstructConfig`` and the compute device
+- :mod:`~fourreal.reconstruction.geometry`     pinhole cameras, projections, rigid fits
+- :mod:`~fourreal.reconstruction.optical_flow` dense optical flow between frames
 - :mod:`~fourreal.reconstruction.tracking`     dense 2D tracks through the freeze-time column
 - :mod:`~fourreal.reconstruction.init`         tracks + depth -> canonical cloud and per-view offsets
 - :mod:`~fourreal.reconstruction.gaussians`    isotropic Gaussians: rendering, clean-up, PLY files

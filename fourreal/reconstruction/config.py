@@ -7,8 +7,8 @@ from typing import Literal
 
 import torch
 
-from fourreal import layout
-from fourreal.config import require
+from fourreal.running import layout
+from fourreal.running.config import require
 
 
 @dataclass

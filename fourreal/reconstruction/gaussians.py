@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fourreal.files import atomic_path
+from fourreal.formats.files import atomic_path
 
 
 @dataclass

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fourreal.geometry import fit_rigid, lookup, pixel_grid, unproject
 from fourreal.reconstruction.config import ReconstructConfig
 from fourreal.reconstruction.gaussians import GaussianCloud, remove_outliers, voxel_first
+from fourreal.reconstruction.geometry import fit_rigid, lookup, pixel_grid, unproject
 from fourreal.reconstruction.tracking import track
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fourreal.metrics import ssim_tensor
+from fourreal.evaluation.metrics import ssim_tensor
 from fourreal.reconstruction.config import ReconstructConfig
 from fourreal.reconstruction.deformation import Deformable
 

@@ -79,9 +79,9 @@ def write_reconstruction(result: dict, grid_rgb: np.ndarray, Ks: np.ndarray, dir
     canonical cloud turned)."""
     from safetensors.torch import save_file
 
-    from fourreal.files import write_loss_csv
-    from fourreal.grid import Grid, save_grid
-    from fourreal.preview import contact_sheet, write_mp4, write_png
+    from fourreal.formats.files import write_loss_csv
+    from fourreal.formats.grid import Grid, save_grid
+    from fourreal.formats.preview import contact_sheet, write_mp4, write_png
 
     model, held = result["model"], result["held"]
     directory.mkdir(parents=True, exist_ok=True)

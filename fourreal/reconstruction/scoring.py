@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fourreal.metrics import psnr, ssim_tensor
+from fourreal.evaluation.metrics import psnr, ssim_tensor
 
 
 def holdout_mask(views: int, times: int, every: int) -> np.ndarray:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fourreal import layout
-from fourreal.config import ConfigError
-from fourreal.depth import load_depth_model, predict_depth
-from fourreal.grid import Grid, list_grids
+from fourreal.formats.grid import Grid, list_grids
+from fourreal.models.depth import load_depth_model, predict_depth
 from fourreal.reconstruction.config import ReconstructConfig
+from fourreal.running import layout
+from fourreal.running.config import ConfigError
 
 # the scores of a reconstruction that metrics.json averages per source
 SUMMARY_KEYS = ("fit_psnr", "fit_ssim", "heldout_psnr", "heldout_ssim", "final_points")

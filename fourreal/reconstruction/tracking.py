@@ -8,8 +8,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fourreal.geometry import inside
-from fourreal.optical_flow import dense_flow
+from fourreal.reconstruction.geometry import inside
+from fourreal.reconstruction.optical_flow import dense_flow
 
 
 def _sample_flow(flow: np.ndarray, uv: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from conftest import write_video
 
 
 def test_zero_length_and_streamless_videos_name_the_file(tmp_path):
-    from fourreal.videos import VideoReadError, read_video
+    from fourreal.data_making.videos import VideoReadError, read_video
 
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
@@ -36,7 +36,7 @@ def test_zero_length_and_streamless_videos_name_the_file(tmp_path):
 
 
 def test_grayscale_and_extreme_aspect_videos_become_rgb_at_the_asked_size(tmp_path):
-    from fourreal.videos import read_video
+    from fourreal.data_making.videos import read_video
 
     rng = np.random.default_rng(0)
     gray = np.repeat(rng.integers(0, 255, (8, 32, 48, 1), dtype=np.uint8), 3, axis=3)
@@ -51,7 +51,7 @@ def test_grayscale_and_extreme_aspect_videos_become_rgb_at_the_asked_size(tmp_pa
 def test_image_with_alpha_is_read_as_rgb(tmp_path):
     import cv2
 
-    from fourreal.video_to_4d import VideoTo4DConfig, read_input
+    from fourreal.sampling.video_to_4d import VideoTo4DConfig, read_input
 
     rgba = np.random.default_rng(0).integers(0, 255, (40, 60, 4), dtype=np.uint8)
     rgba[..., 3] = 0  # fully transparent
@@ -70,8 +70,8 @@ def glb(path, document: dict) -> None:
 def test_assets_without_mesh_and_with_non_ascii_names(tmp_path):
     import shutil
 
-    from fourreal.assets import AssetsConfig, admit, prepare_assets
-    from fourreal.gltf import AssetError
+    from fourreal.data_making.assets import AssetsConfig, admit, prepare_assets
+    from fourreal.data_making.gltf import AssetError
 
     cfg = AssetsConfig(sources=["local"], local_dirs=[str(tmp_path / "src")], test_fraction=0.0)
     (tmp_path / "src").mkdir()
@@ -87,7 +87,7 @@ def test_assets_without_mesh_and_with_non_ascii_names(tmp_path):
 
 
 def test_nan_inputs_and_grids_smaller_than_the_window():
-    from fourreal.grid_windows import GridInputError, sample_grid
+    from fourreal.sampling.grid_windows import GridInputError, sample_grid
 
     row, col = torch.zeros(3, 3, 8, 8), torch.zeros(2, 3, 8, 8)
     bad = row.clone()

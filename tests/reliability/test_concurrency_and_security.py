@@ -45,8 +45,8 @@ def test_two_concurrent_triggers_run_one_after_the_other(tmp_path):
 
 
 def test_servers_bind_to_localhost_by_default():
-    from fourreal import viewer
-    from fourreal.cli import build_parser
+    from fourreal.running import viewer
+    from fourreal.running.cli import build_parser
 
     assert inspect.signature(viewer.serve).parameters["host"].default == "127.0.0.1"
     assert build_parser().parse_args(["view", "x"]).host == "127.0.0.1"
@@ -69,10 +69,10 @@ def test_no_shell_strings_anywhere():
 
 
 def test_paths_with_spaces_quotes_and_non_ascii_work(tmp_path):
-    from fourreal.cli import main
-    from fourreal.grid import Grid, load_grid, save_grid
-    from fourreal.preview import write_mp4
-    from fourreal.video_to_4d import VideoTo4DConfig, read_input
+    from fourreal.formats.grid import Grid, load_grid, save_grid
+    from fourreal.formats.preview import write_mp4
+    from fourreal.running.cli import main
+    from fourreal.sampling.video_to_4d import VideoTo4DConfig, read_input
 
     odd = tmp_path / "my dir" / "it's \"quoted\" – grüße"
     odd.mkdir(parents=True)
@@ -91,8 +91,8 @@ def test_paths_with_spaces_quotes_and_non_ascii_work(tmp_path):
 def test_to4d_command_passes_the_path_through_unchanged(tmp_path, monkeypatch):
     """`fourreal to4d` hands the user's path, shell characters and all, to the video_to_4d run
     as it is (no shell, no splitting), and names the run after it."""
-    import fourreal.cli as cli
-    import fourreal.video_to_4d as v2
+    import fourreal.running.cli as cli
+    import fourreal.sampling.video_to_4d as v2
 
     seen = {}
     monkeypatch.setattr(v2, "run_video_to_4d", lambda cfg, recon, out: seen.update(input=cfg.input, out=out) or {})

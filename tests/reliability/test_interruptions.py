@@ -1,4 +1,4 @@
-"""kill -9 at named fault points (`fourreal.faults`), then rerun: work resumes and ends
+"""kill -9 at named fault points (`fourreal.training.faults`), then rerun: work resumes and ends
 complete and identical.
 
 Every kill is deterministic: the run dies at an exact point of the code (the N-th checkpoint,
@@ -19,8 +19,8 @@ import pytest
 from safetensors.torch import load_file
 
 from conftest import REPO
-from fourreal.checkpoint import list_checkpoints
-from fourreal.faults import ENV, parse
+from fourreal.formats.checkpoint import list_checkpoints
+from fourreal.training.faults import ENV, parse
 
 pytestmark = pytest.mark.slow
 TOY = Path(__file__).with_name("toy_train.py")
@@ -91,8 +91,8 @@ def synthetic_grid(path: Path) -> None:
     import numpy as np
     import torch
 
+    from fourreal.formats.grid import Grid, save_grid
     from fourreal.reconstruction.gaussians import render
-    from fourreal.grid import Grid, save_grid
 
     rng = np.random.default_rng(0)
     n, views, times, h, w = 400, 4, 3, 24, 32
@@ -122,7 +122,7 @@ def test_reconstruct_stage_killed_while_writing_reruns_to_the_same_complete_outp
     import numpy as np
     import yaml
 
-    from fourreal.grid import load_grid
+    from fourreal.formats.grid import load_grid
 
     grids = tmp_path / "grids"
     for name in ("a", "b"):
@@ -174,7 +174,7 @@ def test_dvc_stages_killed_during_work_and_writing_rerun_to_a_clean_status(tmp_p
     import yaml
 
     from conftest import content_digests, copy_repo
-    from fourreal.grid import list_grids
+    from fourreal.formats.grid import list_grids
 
     repo = copy_repo(tmp_path / "repo")
     params = yaml.safe_load((repo / "params.yaml").read_text())

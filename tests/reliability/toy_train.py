@@ -8,11 +8,11 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from fourreal.data import VideoSet
-from fourreal.dit import DiT, DiTConfig
-from fourreal.losses import video_loss
-from fourreal.optim import OptimConfig, Phase
-from fourreal.train import train
+from fourreal.models.dit import DiT, DiTConfig
+from fourreal.training.data import VideoSet
+from fourreal.training.losses import video_loss
+from fourreal.training.optim import OptimConfig, Phase
+from fourreal.training.train import train
 
 
 def main(out: Path) -> None:

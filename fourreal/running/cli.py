@@ -1,0 +1,360 @@
+"""The ``fourreal`` command: run stages, look at grids, apply parameter profiles.
+
+    fourreal run                    # dvc repro: every stage that changed
+    fourreal run pseudo4d           # one stage (and its changed upstream stages)
+    fourreal run pseudo4d --single --force
+    fourreal show data/pseudo4d/grids/x.grid.npz   # summary + previews (PNG, mp4, HTML)
+    fourreal sample first.png       # a dynamic and a freeze-time video from one frame
+    fourreal grid --row fixed.mp4 --column freeze.mp4   # a 4D grid from the two videos
+    fourreal profile apply small    # merge profiles/small.yaml into params.yaml
+    fourreal bundle models/small    # the trained models, bf16, with a model card
+    fourreal pack data/render/grids/train packed/   # grids small for travel (fourreal unpack there)
+    fourreal view data/reconstruct/grids/render_grids_test/Fox   # 3D viewer of a reconstruction
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from fourreal.formats.files import atomic_path
+from fourreal.formats.grid import SUFFIX, load_grid
+from fourreal.formats.preview import PreviewConfig, write_grid_previews
+from fourreal.running import layout
+from fourreal.running.config import ConfigError, block_data, load_section
+from fourreal.running.params import block_class
+
+
+def _run(args: argparse.Namespace) -> int:
+    """``dvc repro`` with the current interpreter's environment first on PATH."""
+    cmd = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro"]
+    if args.single:
+        cmd.append("--single-item")
+    if args.force:
+        cmd.append("--force")
+    if args.stage:
+        cmd.append(args.stage)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.call(cmd, env=env)
+
+
+def _show(args: argparse.Namespace) -> int:
+    """Print a grid's summary and write its previews."""
+    grid = load_grid(args.grid)
+    v, t, h, w = grid.shape
+    table = Table(title=str(args.grid), show_header=False)
+    table.add_row("views x times", f"{v} x {t}")
+    table.add_row("frame size", f"{h} x {w}")
+    table.add_row("depth", "yes" if grid.depth is not None else "no")
+    table.add_row("cameras", "yes" if grid.cam_to_world is not None else "no")
+    table.add_row("conditioning cells", str(int(grid.cond_mask.sum())))
+    for key in ("source", "kind", "seed", "fps"):
+        if key in grid.meta:
+            table.add_row(key, str(grid.meta[key]))
+    console = Console()
+    console.print(table)
+    name = Path(args.grid).name.removesuffix(SUFFIX)
+    cfg = PreviewConfig(cell_height=args.cell_height, mp4=not args.no_mp4)
+    written = write_grid_previews(grid, args.out, name, cfg)
+    for path in written:
+        console.print(f"wrote {path}")
+    return 0
+
+
+def _read_first_frame(path: Path, height: int, width: int):
+    """The first frame of an image or video file, center-cropped and resized: ``[3, H, W]`` in [-1, 1]."""
+    from fourreal.sampling.video_to_4d import read_image_or_video
+    from fourreal.training.data import to_unit
+
+    frames, _ = read_image_or_video(path, 1.0, height, width)
+    return to_unit(frames[0].copy())
+
+
+def _sample(args: argparse.Namespace) -> int:
+    """Sample a dynamic and a freeze-time video from one first frame with the base model."""
+    import numpy as np
+
+    from fourreal.formats.clip import MODES
+    from fourreal.formats.preview import contact_sheet, write_mp4, write_png
+    from fourreal.sampling.video_sampling import sample_from_first_frame
+    from fourreal.training.data import to_uint8
+    from fourreal.training.model_files import load_model
+
+    model = load_model(args.model)
+    first = _read_first_frame(Path(args.input), args.height, args.width)[None]
+    out = Path(args.out)
+    rows = []
+    for mode in MODES:
+        video = to_uint8(sample_from_first_frame(model, first, args.frames, mode, args.steps, args.sampler,
+                                                 args.guidance, args.seed))[0]
+        write_mp4(out / f"{mode}.mp4", video.repeat(4, axis=1).repeat(4, axis=2), fps=8)
+        rows.append(video)
+        print(f"wrote {out / f'{mode}.mp4'}")
+    write_png(out / "samples.png", contact_sheet(np.stack(rows), 96))
+    print(f"wrote {out / 'samples.png'} (row 0: dynamic, row 1: freeze-time)")
+    return 0
+
+
+def _grid(args: argparse.Namespace) -> int:
+    """Generate a 4D grid from a fixed-view video (first row) and a freeze-time video (first column)."""
+    import torch
+
+    from fourreal.data_making.videos import read_video
+    from fourreal.formats.grid import Grid, save_grid
+    from fourreal.running.bundle import bundle_paths
+    from fourreal.sampling.grid_windows import sample_grid
+    from fourreal.sampling.sample_4d import model_velocity, resolve_window
+    from fourreal.training.data import to_uint8, to_unit
+    from fourreal.training.model_files import load_model4d
+
+    def frames(path: str, count: int) -> torch.Tensor:
+        video = read_video(Path(path), args.fps, args.height, args.width)
+        if len(video) < count:
+            raise ValueError(f"{path}: {len(video)} frames at {args.fps} fps, {count} needed; lower the count or the fps")
+        return to_unit(video[:count].copy())
+
+    if args.models:
+        args.model = str(bundle_paths(args.models)["model_4d"])
+    window = resolve_window(args.window, args.model, force=args.force_window, key="--window", force_key="--force-window")
+    model = load_model4d(args.model)
+    row, col = frames(args.row, args.times), frames(args.column, args.views)
+
+    with torch.no_grad():
+        grid = sample_grid(model_velocity(model), row, col, (window, window), args.steps, args.sampler, args.seed)
+    if args.upsampler:
+        from fourreal.sampling.video_sampling import upsample_grid
+        from fourreal.training.model_files import load_upsampler
+
+        upsampler, up_cfg = load_upsampler(args.upsampler)
+        grid = upsample_grid(upsampler, grid, up_cfg, seed=args.seed)
+    out = Path(args.out)
+    name = Path(args.row).stem
+    result = Grid(rgb=to_uint8(grid), meta={"kind": "generated", "source": f"{args.row} + {args.column}",
+                                            "seed": args.seed, "fps": args.fps, "model": str(args.model)})
+    save_grid(out / f"{name}.grid.npz", result)
+    for path in write_grid_previews(result, out, name, PreviewConfig(cell_height=96)):
+        print(f"wrote {path}")
+    print(f"wrote {out / f'{name}.grid.npz'}")
+    return 0
+
+
+def _to4d(args: argparse.Namespace) -> int:
+    """One video or image in, a 4D scene out: the ``video_to_4d`` stage's work on any file."""
+    from fourreal.reconstruction.config import ReconstructConfig
+    from fourreal.running.stage import setup_logging
+    from fourreal.sampling.video_to_4d import VideoTo4DConfig, run_video_to_4d, runs_dir, with_bundle
+
+    setup_logging()
+    path = Path(args.input)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file; pass a video, an image or a directory of frames")
+    cfg = replace(load_section(VideoTo4DConfig, "video_to_4d", args.params), input=str(path))
+    if args.models:
+        cfg = with_bundle(cfg, args.models)
+    out = Path(args.out) if args.out else runs_dir(path)
+    run_video_to_4d(cfg, load_section(ReconstructConfig, "reconstruct", args.params), out)
+    print(f"wrote {out}; look at it with: fourreal view {out}/reconstruction")
+    return 0
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    """Gather the trained models into a bundle with its model card."""
+    from functools import partial
+
+    from fourreal.running.bundle import model_card, write_bundle
+
+    scores = {}
+    metrics = json.loads(Path(args.scores).read_text()) if args.scores and Path(args.scores).is_file() else {}
+    for row in (args.variant, "copy_row_baseline", "copy_column_baseline"):
+        if f"{row}_psnr" in metrics:
+            scores[row] = {k: metrics.get(f"{row}_{k}", "-") for k in ("psnr", "ssim", "fg_psnr", "fg_ssim")}
+            scores[row].update({f"pseudo_{k}": metrics.get(f"pseudo_{row}_{k}", "-") for k in ("psnr", "ssim")})
+    out = Path(args.out)
+    card = partial(model_card, out.name, scores=scores, manifests=[Path(m) for m in args.manifests])
+    sizes = write_bundle(out, args.base, args.model_4d, args.depth, args.upsampler or None, card=card)
+    print(f"wrote {out}: " + ", ".join(f"{k} {v / 2**20:.1f} MB" for k, v in sizes.items())
+          + f"; {sum(sizes.values()) / 2**20:.1f} MB in all")
+    return 0
+
+
+def _pack(args: argparse.Namespace) -> int:
+    """Pack grid or clip files small for travel, or unpack them."""
+    from fourreal.formats.transport import pack, unpack
+
+    if args.action == "pack":
+        sizes = pack(args.src, args.out, args.crf, args.depth)
+        print(f"packed the {sizes['kind']} of {args.src} ({sizes['bytes'] / 2**20:.1f} MB) into {args.out} "
+              f"({sizes['packed_bytes'] / 2**20:.1f} MB)")
+    else:
+        print(f"unpacked {len(unpack(args.src, args.out))} files into {args.out}")
+    return 0
+
+
+def _view(args: argparse.Namespace) -> int:
+    """Serve the interactive viewer of a reconstruction."""
+    from fourreal.running.viewer import serve
+
+    serve(args.reconstruction, args.host, args.port)
+    return 0
+
+
+def _deep_merge(base, override, where: str, root=None, path: tuple[str, ...] = ()) -> None:
+    """Merge ``override`` into ``base`` in place; every key must already exist in ``base``, or
+    (a block that takes the keys it leaves out from a section of shared defaults, such as an
+    optimizer block over ``optim_defaults``) in that section of ``root``, the whole file."""
+    root = base if root is None else root
+    cls = block_class(list(path))
+    known = block_data(cls, dict(base), root) if cls is not None else base
+    for key, value in override.items():
+        if key not in known:
+            raise ConfigError(f"{where}.{key}: not a key of params.yaml")
+        if isinstance(value, dict):
+            if not isinstance(known[key], dict):
+                raise ConfigError(f"{where}.{key}: params.yaml has a value here, the profile a section")
+            if key not in base:
+                base[key] = {}
+            _deep_merge(base[key], value, f"{where}.{key}", root, (*path, key))
+        else:
+            base[key] = value
+
+
+def _profile(args: argparse.Namespace) -> int:
+    """Merge ``profiles/<name>.yaml`` into the params file, keeping its comments."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    profile_path = Path(args.profiles) / f"{args.name}.yaml"
+    if not profile_path.is_file():
+        names = sorted(p.stem for p in Path(args.profiles).glob("*.yaml"))
+        raise SystemExit(f"profile {profile_path} not found; available: {names}")
+    params_path = Path(args.params)
+    params = yaml.load(params_path.read_text())
+    _deep_merge(params, yaml.load(profile_path.read_text()) or {}, profile_path.stem)
+    with atomic_path(params_path) as tmp:
+        with open(tmp, "w") as f:
+            yaml.dump(params, f)
+    print(f"applied {profile_path} to {params_path}; now run `dvc repro` (or `git diff {params_path}` to review)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``fourreal`` command line; long because it declares every subcommand's options in one place."""
+    parser = argparse.ArgumentParser(prog="fourreal", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="reproduce the pipeline or one stage with DVC")
+    run.add_argument("stage", nargs="?", help="stage name from dvc.yaml (default: all)")
+    run.add_argument("--single", action="store_true", help="only this stage, not its upstream stages")
+    run.add_argument("--force", action="store_true", help="rerun even if nothing changed")
+    run.set_defaults(func=_run)
+
+    show = sub.add_parser("show", help="summarize a grid file and write its previews")
+    show.add_argument("grid", help="a .grid.npz file")
+    show.add_argument("--out", default="previews", help="where previews go (default: ./previews)")
+    show.add_argument("--cell-height", type=int, default=128, help="upscale frames to this height")
+    show.add_argument("--no-mp4", action="store_true", help="skip the per-row/column mp4s")
+    show.set_defaults(func=_show)
+
+    smp = sub.add_parser("sample", help="sample a dynamic and a freeze-time video from a first frame (base model)")
+    smp.add_argument("input", help="an image, or a video whose first frame is used")
+    smp.add_argument("--model", default=layout.BASE_MODEL, help="trained model directory")
+    smp.add_argument("--out", default="samples", help="output directory (default: ./samples)")
+    smp.add_argument("--frames", type=int, default=8)
+    smp.add_argument("--height", type=int, default=36)
+    smp.add_argument("--width", type=int, default=64)
+    smp.add_argument("--steps", type=int, default=30)
+    smp.add_argument("--sampler", choices=["euler", "heun"], default="euler")
+    smp.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale on the mode")
+    smp.add_argument("--seed", type=int, default=0)
+    smp.set_defaults(func=_sample)
+
+    grid = sub.add_parser("grid", help="generate a 4D grid from a fixed-view and a freeze-time video (4D model)")
+    grid.add_argument("--row", required=True, help="fixed-view video: the grid's first row")
+    grid.add_argument("--column", required=True, help="freeze-time video from the same first frame: the first column")
+    grid.add_argument("--model", default=layout.model_4d("soft"), help="trained 4D model directory")
+    grid.add_argument("--models", default="", help="a model bundle (models/<name>): its 4D model instead of --model")
+    grid.add_argument("--out", default="grids", help="output directory (default: ./grids)")
+    grid.add_argument("--views", type=int, default=8, help="grid rows (frames read from --column)")
+    grid.add_argument("--times", type=int, default=8, help="grid columns (frames read from --row)")
+    grid.add_argument("--height", type=int, default=36)
+    grid.add_argument("--width", type=int, default=64)
+    grid.add_argument("--fps", type=float, default=8.0, help="frame rate the videos are resampled to")
+    grid.add_argument("--window", type=int, default=0, help="cells per side of the model's window (sliding windows "
+                      "beyond); 0 (default): the window the model was trained on")
+    grid.add_argument("--force-window", action="store_true", help="sample with a --window the model was not "
+                      "trained on (a warning instead of an error)")
+    grid.add_argument("--steps", type=int, default=30)
+    grid.add_argument("--sampler", choices=["euler", "heun"], default="euler")
+    grid.add_argument("--seed", type=int, default=0)
+    grid.add_argument("--upsampler", default="", help="upsample every cell with this trained upsampler directory "
+                      "(e.g. data/train_upsampler/model)")
+    grid.set_defaults(func=_grid)
+
+    to4d = sub.add_parser("to4d", help="one video (or image) in, a 4D grid and its deformable 3D Gaussians out")
+    to4d.add_argument("input", help="a video file or a directory of frames (the fixed-view row), or an image "
+                      "(the base model animates it)")
+    to4d.add_argument("--out", default="", help="output directory (default: data/video_to_4d_runs/<input name>)")
+    to4d.add_argument("--params", default="params.yaml", help="models and settings: the video_to_4d and reconstruct "
+                      "sections (default: params.yaml)")
+    to4d.add_argument("--models", default="", help="a model bundle (models/<name>): its base, 4D and depth models "
+                      "instead of those in the params")
+    to4d.set_defaults(func=_to4d)
+
+    bundle = sub.add_parser("bundle", help="gather trained models into models/<name> (bf16, base weights once, "
+                            "a model card)")
+    bundle.add_argument("out", help="the bundle directory, e.g. models/small")
+    bundle.add_argument("--base", default=layout.BASE_MODEL)
+    bundle.add_argument("--model-4d", default=layout.model_4d("soft"))
+    bundle.add_argument("--depth", default=layout.DEPTH_MODEL)
+    bundle.add_argument("--upsampler", default="", help="also the upsampler, e.g. data/train_upsampler/model")
+    bundle.add_argument("--variant", default="soft", help="the 4D model's row in --scores")
+    bundle.add_argument("--scores", default=f"{layout.SAMPLE_4D}/metrics.json", help="sample_4d's metrics for the card")
+    bundle.add_argument("--manifests", nargs="*", default=["media/videos/manifest.json", "media/assets/manifest.json"],
+                        help="gathered data manifests whose licenses the card lists")
+    bundle.set_defaults(func=_bundle)
+
+    for action, text in (("pack", "pack a directory of grids (or clips) small for travel (H.264 RGB)"),
+                         ("unpack", "unpack a packed directory into grid or clip files (OpenCV only)")):
+        travel = sub.add_parser(action, help=text)
+        travel.add_argument("src", help="grid or clip directory" if action == "pack" else "packed directory")
+        travel.add_argument("out", help="packed directory" if action == "pack" else "grid or clip directory")
+        if action == "pack":
+            travel.add_argument("--crf", type=int, default=12, help="x264 quality (0 lossless in YUV; default 12)")
+            travel.add_argument("--depth", action="store_true", help="keep grids' depth (float16)")
+        travel.set_defaults(func=_pack, action=action)
+
+    view = sub.add_parser("view", help="interactive 3D viewer of a reconstruction (viser, in the browser)")
+    view.add_argument("reconstruction", help="a directory of the reconstruct stage, data/reconstruct/grids/<source>/<name>")
+    view.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 exposes the "
+                      "viewer to the network: only on a trusted one)")
+    view.add_argument("--port", type=int, default=8080)
+    view.set_defaults(func=_view)
+
+    profile = sub.add_parser("profile", help="apply a parameter profile (profiles/*.yaml) to params.yaml")
+    profile.add_argument("action", choices=["apply"])
+    profile.add_argument("name", help="profile name, e.g. small or paper")
+    profile.add_argument("--params", default="params.yaml")
+    profile.add_argument("--profiles", default="profiles")
+    profile.set_defaults(func=_profile)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc}")  # one line, however long
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
