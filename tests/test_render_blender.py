@@ -136,7 +136,7 @@ def test_only_the_clip_that_plays_sets_the_frame_range(tmp_path):
     from tiny_gltf import write_tiny_gltf
 
     path = write_tiny_gltf(tmp_path)
-    code = ("import json, sys, bpy; from fourreal import blender; blender.start(); blender.import_glb(sys.argv[1]); "
+    code = ("import json, sys, bpy; from fourreal.data_making import blender; blender.start(); blender.import_glb(sys.argv[1]); "
             "print(json.dumps({'stored': sorted(a.name for a in bpy.data.actions if a.users > 0), "
             "'playing': [a.name for a in blender.playing_actions()]})); blender.exit_worker()")
     out = subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO, capture_output=True, text=True, timeout=300)
