@@ -45,12 +45,12 @@ job() {  # job WS OUTDIR COLLECT STAGE...
 }
 link() { [ -L "$2" ] || [ -e "$2" ] || ln -s "$1" "$2"; }  # link TARGET NAME
 
+unpack=()
 for dir in ${PACKED:-}; do
-  while IFS= read -r spec; do
-    [ -n "$spec" ] && python scripts/timed_job.py --workspace $IN --params "$PARAMS" --budget 300 \
-      --unpack "$dir/${spec%%=*}=${spec#*=}" --out $WORK/unpack_out > /dev/null
-  done < $dir/unpack.txt
+  while IFS= read -r spec; do [ -n "$spec" ] && unpack+=(--unpack "$dir/${spec%%=*}=${spec#*=}"); done < $dir/unpack.txt
 done
+[ ${#unpack[@]} -gt 0 ] && python scripts/timed_job.py --workspace $IN --params "$PARAMS" --budget 300 \
+  "${unpack[@]}" --out $WORK/unpack_out > /dev/null
 echo "inputs after $(( $(date +%s) - T0 )) s: $(ls -d $IN/data/*/* 2>/dev/null | tr '\n' ' ')"
 for w in $WA $WB; do link $IN/data/videos $w/data/videos; link $IN/data/render $w/data/render; done
 link $WA/data/pseudo4d $WB/data/pseudo4d
