@@ -70,6 +70,8 @@ def main() -> None:
                                  "is it in sample_4d.variants?")
             loaded = [load_grid(p) for p in paths]
             grids, ks, sc = [g.rgb for g in loaded], [g.intrinsics for g in loaded], scores.get(name)
+        if not cfg.sfm:
+            ks = [None] * len(grids)  # Table 2's structure-from-motion columns left out
         rows[name] = variant_metrics(grids, ks, cfg.thresholds, sc, i3d, real, inputs, clip, video_scorer, pool)
     if pool:
         pool.shutdown()

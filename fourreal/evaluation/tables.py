@@ -55,6 +55,8 @@ class EvaluateConfig:
         real_videos: clip directory of real videos, FVD's reference set.
         reconstruction: ``reconstruct``'s ``metrics.json`` (its per-source means become
             Table 3; "" leaves it out).
+        sfm: Table 2's structure from motion of the columns (COLMAP through pycolmap, the
+            slowest metric); false leaves those columns out.
     """
 
     samples: str = layout.SAMPLE_4D
@@ -67,6 +69,7 @@ class EvaluateConfig:
     workers: int = 0
     real_videos: str = layout.CLIPS
     reconstruction: str = f"{layout.RECONSTRUCT}/metrics.json"
+    sfm: bool = True
 
     def __post_init__(self) -> None:
         require(len(self.variants) > 0, "variants", "list at least one sample_4d variant")
