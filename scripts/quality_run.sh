@@ -18,7 +18,7 @@
 # END: seconds this job may take in all; COLLECT_A/B/D: workspace paths sent back in $OUT.
 # SAMPLE_S: the seconds sample_4d is given at least (default 300).
 # WORK: where the workspaces live (default /tmp).
-# A base model in runs/quality/train_base/model (bf16, as the run exported it) is taken as
+# The base model of a bundle, models/small/base (bf16, as the run exported it), is taken as
 # train_base's output instead of training it again.
 # BASE_LATER=1: that base model comes with a later job of the chain; this one runs only
 # pseudo4d and train_depth.
@@ -60,18 +60,18 @@ for w in $WB $WD; do link $WA/data/pseudo4d $w/data/pseudo4d; link $WA/data/trai
 
 BASE="@bf16 data/train_base/model"
 OB="data/train_base/model"
-if [ -f runs/quality/train_base/model/config.json ] && ! done_in $WA "$BASE"; then
+if [ -f models/small/base/config.json ] && ! done_in $WA "$BASE"; then
   mkdir -p $WA/data/train_base && rm -rf $WA/data/train_base/model
-  cp -r runs/quality/train_base/model $WA/data/train_base/model
+  cp -r models/small/base $WA/data/train_base/model
   python - "$WA/.done/status.json" "$BASE" <<'PY'
 import json, os, sys
 path, steps = sys.argv[1], ["train_base", sys.argv[2]]
 status = json.load(open(path)) if os.path.isfile(path) else {}
 for s in steps:
-    status[s] = {"done": True, "seconds": 0.0, "runs": [], "from": "runs/quality/train_base/model"}
+    status[s] = {"done": True, "seconds": 0.0, "runs": [], "from": "models/small/base"}
 json.dump(status, open(path, "w"), indent=1)
 PY
-  echo "base model taken from runs/quality/train_base/model"
+  echo "base model taken from models/small/base"
 fi
 
 stages_a=(pseudo4d train_base "$BASE"

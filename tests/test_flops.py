@@ -46,3 +46,17 @@ def test_attention_grows_quadratically():
     one, two = dit_forward_flops(CFG, 1, 4, 16, 16), dit_forward_flops(CFG, 1, 8, 16, 16)
     attention = CFG.depth * 4 * (4 * 16) ** 2 * CFG.dim
     assert two == pytest.approx(2 * (one - attention) + 4 * attention)
+
+
+def test_matmul_ceiling_never_below_the_cards_idle_rate(monkeypatch):
+    """A ceiling measured while other work shares the card reads low; MFU must not read high."""
+    from fourreal.training import flops
+
+    monkeypatch.setattr(flops.torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
+    monkeypatch.setattr(flops, "_measured_matmul_rate", lambda device, n, repeats: 346.0)  # a shared card
+    assert flops.matmul_ceiling("cuda") == 788.0
+    monkeypatch.setattr(flops, "_measured_matmul_rate", lambda device, n, repeats: 801.5)  # an idle card
+    assert flops.matmul_ceiling("cuda") == 801.5
+    monkeypatch.setattr(flops.torch.cuda, "get_device_name", lambda device=None: "Some Other GPU")
+    monkeypatch.setattr(flops, "_measured_matmul_rate", lambda device, n, repeats: 120.0)
+    assert flops.matmul_ceiling("cuda") == 120.0
