@@ -20,6 +20,7 @@ import sys
 
 from fourreal.data_making.media.gather import main
 from fourreal.data_making.media.kinds import VIDEOS
+from fourreal.running.errors import report_user_errors
 
 if __name__ == "__main__":
-    sys.exit(main(VIDEOS, doc=__doc__))
+    sys.exit(report_user_errors(lambda: main(VIDEOS, doc=__doc__)))

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from fourreal.data_making.assets import AssetsConfig, prepare_assets
 from fourreal.formats.files import atomic_dir, write_json
 from fourreal.running.config import load_section
+from fourreal.running.errors import UserError
 from fourreal.running.stage import run_stage, stage_args, write_metrics
 
 log = logging.getLogger("stages.assets")
@@ -24,7 +25,7 @@ def main() -> None:
     with atomic_dir(f"{args.out}/glb") as tmp:
         entries, skipped = prepare_assets(cfg, tmp)
         if not entries:
-            raise SystemExit(f"assets: no usable asset (skipped: {skipped or 'none'}); check assets.sources in params.yaml")
+            raise UserError(f"assets: no usable asset (skipped: {skipped or 'none'}); check assets.sources in params.yaml")
     write_json(f"{args.out}/manifest.json", {"assets": [asdict(e) for e in entries], "skipped": skipped})
     sources = Counter(e.source for e in entries)
     splits = Counter(e.split for e in entries)

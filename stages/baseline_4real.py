@@ -24,6 +24,7 @@ from fourreal.formats.preview import contact_sheet, write_png
 from fourreal.models.depth import load_depth_model, predict_depth
 from fourreal.reconstruction.config import ReconstructConfig
 from fourreal.running.config import load_section
+from fourreal.running.errors import UserError
 from fourreal.running.stage import run_stage, stage_args, write_metrics, write_run
 from fourreal.sampling.sample_4d import Sample4DConfig, held_out_truths, score
 from fourreal.training.data import to_unit
@@ -40,14 +41,14 @@ def main() -> None:
     out = Path(args.out)
     truths = held_out_truths(sample_cfg, cfg.max_grids)
     if not truths:
-        raise SystemExit(f"baseline_4real: no test grids in {sample_cfg.test_grids}; run `dvc repro render` first")
+        raise UserError(f"baseline_4real: no test grids in {sample_cfg.test_grids}; run `dvc repro render` first")
     base, depth_net = load_model(cfg.base_model), load_depth_model(cfg.depth_model)
     scores, seconds = {}, []
     with atomic_dir(out / VARIANT) as tmp, atomic_dir(out / "previews") as prev:
         for asset, test in tqdm(truths.items(), desc="4Real", unit="grid"):
             truth, Ks = test.frames(), test.intrinsics
             if Ks is None:
-                raise SystemExit(f"baseline_4real: test grid {asset} has no intrinsics; 4Real needs the column's cameras")
+                raise UserError(f"baseline_4real: test grid {asset} has no intrinsics; 4Real needs the column's cameras")
             depth = predict_depth(depth_net, truth[:, 0])
             result = optimize_4real(truth[0], truth[:, 0], depth, Ks, base, cfg, recon_cfg, progress=False)
             renders = result["renders"]

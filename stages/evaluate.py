@@ -25,6 +25,7 @@ from fourreal.formats.clip import list_clips, load_clip
 from fourreal.formats.files import atomic_dir
 from fourreal.formats.grid import list_grids, load_grid
 from fourreal.running.config import load_section
+from fourreal.running.errors import UserError
 from fourreal.running.stage import run_stage, stage_args, write_metrics
 from fourreal.sampling.sample_4d import Sample4DConfig, held_out_truths
 
@@ -37,7 +38,7 @@ def main() -> None:
     samples = Path(cfg.samples)
     scores_path = samples / "scores.json"
     if not scores_path.is_file():
-        raise SystemExit(f"evaluate: {scores_path} missing; run `dvc repro sample_4d` first")
+        raise UserError(f"evaluate: {scores_path} missing; run `dvc repro sample_4d` first")
     scores = json.loads(scores_path.read_text())
     i3d, clip = load_i3d(cfg.i3d_path), load_clip_image_encoder(cfg.clip_path)
     video_scorer = load_videoscore(cfg.videoscore_path)
@@ -55,7 +56,7 @@ def main() -> None:
     sources = {name: samples for name in cfg.variants}
     for directory in map(Path, cfg.baselines):
         if not (directory / "scores.json").is_file():
-            raise SystemExit(f"evaluate: {directory / 'scores.json'} missing; run the stage that writes {directory} "
+            raise UserError(f"evaluate: {directory / 'scores.json'} missing; run the stage that writes {directory} "
                              "or remove it from evaluate.baselines")
         extra = json.loads((directory / "scores.json").read_text())
         scores.update(extra)
@@ -66,7 +67,7 @@ def main() -> None:
         else:
             paths = list_grids(sources[name] / name)
             if not paths:
-                raise SystemExit(f"evaluate: no grids for variant {name} in {sources[name] / name}; "
+                raise UserError(f"evaluate: no grids for variant {name} in {sources[name] / name}; "
                                  "is it in sample_4d.variants?")
             loaded = [load_grid(p) for p in paths]
             grids, ks, sc = [g.rgb for g in loaded], [g.intrinsics for g in loaded], scores.get(name)
@@ -83,7 +84,7 @@ def main() -> None:
     if cfg.reconstruction:
         path = Path(cfg.reconstruction)
         if not path.is_file():
-            raise SystemExit(f"evaluate: {path} missing; run `dvc repro reconstruct` or set evaluate.reconstruction to \"\"")
+            raise UserError(f"evaluate: {path} missing; run `dvc repro reconstruct` or set evaluate.reconstruction to \"\"")
         recon = {k: v for k, v in json.loads(path.read_text()).items() if isinstance(v, dict)}
         write_table(out / "table3.md", out / "table3.csv", "Table 3: reconstruction (deformable 3D Gaussians)", TABLE3, recon)
     with atomic_dir(out / "plots") as tmp:

@@ -16,6 +16,7 @@ from fourreal.formats.clip import list_clips
 from fourreal.formats.files import atomic_dir
 from fourreal.formats.preview import write_grid_previews
 from fourreal.running.config import load_section
+from fourreal.running.errors import UserError
 from fourreal.running.layout import CLIPS, TEST_CLIPS
 from fourreal.running.stage import run_stage, stage_args, write_metrics
 
@@ -24,7 +25,7 @@ def main() -> None:
     cfg = load_section(Pseudo4DConfig, "pseudo4d", args.params)
     clips = list_clips(CLIPS)
     if not clips:
-        raise SystemExit(f"pseudo4d: no clips in {CLIPS}; run `dvc repro videos` first")
+        raise UserError(f"pseudo4d: no clips in {CLIPS}; run `dvc repro videos` first")
     scales, shown = [], []
     for name, grid in write_pseudo4d_grids(clips, cfg.grids_per_clip, f"{args.out}/grids", cfg, "pseudo-4D grids"):
         scales.append(grid.meta["motion_scale"])

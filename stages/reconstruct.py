@@ -25,6 +25,7 @@ from fourreal.reconstruction.output import write_reconstruction
 from fourreal.reconstruction.pipeline import reconstruct
 from fourreal.reconstruction.sources import GridDepth, grid_jobs, source_means
 from fourreal.running.config import load_section
+from fourreal.running.errors import UserError
 from fourreal.running.stage import run_stage, stage_args, write_metrics, write_run
 
 log = logging.getLogger("stages.reconstruct")
@@ -34,17 +35,14 @@ def main() -> None:
     args = stage_args("reconstruct", __doc__)
     cfg = load_section(ReconstructConfig, "reconstruct", args.params)
     out = Path(args.out)
-    try:
-        jobs = grid_jobs(cfg)
-    except FileNotFoundError as exc:
-        raise SystemExit(f"reconstruct: {exc}") from None
+    jobs = grid_jobs(cfg)
     depth_of = GridDepth(cfg)
     scores, timings, failures = {}, [], {}
     with atomic_dir(out / "grids") as tmp, atomic_dir(out / "previews") as prev:
         for name, path in tqdm(jobs, desc="reconstructing", unit="grid"):
             grid = load_grid(path)
             if grid.intrinsics is None:
-                raise SystemExit(f"reconstruct: {path} has no intrinsics; only grids with cameras can be reconstructed")
+                raise UserError(f"reconstruct: {path} has no intrinsics; only grids with cameras can be reconstructed")
             depth = depth_of(grid, path)
             try:
                 result = reconstruct(grid.rgb, depth, grid.intrinsics, cfg, progress=len(jobs) == 1)

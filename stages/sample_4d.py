@@ -23,6 +23,7 @@ from fourreal.formats.files import atomic_dir, write_json
 from fourreal.formats.grid import load_grid
 from fourreal.formats.preview import write_grid_previews
 from fourreal.running.config import load_section
+from fourreal.running.errors import UserError
 from fourreal.running.stage import run_stage, stage_args, write_metrics
 from fourreal.sampling.sample_4d import (BASELINES, Sample4DConfig, held_out_truths, load_truths, mean_metrics, model_replicas,
                                  pseudo_scores, pseudo_test_paths, rendered_scores, sample_truths, variant_model,
@@ -38,7 +39,7 @@ def main() -> None:
     windows = {name: variant_window(cfg, variant) for name, variant in cfg.variants.items()}  # refused before any work
     truths, pseudo_truths = held_out_truths(cfg), load_truths(pseudo_test_paths(cfg), cfg)
     if not truths:
-        raise SystemExit(f"sample_4d: no test grids in {cfg.test_grids}; run `dvc repro render` first")
+        raise UserError(f"sample_4d: no test grids in {cfg.test_grids}; run `dvc repro render` first")
     log.info("%d rendered and %d pseudo-4D test grids (%s)", len(truths), len(pseudo_truths),
              cfg.pseudo_test_grids or "pseudo_test_grids off")
     scores = {name: {a: rendered_scores(baseline(t.rgb), t) for a, t in truths.items()}

@@ -11,16 +11,16 @@ Outputs under ``data/train_4d/<variant>/`` (phase 1) or ``data/finetune_4d/<vari
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import torch
 
 from fourreal.models.model4d import build_model4d
 from fourreal.running.config import load_section
+from fourreal.running.errors import UserError
 from fourreal.running.layout import PSEUDO_GRIDS, RENDER_TRAIN, model_4d, variant_dir
 from fourreal.running.provenance import run_key
-from fourreal.running.stage import run_stage, setup_logging, write_metrics, write_run
+from fourreal.running.stage import run_stage, setup_logging, stage_parser, write_metrics, write_run
 from fourreal.training.data import GridSet
 from fourreal.training.flops import model4d_forward_flops
 from fourreal.training.losses import grid_loss
@@ -32,15 +32,16 @@ SOURCES = {"pseudo": [PSEUDO_GRIDS], "render": [RENDER_TRAIN]}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="stages.train_4d", description=__doc__)
-    parser.add_argument("--variant", required=True)
-    parser.add_argument("--phase", choices=["pseudo", "render"], required=True)
-    parser.add_argument("--params", default="params.yaml")
+    parser = stage_parser("train_4d", __doc__)
+    parser.add_argument("--variant", required=True, help="a variant of train_4d.variants in the params, e.g. soft")
+    parser.add_argument("--phase", choices=["pseudo", "render"], required=True, help="pseudo: phase 1 on pseudo-4D "
+                        "grids (train_4d); render: phase 2 on rendered grids (finetune_4d)")
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     args = parser.parse_args()
     setup_logging()
     cfg = load_section(Train4DConfig, "train_4d", args.params)
     if args.variant not in cfg.variants:
-        raise SystemExit(f"train_4d.variants has no {args.variant!r}; known: {sorted(cfg.variants)}")
+        raise UserError(f"train_4d.variants has no {args.variant!r}; known: {sorted(cfg.variants)}")
     variant = cfg.variants[args.variant]
     optim = cfg.pseudo if args.phase == "pseudo" else cfg.render
     out = Path(variant_dir(args.phase, args.variant))
@@ -55,7 +56,7 @@ def main() -> None:
     grids = GridSet()
     for src in SOURCES[args.phase]:
         if not grids.add_grids(src):
-            raise SystemExit(f"train_4d: no grids in {src}; run the stage that makes them first")
+            raise UserError(f"train_4d: no grids in {src}; run the stage that makes them first")
 
     def make_batch(phase, rng, device):
         return grids.to(device).batch(phase.batch_size, phase.frames, phase.frames, phase.height, phase.width, rng, cfg.extra_known)

@@ -14,29 +14,21 @@ import numpy as np
 
 from fourreal.formats.files import atomic_dir, write_loss_csv
 from fourreal.formats.preview import contact_sheet, write_png
-from fourreal.models.depth import (DepthDataError, TrainDepthConfig, depth_scores, depth_sheet, grids_rgbd, predict_depth,
+from fourreal.models.depth import (TrainDepthConfig, depth_scores, depth_sheet, grids_rgbd, predict_depth,
                             save_depth_model, train_depth_net)
 from fourreal.running.config import load_section
 from fourreal.running.stage import run_stage, stage_args, write_metrics
-
-
-def rgbd(directory: str) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`~fourreal.models.depth.grids_rgbd`, ending the stage with one line when it cannot."""
-    try:
-        return grids_rgbd(directory)
-    except DepthDataError as exc:
-        raise SystemExit(f"train_depth: {exc}") from None
 
 
 def main() -> None:
     args = stage_args("train_depth", __doc__)
     cfg = load_section(TrainDepthConfig, "train_depth", args.params)
     out = Path(args.out)
-    frames, depths = rgbd(cfg.grids)
+    frames, depths = grids_rgbd(cfg.grids)
     net, losses = train_depth_net(frames, depths, cfg)
     save_depth_model(out / "model", net)
     write_loss_csv(out / "loss.csv", losses)
-    test_frames, test_depths = rgbd(cfg.test_grids)
+    test_frames, test_depths = grids_rgbd(cfg.test_grids)
     pred = predict_depth(net, test_frames)
     scores = depth_scores(pred, test_depths)
     with atomic_dir(out / "previews") as tmp:

@@ -15,20 +15,18 @@ PSNR/SSIM of the reconstruction) and ``run.json`` (untracked: timings).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
 from fourreal.reconstruction.config import ReconstructConfig
 from fourreal.running.config import load_section
 from fourreal.running.layout import VIDEO_TO_4D
-from fourreal.running.stage import run_stage, setup_logging
+from fourreal.running.stage import run_stage, setup_logging, stage_parser
 from fourreal.sampling.video_to_4d import VideoTo4DConfig, run_video_to_4d, runs_dir, with_bundle
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="stages.video_to_4d", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser("video_to_4d", __doc__)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("--out", default="", help="output directory (default: data/video_to_4d for the input in "
                         "params.yaml, data/video_to_4d_runs/<input name> for --input)")

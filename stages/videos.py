@@ -18,6 +18,7 @@ from fourreal.formats.clip import Clip, save_clip
 from fourreal.formats.files import atomic_dir
 from fourreal.formats.preview import contact_sheet, write_png
 from fourreal.running.config import load_section
+from fourreal.running.errors import UserError
 from fourreal.running.stage import run_stage, stage_args, write_metrics
 
 log = logging.getLogger("stages.videos")
@@ -28,7 +29,7 @@ def main() -> None:
     cfg = load_section(VideosConfig, "videos", args.params)
     report = ingest_directory(cfg)
     if len(report.clips) < cfg.min_clips:
-        raise SystemExit(
+        raise UserError(
             f"videos: {len(report.clips)} usable training clips from {cfg.input_dir} (need videos.min_clips={cfg.min_clips}; "
             f"{len(report.test_clips)} more from videos.test_videos); "
             f"skipped: {report.skipped or 'none'}. Add readable videos there or lower videos.clip_frames."

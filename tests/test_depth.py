@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from fourreal.formats.checkpoint import CheckpointError
 from fourreal.models.depth import (DepthNet, TrainDepthConfig, depth_scores, load_depth_model, predict_depth, save_depth_model,
                             train_depth_net)
 from fourreal.reconstruction.geometry import project
@@ -66,9 +67,9 @@ def test_depth_model_loaders(tmp_path):
     with pytest.raises(FileNotFoundError, match="train_depth"):
         load_depth_model(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a model")
-    with pytest.raises(ValueError, match="TorchScript"):
+    with pytest.raises(CheckpointError, match="TorchScript"):
         load_depth_model(tmp_path / "junk.pt")
-    with pytest.raises(ValueError, match="not a depth model"):
+    with pytest.raises(CheckpointError, match="not a depth model"):
         load_depth_model(tmp_path)
 
 

@@ -7,6 +7,7 @@ import torch
 from fourreal.evaluation.consistency import epipolar_distance, matching_consistency, sfm_consistency, warp_error
 from fourreal.evaluation.fvd import NA, feature_stats, frechet_distance, fvd, i3d_features, load_i3d
 from fourreal.evaluation.tables import TABLE1, table2_columns, variant_metrics, write_table
+from fourreal.formats.checkpoint import CheckpointError
 
 
 def scene(width: int = 96, height: int = 64, views: int = 4, seed: int = 0) -> np.ndarray:
@@ -160,7 +161,7 @@ def test_clip_image_score_with_a_small_random_clip(tmp_path):
     assert 0 < same <= 100.001 and same > other
     assert clip_image_similarity(None, frames, frames) == NA
     torch.jit.script(torch.nn.Linear(2, 2)).save(str(tmp_path / "noclip.pt"))
-    with pytest.raises(ValueError, match="encode_image"):
+    with pytest.raises(CheckpointError, match="encode_image"):
         load_clip_image_encoder(tmp_path / "noclip.pt")
 
 

@@ -62,8 +62,12 @@ def test_validation_errors(kwargs, message):
 def test_unreadable_and_foreign_files_name_the_file(tmp_path):
     bad = tmp_path / "bad.grid.npz"
     bad.write_bytes(b"garbage")
-    with pytest.raises(GridFormatError, match="bad.grid.npz: unreadable"):
+    with pytest.raises(GridFormatError, match=r"bad.grid.npz: not a grid file \(not an .npz archive\)"):
         load_grid(bad)
+    cut = tmp_path / "cut.grid.npz"
+    cut.write_bytes(save_grid(tmp_path / "whole.grid.npz", full_grid()).read_bytes()[:100])
+    with pytest.raises(GridFormatError, match="cut.grid.npz: unreadable"):
+        load_grid(cut)
     other = tmp_path / "other.grid.npz"
     np.savez(other, x=np.zeros(3))
     with pytest.raises(GridFormatError, match="not a grid file"):

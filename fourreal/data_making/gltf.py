@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Callable, Literal
 from urllib.parse import unquote, unquote_to_bytes
 
+from fourreal.running.errors import UserError
+
 DRACO = "KHR_draco_mesh_compression"
 
 
-class AssetError(ValueError):
+class AssetError(UserError, ValueError):
     """An asset file cannot be used; the message names the file and the fix."""
 
 

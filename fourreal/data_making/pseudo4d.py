@@ -31,7 +31,7 @@ from fourreal.formats.clip import load_clip
 from fourreal.formats.files import atomic_dir
 from fourreal.formats.grid import Grid, default_cond_mask, save_grid
 from fourreal.formats.preview import PreviewConfig
-from fourreal.running.config import require
+from fourreal.running.config import ConfigError, require
 
 # Motion parameters per view, in this order: log zoom, pan x, pan y (fractions of the
 # source size), rotation (radians), shear.
@@ -135,7 +135,8 @@ def fit_motion(params: np.ndarray, src_hw: tuple[int, int], out_hw: tuple[int, i
         return full, 1.0
     lo, hi = 0.0, 1.0
     if not affines_valid(motion_to_affines(params * lo, src_hw, out_hw, base_crop), src_hw, out_hw):
-        raise ValueError(f"base_crop={base_crop} leaves no valid window for output {out_hw} from source {src_hw}")
+        raise ConfigError(f"pseudo4d.base_crop = {base_crop} leaves no valid window for output {out_hw} from source "
+                          f"{src_hw}; lower pseudo4d.base_crop")
     for _ in range(30):
         mid = (lo + hi) / 2
         if affines_valid(motion_to_affines(params * mid, src_hw, out_hw, base_crop), src_hw, out_hw):

@@ -19,12 +19,19 @@ import numpy as np
 
 from fourreal.formats.preview import PreviewConfig
 from fourreal.running.config import ConfigError, require
+from fourreal.running.errors import UserError
 
 log = logging.getLogger(__name__)
 
 
-class VideoReadError(RuntimeError):
+class VideoReadError(UserError, RuntimeError):
     """A video file cannot be decoded into enough frames."""
+
+
+def _undecodable(path: Path, exc: Exception) -> VideoReadError:
+    """The error for a file the decoder (PyAV) rejects with ``exc``: named, with the fix."""
+    return VideoReadError(f"{path}: not a video that can be decoded ({exc}); pass a video file, or re-encode it, "
+                          "e.g. ffmpeg -i in -c:v libx264 out.mp4")
 
 
 @dataclass
@@ -122,7 +129,7 @@ def read_video(path: str | Path, fps: float, height: int, width: int) -> np.ndar
             if prev is not None and next_time <= prev_time + eps:
                 out.append(prev)
     except av.error.FFmpegError as exc:
-        raise VideoReadError(f"{path}: cannot be decoded ({exc}); re-encode it, e.g. ffmpeg -i in -c:v libx264 out.mp4") from None
+        raise _undecodable(path, exc) from None
     if not out:
         raise VideoReadError(f"{path}: no decodable frames")
     return np.stack(out)
@@ -259,7 +266,7 @@ def probe_video(path: str | Path) -> VideoInfo:
             codec = stream.codec_context.name
             width, height = stream.codec_context.width, stream.codec_context.height
     except av.error.FFmpegError as exc:
-        raise VideoReadError(f"{path}: cannot be decoded ({exc}); re-encode it, e.g. ffmpeg -i in -c:v libx264 out.mp4") from None
+        raise _undecodable(path, exc) from None
     if frames == 0:
         raise VideoReadError(f"{path}: no decodable frames")
     span = (last_time - first_time) if frames > 1 and last_time is not None and first_time is not None else 0.0

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from scipy import linalg
 
-from fourreal.formats.checkpoint import load_torchscript
+from fourreal.formats.checkpoint import CheckpointError, load_torchscript
 from fourreal.training.data import to_unit
 
 NA = "n/a (no weights)"
@@ -67,7 +67,7 @@ def load_clip_image_encoder(path: str | Path) -> torch.jit.ScriptModule | None:
         return None
     model = load_torchscript(path, "CLIP model", "set evaluate.clip_path to a TorchScript CLIP file or to \"\" to skip it")
     if not hasattr(model, "encode_image"):
-        raise ValueError(f"{path}: the TorchScript model has no encode_image method; export CLIP with it")
+        raise CheckpointError(f"{path}: the TorchScript model has no encode_image method; export CLIP with it")
     return model
 
 

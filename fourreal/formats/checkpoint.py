@@ -22,12 +22,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from fourreal.formats.files import atomic_dir
+from fourreal.running.errors import UserError
 
 _STEP = re.compile(r"^step_(\d{7})$")
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, truncated, of another architecture, or not safetensors."""
+class CheckpointError(UserError, RuntimeError):
+    """A checkpoint or model file is missing, truncated, of another architecture or kind, or
+    not in its format (safetensors, TorchScript)."""
 
 
 def save_tensors(directory: Path, prefix: str, tensors: dict[str, torch.Tensor], max_shard_mb: float) -> None:
@@ -145,4 +147,4 @@ def load_torchscript(path: str | Path, what: str, fix: str) -> torch.jit.ScriptM
     try:
         return torch.jit.load(str(path), map_location="cpu").eval()
     except RuntimeError as exc:
-        raise ValueError(f"{path}: not a TorchScript {what} ({str(exc).splitlines()[0]}); {fix}") from None
+        raise CheckpointError(f"{path}: not a TorchScript {what} ({str(exc).splitlines()[0]}); {fix}") from None

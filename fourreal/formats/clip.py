@@ -18,6 +18,7 @@ import numpy as np
 
 from fourreal.formats.files import read_npz, write_npz
 from fourreal.formats.grid import Grid
+from fourreal.running.errors import UserError
 
 FORMAT = "fourreal.clip/1"
 SUFFIX = ".clip.npz"
@@ -26,7 +27,7 @@ Mode = Literal["dynamic", "freeze_time"]
 MODES: tuple[Mode, ...] = get_args(Mode)
 
 
-class ClipFormatError(ValueError):
+class ClipFormatError(UserError, ValueError):
     """A clip file or array does not follow the clip format."""
 
 

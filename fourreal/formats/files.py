@@ -103,7 +103,7 @@ def write_npz(path: str | os.PathLike, arrays: dict) -> None:
 
 def read_npz(path: str | os.PathLike, error: type[Exception], what: str) -> dict:
     """Every array of an ``.npz`` archive (no pickles); ``error`` names the file when it is
-    missing or unreadable (``what`` is the kind of file, e.g. ``"grid"``)."""
+    missing, not an archive or unreadable (``what`` is the kind of file, e.g. ``"grid"``)."""
     import zipfile
 
     import numpy as np
@@ -111,6 +111,10 @@ def read_npz(path: str | os.PathLike, error: type[Exception], what: str) -> dict
     path = Path(path)
     if not path.is_file():
         raise error(f"{path}: no such {what} file")
+    with open(path, "rb") as f:
+        is_zip = f.read(4) == b"PK\x03\x04"  # npz archives are zip files; numpy would take others for pickles
+    if not is_zip:
+        raise error(f"{path}: not a {what} file (not an .npz archive); pass a {what} file written by the pipeline")
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}

@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 
 from fourreal.formats.files import read_npz, write_npz
+from fourreal.running.errors import UserError
 
 FORMAT = "fourreal.grid/1"
 SUFFIX = ".grid.npz"
 
 
-class GridFormatError(ValueError):
+class GridFormatError(UserError, ValueError):
     """A grid file or array does not follow the grid format."""
 
 

@@ -14,10 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fourreal.formats.checkpoint import load_torchscript
+from fourreal.formats.checkpoint import CheckpointError, load_torchscript
 from fourreal.formats.grid import list_grids, load_grid
 from fourreal.running import layout
 from fourreal.running.config import require
+from fourreal.running.errors import UserError
 from fourreal.training.data import to_unit
 
 
@@ -45,7 +46,7 @@ class TrainDepthConfig:
         require(self.batch_size >= 1, "batch_size", "must be >= 1")
 
 
-class DepthDataError(ValueError):
+class DepthDataError(UserError, ValueError):
     """Grids that cannot train or score the depth network: none at all, or one without depth."""
 
 
@@ -181,7 +182,7 @@ def load_depth_model(path: str | Path) -> nn.Module:
     if path.is_dir():
         config = path / "config.json"
         if not config.is_file() or json.loads(config.read_text()).get("kind") != "depth_unet":
-            raise ValueError(f"{path}: not a depth model directory (config.json with kind depth_unet); "
+            raise CheckpointError(f"{path}: not a depth model directory (config.json with kind depth_unet); "
                              "run `dvc repro train_depth` or pass a TorchScript file")
         net = DepthNet(json.loads(config.read_text())["channels"])
         net.load_state_dict(load_file(str(path / "model.safetensors")))

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fourreal.formats.clip import MODES
-from fourreal.running.config import require
+from fourreal.running.config import ConfigError, require
 
 # Generation modes (the paper's context embedding); NULL_CONTEXT is for classifier-free guidance.
 CONTEXTS = {mode: i for i, mode in enumerate(MODES)}
@@ -193,12 +193,13 @@ class DiT(nn.Module):
             nn.init.zeros_(m.bias)
 
     def check_size(self, frames: int, height: int, width: int) -> None:
-        """Raise ``ValueError`` naming the limit when an input does not fit this model."""
+        """Raise :class:`ConfigError` naming the limit when an input does not fit this model."""
         c = self.cfg
         if height % c.patch or width % c.patch:
-            raise ValueError(f"frame size {height}x{width} is not a multiple of the patch size {c.patch}")
+            raise ConfigError(f"frame size {height}x{width} is not a multiple of the patch size {c.patch}; change "
+                              "the height or width")
         if frames > c.max_frames or height > c.max_height or width > c.max_width:
-            raise ValueError(f"input {frames}x{height}x{width} exceeds the model's maxima "
+            raise ConfigError(f"input {frames}x{height}x{width} exceeds the model's maxima "
                              f"{c.max_frames}x{c.max_height}x{c.max_width} (model.max_* in params.yaml)")
 
     def rope(self, frames: int, height: int, width: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,10 +6,14 @@
     fourreal show data/pseudo4d/grids/x.grid.npz   # summary + previews (PNG, mp4, HTML)
     fourreal sample first.png       # a dynamic and a freeze-time video from one frame
     fourreal grid --row fixed.mp4 --column freeze.mp4   # a 4D grid from the two videos
+    fourreal to4d my.mp4            # one video in, a 4D grid and its reconstruction out
     fourreal profile apply small    # merge profiles/small.yaml into params.yaml
     fourreal bundle models/small    # the trained models, bf16, with a model card
     fourreal pack data/render/grids/train packed/   # grids small for travel (fourreal unpack there)
     fourreal view data/reconstruct/grids/render_grids_test/Fox   # 3D viewer of a reconstruction
+
+An error in what was given (a missing or wrong file, a bad parameter) is one line; --debug
+(before or after the command) shows its traceback.
 """
 
 from __future__ import annotations
@@ -26,15 +30,17 @@ from rich.console import Console
 from rich.table import Table
 
 from fourreal.formats.files import atomic_path
-from fourreal.formats.grid import SUFFIX, load_grid
+from fourreal.formats.grid import SUFFIX, GridFormatError, load_grid
 from fourreal.formats.preview import PreviewConfig, write_grid_previews
 from fourreal.running import layout
 from fourreal.running.config import ConfigError, block_data, load_section
+from fourreal.running.errors import DEBUG_ENV, UserError, report_user_errors
 from fourreal.running.params import block_class
 
 
 def _run(args: argparse.Namespace) -> int:
-    """``dvc repro`` with the current interpreter's environment first on PATH."""
+    """``dvc repro`` with the current interpreter's environment first on PATH (and, with
+    ``--debug``, the stages' tracebacks of user errors)."""
     cmd = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro"]
     if args.single:
         cmd.append("--single-item")
@@ -43,11 +49,16 @@ def _run(args: argparse.Namespace) -> int:
     if args.stage:
         cmd.append(args.stage)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if args.debug:
+        env[DEBUG_ENV] = "1"
     return subprocess.call(cmd, env=env)
 
 
 def _show(args: argparse.Namespace) -> int:
     """Print a grid's summary and write its previews."""
+    if not str(args.grid).endswith(SUFFIX):
+        raise GridFormatError(f"{args.grid}: not a grid file; `fourreal show` takes a {SUFFIX} file written by the "
+                              f"pipeline, e.g. one in {layout.RENDER_TEST} or {layout.PSEUDO_GRIDS}")
     grid = load_grid(args.grid)
     v, t, h, w = grid.shape
     table = Table(title=str(args.grid), show_header=False)
@@ -107,7 +118,7 @@ def _grid(args: argparse.Namespace) -> int:
     """Generate a 4D grid from a fixed-view video (first row) and a freeze-time video (first column)."""
     import torch
 
-    from fourreal.data_making.videos import read_video
+    from fourreal.data_making.videos import VideoReadError, read_video
     from fourreal.formats.grid import Grid, save_grid
     from fourreal.running.bundle import bundle_paths
     from fourreal.sampling.grid_windows import sample_grid
@@ -118,7 +129,8 @@ def _grid(args: argparse.Namespace) -> int:
     def frames(path: str, count: int) -> torch.Tensor:
         video = read_video(Path(path), args.fps, args.height, args.width)
         if len(video) < count:
-            raise ValueError(f"{path}: {len(video)} frames at {args.fps} fps, {count} needed; lower the count or the fps")
+            raise VideoReadError(f"{path}: {len(video)} frames at {args.fps} fps, {count} needed; lower the count "
+                                 "or the fps")
         return to_unit(video[:count].copy())
 
     if args.models:
@@ -234,7 +246,7 @@ def _profile(args: argparse.Namespace) -> int:
     profile_path = Path(args.profiles) / f"{args.name}.yaml"
     if not profile_path.is_file():
         names = sorted(p.stem for p in Path(args.profiles).glob("*.yaml"))
-        raise SystemExit(f"profile {profile_path} not found; available: {names}")
+        raise UserError(f"profile {profile_path} not found; available: {names}")
     params_path = Path(args.params)
     params = yaml.load(params_path.read_text())
     _deep_merge(params, yaml.load(profile_path.read_text()) or {}, profile_path.stem)
@@ -245,115 +257,126 @@ def _profile(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Help that keeps the description's layout and shows each option's default, except an
+    empty one (``None``, ``False``, ``""``), whose meaning the option's help says."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default == "":
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``fourreal`` command line; long because it declares every subcommand's options in one place."""
-    parser = argparse.ArgumentParser(prog="fourreal", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    debug = f"show the traceback of an error in what was given (or set {DEBUG_ENV}=1)"
+    parser = argparse.ArgumentParser(prog="fourreal", description=__doc__, formatter_class=_HelpFormatter)
+    parser.add_argument("--debug", action="store_true", help=debug)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="reproduce the pipeline or one stage with DVC")
-    run.add_argument("stage", nargs="?", help="stage name from dvc.yaml (default: all)")
+    def command(name: str, text: str, func) -> argparse.ArgumentParser:
+        """A subcommand described by ``text`` (in the list and its own help) that runs ``func``;
+        it takes ``--debug`` too, which leaves the one given before the command as it is."""
+        cmd = sub.add_parser(name, help=text, description=text, formatter_class=_HelpFormatter)
+        cmd.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug)
+        cmd.set_defaults(func=func)
+        return cmd
+
+    def sampling(cmd: argparse.ArgumentParser) -> None:
+        """The frame size and sampler options ``sample`` and ``grid`` share."""
+        cmd.add_argument("--height", type=int, default=36, help="frame height in pixels")
+        cmd.add_argument("--width", type=int, default=64, help="frame width in pixels")
+        cmd.add_argument("--steps", type=int, default=30, help="ODE solver steps")
+        cmd.add_argument("--sampler", choices=["euler", "heun"], default="euler", help="ODE solver")
+        cmd.add_argument("--seed", type=int, default=0, help="random seed of the initial noise")
+
+    run = command("run", "reproduce the pipeline or one stage with DVC", _run)
+    run.add_argument("stage", nargs="?", help="stage name from dvc.yaml (default: every stage that changed)")
     run.add_argument("--single", action="store_true", help="only this stage, not its upstream stages")
     run.add_argument("--force", action="store_true", help="rerun even if nothing changed")
-    run.set_defaults(func=_run)
 
-    show = sub.add_parser("show", help="summarize a grid file and write its previews")
-    show.add_argument("grid", help="a .grid.npz file")
-    show.add_argument("--out", default="previews", help="where previews go (default: ./previews)")
+    show = command("show", "summarize a grid file and write its previews", _show)
+    show.add_argument("grid", help=f"a grid file ({SUFFIX}) written by the pipeline")
+    show.add_argument("--out", default="previews", help="where previews go")
     show.add_argument("--cell-height", type=int, default=128, help="upscale frames to this height")
     show.add_argument("--no-mp4", action="store_true", help="skip the per-row/column mp4s")
-    show.set_defaults(func=_show)
 
-    smp = sub.add_parser("sample", help="sample a dynamic and a freeze-time video from a first frame (base model)")
+    smp = command("sample", "a dynamic and a freeze-time video from one frame (base model)", _sample)
     smp.add_argument("input", help="an image, or a video whose first frame is used")
-    smp.add_argument("--model", default=layout.BASE_MODEL, help="trained model directory")
-    smp.add_argument("--out", default="samples", help="output directory (default: ./samples)")
-    smp.add_argument("--frames", type=int, default=8)
-    smp.add_argument("--height", type=int, default=36)
-    smp.add_argument("--width", type=int, default=64)
-    smp.add_argument("--steps", type=int, default=30)
-    smp.add_argument("--sampler", choices=["euler", "heun"], default="euler")
+    smp.add_argument("--model", default=layout.BASE_MODEL, help="trained base model directory")
+    smp.add_argument("--out", default="samples", help="output directory")
+    smp.add_argument("--frames", type=int, default=8, help="frames per video")
+    sampling(smp)
     smp.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale on the mode")
-    smp.add_argument("--seed", type=int, default=0)
-    smp.set_defaults(func=_sample)
 
-    grid = sub.add_parser("grid", help="generate a 4D grid from a fixed-view and a freeze-time video (4D model)")
+    grid = command("grid", "a 4D grid from a fixed-view and a freeze-time video (4D model)", _grid)
     grid.add_argument("--row", required=True, help="fixed-view video: the grid's first row")
     grid.add_argument("--column", required=True, help="freeze-time video from the same first frame: the first column")
     grid.add_argument("--model", default=layout.model_4d("soft"), help="trained 4D model directory")
     grid.add_argument("--models", default="", help="a model bundle (models/<name>): its 4D model instead of --model")
-    grid.add_argument("--out", default="grids", help="output directory (default: ./grids)")
+    grid.add_argument("--out", default="grids", help="output directory")
     grid.add_argument("--views", type=int, default=8, help="grid rows (frames read from --column)")
     grid.add_argument("--times", type=int, default=8, help="grid columns (frames read from --row)")
-    grid.add_argument("--height", type=int, default=36)
-    grid.add_argument("--width", type=int, default=64)
     grid.add_argument("--fps", type=float, default=8.0, help="frame rate the videos are resampled to")
     grid.add_argument("--window", type=int, default=0, help="cells per side of the model's window (sliding windows "
-                      "beyond); 0 (default): the window the model was trained on")
+                      "beyond); 0: the window the model was trained on")
     grid.add_argument("--force-window", action="store_true", help="sample with a --window the model was not "
                       "trained on (a warning instead of an error)")
-    grid.add_argument("--steps", type=int, default=30)
-    grid.add_argument("--sampler", choices=["euler", "heun"], default="euler")
-    grid.add_argument("--seed", type=int, default=0)
+    sampling(grid)
     grid.add_argument("--upsampler", default="", help="upsample every cell with this trained upsampler directory "
                       "(e.g. data/train_upsampler/model)")
-    grid.set_defaults(func=_grid)
 
-    to4d = sub.add_parser("to4d", help="one video (or image) in, a 4D grid and its deformable 3D Gaussians out")
+    to4d = command("to4d", "one video or image in; a 4D grid and its 3D Gaussians out", _to4d)
     to4d.add_argument("input", help="a video file or a directory of frames (the fixed-view row), or an image "
                       "(the base model animates it)")
     to4d.add_argument("--out", default="", help="output directory (default: data/video_to_4d_runs/<input name>)")
     to4d.add_argument("--params", default="params.yaml", help="models and settings: the video_to_4d and reconstruct "
-                      "sections (default: params.yaml)")
+                      "sections")
     to4d.add_argument("--models", default="", help="a model bundle (models/<name>): its base, 4D and depth models "
                       "instead of those in the params")
-    to4d.set_defaults(func=_to4d)
 
-    bundle = sub.add_parser("bundle", help="gather trained models into models/<name> (bf16, base weights once, "
-                            "a model card)")
-    bundle.add_argument("out", help="the bundle directory, e.g. models/small")
-    bundle.add_argument("--base", default=layout.BASE_MODEL)
-    bundle.add_argument("--model-4d", default=layout.model_4d("soft"))
-    bundle.add_argument("--depth", default=layout.DEPTH_MODEL)
+    bundle = command("bundle", "gather trained models into models/<name> with a model card", _bundle)
+    bundle.add_argument("out", help="the bundle directory, e.g. models/small (bf16 weights, the base model's once)")
+    bundle.add_argument("--base", default=layout.BASE_MODEL, help="trained base model directory")
+    bundle.add_argument("--model-4d", default=layout.model_4d("soft"), help="trained 4D model directory")
+    bundle.add_argument("--depth", default=layout.DEPTH_MODEL, help="trained depth model directory")
     bundle.add_argument("--upsampler", default="", help="also the upsampler, e.g. data/train_upsampler/model")
     bundle.add_argument("--variant", default="soft", help="the 4D model's row in --scores")
     bundle.add_argument("--scores", default=f"{layout.SAMPLE_4D}/metrics.json", help="sample_4d's metrics for the card")
     bundle.add_argument("--manifests", nargs="*", default=["media/videos/manifest.json", "media/assets/manifest.json"],
                         help="gathered data manifests whose licenses the card lists")
-    bundle.set_defaults(func=_bundle)
 
-    for action, text in (("pack", "pack a directory of grids (or clips) small for travel (H.264 RGB)"),
-                         ("unpack", "unpack a packed directory into grid or clip files (OpenCV only)")):
-        travel = sub.add_parser(action, help=text)
-        travel.add_argument("src", help="grid or clip directory" if action == "pack" else "packed directory")
+    for action, text in (("pack", "pack a directory of grids (or clips) small for travel"),
+                         ("unpack", "unpack a packed directory into grid or clip files")):
+        travel = command(action, text, _pack)
+        travel.set_defaults(action=action)
+        travel.add_argument("src", help="grid or clip directory" if action == "pack" else "packed directory "
+                            "(unpacking needs OpenCV only)")
         travel.add_argument("out", help="packed directory" if action == "pack" else "grid or clip directory")
         if action == "pack":
-            travel.add_argument("--crf", type=int, default=12, help="x264 quality (0 lossless in YUV; default 12)")
+            travel.add_argument("--crf", type=int, default=12, help="x264 quality of the H.264 RGB videos (0 lossless "
+                                "in YUV)")
             travel.add_argument("--depth", action="store_true", help="keep grids' depth (float16)")
-        travel.set_defaults(func=_pack, action=action)
 
-    view = sub.add_parser("view", help="interactive 3D viewer of a reconstruction (viser, in the browser)")
+    view = command("view", "3D viewer of a reconstruction in the browser (viser)", _view)
     view.add_argument("reconstruction", help="a directory of the reconstruct stage, data/reconstruct/grids/<source>/<name>")
-    view.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 exposes the "
-                      "viewer to the network: only on a trusted one)")
-    view.add_argument("--port", type=int, default=8080)
-    view.set_defaults(func=_view)
+    view.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 exposes the viewer to the network: "
+                      "only on a trusted one)")
+    view.add_argument("--port", type=int, default=8080, help="port of the viewer's web page")
 
-    profile = sub.add_parser("profile", help="apply a parameter profile (profiles/*.yaml) to params.yaml")
-    profile.add_argument("action", choices=["apply"])
+    profile = command("profile", "apply a parameter profile (profiles/*.yaml) to params.yaml", _profile)
+    profile.add_argument("action", choices=["apply"], help="what to do with the profile")
     profile.add_argument("name", help="profile name, e.g. small or paper")
-    profile.add_argument("--params", default="params.yaml")
-    profile.add_argument("--profiles", default="profiles")
-    profile.set_defaults(func=_profile)
+    profile.add_argument("--params", default="params.yaml", help="the params file to change")
+    profile.add_argument("--profiles", default="profiles", help="directory of the profiles")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``fourreal`` command; an error in what was given ends it with one line on stderr
+    and exit status 2, its traceback only with ``--debug`` (:mod:`fourreal.running.errors`)."""
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as exc:
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc}")  # one line, however long
-        return 2
+    return report_user_errors(lambda: args.func(args), debug=args.debug)
 
 
 if __name__ == "__main__":

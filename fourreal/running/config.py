@@ -21,10 +21,12 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from fourreal.running.errors import UserError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A parameter is missing, unknown, of the wrong type or out of range.
 
     ``key`` is set while the error still needs the key path and value added by
@@ -174,7 +176,9 @@ def read_params(path: str | Path = "params.yaml") -> dict:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML ({getattr(exc, 'problem', None) or exc}{where})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of stage sections")
     return data

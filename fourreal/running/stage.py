@@ -17,17 +17,24 @@ from typing import Callable
 
 from rich.logging import RichHandler
 
-from fourreal.formats.checkpoint import CheckpointError
 from fourreal.formats.files import write_json
-from fourreal.running.config import ConfigError
+from fourreal.running.errors import DEBUG_ENV, report_user_errors
 from fourreal.running.layout import STAGE_DIRS
+
+
+def stage_parser(name: str, description: str) -> argparse.ArgumentParser:
+    """The argument parser of stage ``name``; its help is ``description`` (the module's
+    docstring, laid out as written) and how to see the traceback of an error."""
+    return argparse.ArgumentParser(prog=f"stages.{name}", description=description,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   epilog=f"An error in what was given is one line; {DEBUG_ENV}=1 shows its traceback.")
 
 
 def stage_args(name: str, description: str) -> argparse.Namespace:
     """Parse the command line of stage ``name``: ``--params`` (default ``params.yaml``) and
     ``--out`` (default its directory in :data:`fourreal.running.layout.STAGE_DIRS`), and set up logging."""
     default_out = STAGE_DIRS[name]
-    parser = argparse.ArgumentParser(prog=f"stages.{name}", description=description)
+    parser = stage_parser(name, description)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("--out", default=default_out, help=f"output directory (default: {default_out})")
     args = parser.parse_args()
@@ -36,14 +43,12 @@ def stage_args(name: str, description: str) -> argparse.Namespace:
 
 
 def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's ``main``. A bad parameter (the key path, its value and what is allowed)
-    or a missing or mismatched model (its path and the fix) ends it with one line on stderr
-    and exit status 2 instead of a traceback."""
-    try:
-        main()
-    except (ConfigError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    """Run a stage's ``main``. A user error (a bad parameter, a missing or wrong file, a
+    missing or mismatched model) ends it with one line on stderr and exit status 2 instead of
+    a traceback; ``FOURREAL_DEBUG=1`` shows the traceback (:mod:`fourreal.running.errors`)."""
+    status = report_user_errors(main)
+    if status:
+        sys.exit(status)
 
 
 def setup_logging(level: int = logging.INFO) -> None:

@@ -14,9 +14,10 @@ import torch
 from tqdm import tqdm
 
 from fourreal.sampling.flow_solver import initial_noise, sample
+from fourreal.running.errors import UserError
 
 
-class GridInputError(ValueError):
+class GridInputError(UserError, ValueError):
     """The fixed-view and freeze-time inputs do not fit together."""
 
 

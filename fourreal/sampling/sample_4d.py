@@ -175,7 +175,7 @@ def variant_window(cfg: Sample4DConfig, variant: SampleVariant) -> int:
 def _window_cells(cells: np.ndarray, cfg: Sample4DConfig) -> np.ndarray:
     """The test grid's first ``views x times`` cells of ``cells [V, T, ...]``."""
     if cells.shape[0] < cfg.views or cells.shape[1] < cfg.times:
-        raise ValueError(f"sample_4d asks for {cfg.views}x{cfg.times} grids but a test grid has only "
+        raise ConfigError(f"sample_4d asks for {cfg.views}x{cfg.times} grids but a test grid has only "
                          f"{cells.shape[0]}x{cells.shape[1]}; lower sample_4d.views/times or make larger test grids "
                          "(render.num_views/num_times; pseudo4d.num_views and videos.clip_frames for pseudo-4D ones)")
     return np.ascontiguousarray(cells[: cfg.views, : cfg.times])
@@ -237,7 +237,7 @@ def model_replicas(model: Model4D, gpus: int, bf16: bool = False) -> list[Replic
     if device.type != "cuda" or count <= 1:
         return [(model_velocity(model, bf16), device)]
     if count > torch.cuda.device_count():
-        raise ValueError(f"sample_4d.gpus = {gpus} but {torch.cuda.device_count()} GPUs are visible; lower it (0 = all)")
+        raise ConfigError(f"sample_4d.gpus = {gpus} but {torch.cuda.device_count()} GPUs are visible; lower it (0 = all)")
     first = device.index or 0
     devices = [torch.device("cuda", (first + i) % torch.cuda.device_count()) for i in range(count)]
     models = [model] + [copy.deepcopy(model).to(d) for d in devices[1:]]

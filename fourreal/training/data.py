@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from fourreal.formats.clip import list_clips, load_clip
 from fourreal.formats.grid import list_grids, load_grid
 from fourreal.models.dit import CONTEXTS
+from fourreal.running.config import ConfigError
 
 
 @dataclass
@@ -171,7 +172,7 @@ class VideoSet:
         none / first frame / a prefix / a random subset, with ``mask_probs``."""
         usable = {m: [v for v in vids if len(v) >= frames] for m, vids in self.videos.items()}
         if not any(usable.values()):
-            raise ValueError(f"no training video has {frames} frames; lower the phase's frames or add data")
+            raise ConfigError(f"no training video has {frames} frames; lower the phase's frames or add data")
         xs, ctx, masks = [], [], []
         for _ in range(size):
             mode = "freeze_time" if rng.random() < freeze_time_share else "dynamic"
@@ -245,7 +246,8 @@ class GridSet:
         sampling, where earlier windows' cells are known)."""
         usable = [i for i, g in enumerate(self.grids) if g.shape[0] >= views and g.shape[1] >= times]
         if not usable:
-            raise ValueError(f"no training grid has at least {views} views and {times} times")
+            raise ConfigError(f"no training grid has at least {views} views and {times} times; lower the phase's "
+                              "frames or add larger grids")
         xs, masks, sources = [], [], []
         for _ in range(size):
             i = usable[rng.integers(len(usable))]

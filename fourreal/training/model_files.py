@@ -113,7 +113,7 @@ def load_upsampler(directory: str | Path) -> tuple[DiT, TrainUpsamplerConfig]:
     config = Path(directory) / "config.json"
     saved = json.loads(config.read_text()) if config.is_file() else {}
     if config.is_file() and ("scale" not in saved or saved.get("dit", {}).get("extra_channels") != LOW_RES_CHANNELS):
-        raise ValueError(f"{directory}: not an upsampler (no scale or low-resolution input channels in config.json); "
+        raise CheckpointError(f"{directory}: not an upsampler (no scale or low-resolution input channels in config.json); "
                          "pass train_upsampler's model directory")
     model = load_model(directory)  # clear errors for a missing directory or weights
     cfg = TrainUpsamplerConfig(preset=saved["preset"], scale=saved["scale"], residual_scale=saved.get("residual_scale", 0.1),

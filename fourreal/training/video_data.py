@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fourreal.running.config import ConfigError
 from fourreal.training.data import VideoBatch, VideoSet
 from fourreal.training.optim import OptimConfig
 
@@ -47,7 +48,7 @@ def prepare_video_data(sources: list[str], holdout_fraction: float, optim: Optim
         height, width = max(p.height for p in optim.phases), max(p.width for p in optim.phases)
         dropped = videos.drop_smaller(height, width)
         if not sum(videos.counts().values()):
-            raise ValueError(f"no source video is at least {height}x{width}: {sources} hold only smaller ones; "
+            raise ConfigError(f"no source video is at least {height}x{width}: {sources} hold only smaller ones; "
                              "raise videos.height/width (and rerun the videos stage) or lower the phase sizes")
         if dropped:
             log.warning("left out %d videos smaller than %dx%d", dropped, height, width)

@@ -133,8 +133,8 @@ def summary(files: dict[str, dict], kind: Kind = VIDEOS) -> str:
 
 def main(kind: Kind, argv: list[str] | None = None, doc: str | None = None) -> int:
     """The command line of ``scripts/gather_videos.py`` and ``scripts/gather_assets.py``
-    (``doc``: the script's help). Exit status 0, 1 when a package or file failed, 2 for an
-    unknown package."""
+    (``doc``: the script's help). Exit status 0, or 1 when a package or file failed; an
+    unknown package raises :class:`GatherError` (the scripts report it in one line, exit status 2)."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", help=f"directory to gather into (e.g. media/{kind.name})")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="only these packages (optional ones allowed)")
@@ -153,11 +153,7 @@ def main(kind: Kind, argv: list[str] | None = None, doc: str | None = None) -> i
         return 0
     if not args.out:
         parser.error("--out DIR is required (or --list / --table)")
-    try:
-        packages = select(args.only, include_optional=args.all, kind=kind)
-    except GatherError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    packages = select(args.only, include_optional=args.all, kind=kind)
     result = gather(args.out, packages, force=args.force, kind=kind)
     print(f"{args.out}: {summary(result.files, kind)}; manifest {args.out}/{MANIFEST}")
     if result.failed:

@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
 
+from fourreal.running.errors import UserError
+
 Manager = Literal["apt", "pip", "npm"]
 MANAGERS = ("apt", "pip", "npm")
 # The characters that make a member path a glob.
 GLOB_CHARS = set("*?[")
 
 
-class GatherError(RuntimeError):
+class GatherError(UserError, RuntimeError):
     """A package cannot be fetched or opened; the message is one line naming it and the fix."""
 
 
