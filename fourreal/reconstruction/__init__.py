@@ -7,7 +7,8 @@ Import from the submodules:
 - :mod:`~fourreal.reconstruction.optical_flow` dense optical flow between frames
 - :mod:`~fourreal.reconstruction.tracking`     dense 2D tracks through the freeze-time column
 - :mod:`~fourreal.reconstruction.init`         tracks + depth -> canonical cloud and per-view offsets
-- :mod:`~fourreal.reconstruction.gaussians`    isotropic Gaussians: rendering, clean-up, PLY files
+- :mod:`~fourreal.reconstruction.gaussians`    isotropic Gaussians: rendering (color, depth), the 3DGS PLY file
+- :mod:`~fourreal.reconstruction.points`       open3d: outliers, voxel de-duplication, normals, TSDF meshes, files
 - :mod:`~fourreal.reconstruction.prune`        floater removal by opacity optimisation
 - :mod:`~fourreal.reconstruction.deformation`  the temporal MLP and the deformable model (Eq. 11)
 - :mod:`~fourreal.reconstruction.loss`         the fit's loss (L1 + SSIM + temporal smoothness)

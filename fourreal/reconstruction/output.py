@@ -10,7 +10,7 @@ import torch
 
 from fourreal.reconstruction.config import ReconstructConfig
 from fourreal.reconstruction.deformation import Deformable
-from fourreal.reconstruction.gaussians import render, write_ply
+from fourreal.reconstruction.gaussians import render, write_splat_ply
 
 
 def _uint8(rgb: torch.Tensor) -> np.ndarray:
@@ -85,7 +85,7 @@ def write_reconstruction(result: dict, grid_rgb: np.ndarray, Ks: np.ndarray, dir
 
     model, held = result["model"], result["held"]
     directory.mkdir(parents=True, exist_ok=True)
-    write_ply(directory / "canonical.ply", model.gaussians.cloud())
+    write_splat_ply(directory / "canonical.ply", model.gaussians.cloud())
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
               str(directory / "deformation.safetensors"))
     save_grid(directory / "renders.grid.npz", Grid(rgb=result["renders"], intrinsics=Ks, meta={
