@@ -66,20 +66,27 @@ def estimate_normals(points: np.ndarray, neighbours: int = 16, camera: tuple[flo
     return np.asarray(cloud.normals, np.float32)
 
 
-def fuse_tsdf(colors: np.ndarray, depths: np.ndarray, Ks: np.ndarray, cam_to_world: np.ndarray, voxel: float,
-              truncation: float) -> o3d.geometry.TriangleMesh:
-    """A colored triangle mesh fused from ``B`` RGB-D frames by TSDF integration (marching cubes).
+def fuse_tsdf(colors: np.ndarray, depths: np.ndarray, Ks: np.ndarray, cam_to_world: np.ndarray, low: np.ndarray,
+              high: np.ndarray, voxel: float, truncation: float, max_resolution: int = 128) -> o3d.geometry.TriangleMesh:
+    """A colored triangle mesh fused from ``B`` RGB-D frames by TSDF integration (marching cubes)
+    in a cube that holds the box ``low..high`` and a ``truncation`` margin around it.
 
     Args:
         colors: ``[B, H, W, 3]`` uint8; depths: ``[B, H, W]`` camera-space z (0 = none).
         Ks: ``[B, 3, 3]`` intrinsics (pixel centres at +0.5); cam_to_world: ``[B, 4, 4]`` poses of
             the frames' cameras in the mesh's coordinates.
-        voxel: TSDF voxel size; truncation: signed-distance truncation (a few voxels).
+        low, high: ``[3]`` corners of the scene's box in the mesh's coordinates.
+        voxel: TSDF voxel size, made coarser where the cube would need more than
+            ``max_resolution`` voxels a side; truncation: signed-distance truncation (a few voxels).
     Returns:
         The mesh, with vertex colors and normals (empty when no frame has depth).
     """
-    volume = o3d.pipelines.integration.ScalableTSDFVolume(
-        voxel_length=float(voxel), sdf_trunc=float(truncation), color_type=o3d.pipelines.integration.TSDFVolumeColorType.RGB8)
+    origin = np.asarray(low, np.float64) - truncation
+    length = float(np.max(np.asarray(high, np.float64) - np.asarray(low, np.float64))) + 2 * truncation
+    resolution = int(min(max_resolution, max(8, np.ceil(length / voxel))))
+    volume = o3d.pipelines.integration.UniformTSDFVolume(
+        length=length, resolution=resolution, sdf_trunc=float(truncation),
+        color_type=o3d.pipelines.integration.TSDFVolumeColorType.RGB8, origin=origin)
     height, width = depths.shape[1:3]
     far = float(depths.max()) * 2 + 1.0
     for rgb, depth, K, pose in zip(colors, depths, Ks, cam_to_world):

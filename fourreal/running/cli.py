@@ -10,6 +10,7 @@
     fourreal bundle models/small    # the trained models, bf16, with a model card
     fourreal pack data/render/grids/train packed/   # grids small for travel (fourreal unpack there)
     fourreal view data/reconstruct/grids/render_grids_test/Fox   # 3D viewer of a reconstruction
+    fourreal export data/reconstruct/grids/render_grids_test/Fox --times 0 3   # per-frame PLY, mesh, mp4
 """
 
 from __future__ import annotations
@@ -206,6 +207,17 @@ def _view(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    """Write per-frame exports of a reconstruction (3DGS PLY, point cloud, mesh; a sweep mp4)."""
+    from fourreal.reconstruction.export import export_reconstruction
+
+    out = Path(args.out) if args.out else Path("exports") / Path(args.reconstruction).name
+    summary = export_reconstruction(args.reconstruction, out, args.times, args.views, args.backend)
+    print(f"wrote {out}: times {summary['times']} (3DGS PLY, point cloud, mesh from views {summary['views']}), "
+          f"sweep.mp4; coordinates: {summary['frame']}")
+    return 0
+
+
 def _deep_merge(base, override, where: str, root=None, path: tuple[str, ...] = ()) -> None:
     """Merge ``override`` into ``base`` in place; every key must already exist in ``base``, or
     (a block that takes the keys it leaves out from a section of shared defaults, such as an
@@ -337,6 +349,18 @@ def build_parser() -> argparse.ArgumentParser:
                       "viewer to the network: only on a trusted one)")
     view.add_argument("--port", type=int, default=8080)
     view.set_defaults(func=_view)
+
+    export = sub.add_parser("export", help="per-frame exports of a reconstruction: at each time step the deformed "
+                            "Gaussians as a 3DGS PLY, a point cloud and a mesh fused from rendered depth; a sweep mp4")
+    export.add_argument("reconstruction", help="a directory of the reconstruct stage, data/reconstruct/grids/<source>/<name>")
+    export.add_argument("--times", type=int, nargs="*", default=[], metavar="T",
+                        help="time indices to export (default: every time step)")
+    export.add_argument("--views", type=int, nargs="*", default=[], metavar="V",
+                        help="views whose renders are fused into each mesh (default: every view)")
+    export.add_argument("--out", default="", help="output directory (default: ./exports/<reconstruction name>)")
+    export.add_argument("--backend", choices=["auto", "gsplat", "torch"], default="auto",
+                        help="rasterizer (default: auto, gsplat on CUDA, the torch compositor on CPU)")
+    export.set_defaults(func=_export)
 
     profile = sub.add_parser("profile", help="apply a parameter profile (profiles/*.yaml) to params.yaml")
     profile.add_argument("action", choices=["apply"])
