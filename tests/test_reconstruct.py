@@ -207,6 +207,7 @@ def test_reconstruction_is_bit_reproducible_on_cpu():
     torch.manual_seed(123)  # the global RNG state must not matter
     b = reconstruct(rgb, depth, Ks, cfg, progress=False)
     assert np.array_equal(a["renders"], b["renders"]) and a["losses"] == b["losses"]
+    assert a["scores"]["heldout_psnr"] > 18.0  # 18.10 dB with the earlier scipy/numpy init, 18.74 with open3d's
     assert not torch.are_deterministic_algorithms_enabled()  # restored after the call
 
 

@@ -57,10 +57,10 @@ def estimate_normals(points: np.ndarray, neighbours: int = 16, camera: tuple[flo
                      ) -> np.ndarray:
     """Unit normals ``[N, 3]`` (float32) of ``points [N, 3]`` from a plane fit to each point's
     ``neighbours`` nearest points, turned to face the ``camera`` position (by default the
-    origin: the camera of the coordinates the points are in)."""
-    cloud = point_cloud(points)
+    origin: the camera of the coordinates the points are in). Fewer than 3 points: zeros."""
     if len(points) < 3:
         return np.zeros((len(points), 3), np.float32)
+    cloud = point_cloud(points)
     cloud.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(min(neighbours, len(points))))
     cloud.orient_normals_towards_camera_location(np.asarray(camera, np.float64))
     return np.asarray(cloud.normals, np.float32)
