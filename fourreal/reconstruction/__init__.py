@@ -14,7 +14,8 @@ Import from the submodules:
 - :mod:`~fourreal.reconstruction.loss`         the fit's loss (L1 + SSIM + temporal smoothness)
 - :mod:`~fourreal.reconstruction.fit`          the deformable fit loop
 - :mod:`~fourreal.reconstruction.scoring`      held-out cells and PSNR/SSIM
-- :mod:`~fourreal.reconstruction.output`       re-rendered grid, previews and the written files
+- :mod:`~fourreal.reconstruction.output`       re-rendered grid, previews, the written files and reading them
+- :mod:`~fourreal.reconstruction.export`       per-frame 3DGS PLY, point cloud, TSDF mesh and sweep mp4
 - :mod:`~fourreal.reconstruction.pipeline`     ``reconstruct``: all of the above for one grid
 - :mod:`~fourreal.reconstruction.sources`      the ``reconstruct`` stage's grids, their depth, per-source means
 """
