@@ -17,6 +17,18 @@ if [ ! -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ]; then
   fi
 fi
 
+# open3d (point clouds and meshes of the reconstruction) loads libusb-1.0 at import.
+if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq libusb-1.0-0 >/dev/null
+  else
+    echo "warning: no apt-get; install libusb-1.0 or open3d will not import" >&2
+  fi
+fi
+
 # glTF-Transform decompresses Draco meshes (common in Objaverse), which Blender's wheel cannot read.
 if ! command -v gltf-transform >/dev/null 2>&1; then
   if command -v npm >/dev/null 2>&1; then
@@ -37,5 +49,5 @@ fi
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
 "$venv/bin/python" -m pip install -q -e ".[dev]" 2>&1 | grep -v '^WARNING: Location' || true
-"$venv/bin/python" -c 'import fourreal, torch, prefect, dvc, av, cv2' 
+"$venv/bin/python" -c 'import fourreal, torch, prefect, dvc, av, cv2, open3d' 
 echo "installed into $venv"

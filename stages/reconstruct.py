@@ -6,7 +6,9 @@ Outputs under ``data/reconstruct/``: ``grids/<source>/<name>/`` per grid with ``
 Gaussians), ``deformation.safetensors`` (temporal MLP, per-view offsets, Gaussian
 parameters), ``renders.grid.npz`` (every cell re-rendered), ``loss.csv``; ``previews/``
 (truth above renders, held-out cells marked; a sweep over interpolated views and times;
-the canonical cloud turned around its centre; the sweep as mp4);
+the canonical cloud turned around its centre; the sweep as mp4); with ``reconstruct.export``
+also ``grids/<source>/<name>/export/`` (per time step a 3DGS PLY, a point cloud and a fused
+mesh, a sweep mp4: ``fourreal.reconstruction.export``);
 ``scores.json`` (per grid), ``metrics.json`` (means) and ``run.json`` (untracked: timings).
 """
 
@@ -21,6 +23,7 @@ from tqdm import tqdm
 from fourreal.formats.files import atomic_dir, write_json
 from fourreal.formats.grid import load_grid
 from fourreal.reconstruction.config import ReconstructConfig
+from fourreal.reconstruction.export import export_frames
 from fourreal.reconstruction.output import write_reconstruction
 from fourreal.reconstruction.pipeline import reconstruct
 from fourreal.reconstruction.sources import GridDepth, grid_jobs, source_means
@@ -52,6 +55,9 @@ def main() -> None:
                 continue
             write_reconstruction(result, grid.rgb, grid.intrinsics, tmp / name, prev, name.replace("/", "__"), cfg,
                                  grid.meta.get("fps", 8.0))
+            if cfg.export:
+                export_frames(result["model"], grid.intrinsics, *grid.shape[2:4], result["background"],
+                              tmp / name / "export", backend=cfg.backend, fps=grid.meta.get("fps", 8.0), where=str(path))
             scores[name] = {**result["scores"], **result["stats"]}
             timings.append(result["timings"])
     if not scores:

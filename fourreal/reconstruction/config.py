@@ -9,6 +9,12 @@ import torch
 
 from fourreal.running import layout
 from fourreal.running.config import require
+from fourreal.running.errors import UserError
+
+
+class ReconstructionInputError(UserError, ValueError):
+    """A grid or reconstruction directory that cannot be reconstructed or exported as given
+    (too few tracked points, an index out of range, a file without intrinsics)."""
 
 
 @dataclass
@@ -34,6 +40,10 @@ class ReconstructConfig:
         ssim_weight, smooth_weight: loss weights.
         holdout_every: every n-th generated cell (not in the first row or column) is held out.
         backend: rasterizer (``auto``: gsplat on CUDA, the torch compositor on CPU).
+        seed: seeds the fit's initialisation and cell sampling.
+        export: also write each grid's per-frame exports into ``<grid>/export/`` (every time
+            step: 3DGS PLY, point cloud and fused mesh, and a sweep mp4; see
+            :mod:`~fourreal.reconstruction.export`).
     """
 
     sources: list[str] = field(default_factory=lambda: [layout.RENDER_TEST, f"{layout.SAMPLE_4D}/soft"])
@@ -56,6 +66,7 @@ class ReconstructConfig:
     holdout_every: int = 5
     backend: Literal["auto", "gsplat", "torch"] = "auto"
     seed: int = 0
+    export: bool = False
 
     def __post_init__(self) -> None:
         require(self.keyframes >= 1, "keyframes", "must be >= 1")

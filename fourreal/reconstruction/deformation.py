@@ -99,6 +99,10 @@ class Deformable(torch.nn.Module):
         model.load_state_dict(state)
         return model.eval()
 
+    def normalised_time(self, time_index: float) -> float:
+        """The time in [0, 1] of a (fractional) time index of the grid's ``times`` columns."""
+        return time_index / max(1, self.times - 1)
+
     def view_offset(self, view: float) -> torch.Tensor:
         """``[N, 3]`` offsets of view ``view``; fractional views interpolate the two neighbours'."""
         lo = int(np.floor(view))
@@ -116,6 +120,6 @@ class Deformable(torch.nn.Module):
         """``[B, H, W, 3]`` renders of ``cells`` = (view, time index) pairs with intrinsics ``Ks [B, 3, 3]``."""
         p = self.gaussians.means
         offsets = torch.stack([self.view_offset(v) for v, _ in cells])
-        means = p + offsets + self.deform.at_times(p, [t / max(1, self.times - 1) for _, t in cells])
+        means = p + offsets + self.deform.at_times(p, [self.normalised_time(t) for _, t in cells])
         g = self.gaussians
         return render(means, g.scales, g.colors, g.opacities, Ks, height, width, background, backend)[0]

@@ -1,5 +1,5 @@
 """Isotropic 3D Gaussians: parameters, rendering (gsplat on CUDA, a small depth-sorted
-compositor on gsplat's pure-torch projection on CPU), point-cloud clean-up and PLY files.
+compositor on gsplat's pure-torch projection on CPU) and the 3DGS PLY file.
 
 Every render here uses an identity camera: the Gaussians are already in the coordinates
 of the frame being rendered (the reconstruction's view-dependent offsets put them there),
@@ -86,6 +86,29 @@ def render(means: torch.Tensor, scales: torch.Tensor, colors: torch.Tensor, opac
     return _render_torch(means, scales, colors, opacities, Ks, height, width, background)
 
 
+def render_depth(means: torch.Tensor, scales: torch.Tensor, opacities: torch.Tensor, Ks: torch.Tensor, height: int,
+                 width: int, backend: str = "auto", min_alpha: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Depth maps of ``B`` frames as :func:`render` composites them: each pixel's
+    alpha-weighted mean camera-space z of the Gaussians over it.
+
+    Args:
+        means: ``[B, N, 3]`` positions in each frame's camera coordinates; scales, opacities ``[N]``;
+            Ks ``[B, 3, 3]``.
+        min_alpha: pixels less covered than this get depth 0 (none).
+    Returns:
+        ``depth [B, H, W]`` and ``alpha [B, H, W]``.
+    """
+    black = torch.zeros(3, dtype=means.dtype, device=means.device)
+    depths, alphas = [], []
+    for i in range(means.shape[0]):  # one frame at a time: the "color" (z) differs per frame
+        z = means[i, :, 2:3].expand(-1, 3)
+        weighted, alpha = render(means[i:i + 1], scales, z, opacities, Ks[i:i + 1], height, width, black, backend)
+        depth = weighted[0, ..., 0] / alpha[0].clamp(min=1e-6)
+        depths.append(torch.where(alpha[0] >= min_alpha, depth, torch.zeros_like(depth)))
+        alphas.append(alpha[0])
+    return torch.stack(depths), torch.stack(alphas)
+
+
 def _render_gsplat(means, scales, colors, opacities, Ks, height, width, background):
     """:func:`render` with gsplat's CUDA rasterizer (identity cameras, isotropic scales)."""
     from gsplat import rasterization
@@ -150,63 +173,34 @@ def _render_torch(means, scales, colors, opacities, Ks, height, width, backgroun
     return torch.stack(rgbs), torch.stack(alphas)
 
 
-def remove_outliers(points: np.ndarray, neighbours: int = 8, std_ratio: float = 2.0) -> np.ndarray:
-    """Statistical outlier removal: keep points whose mean distance to their ``neighbours``
-    nearest points is within ``std_ratio`` standard deviations of the cloud's mean. Returns
-    the boolean keep mask ``[N]``."""
-    from scipy.spatial import cKDTree
-
-    if len(points) <= neighbours:
-        return np.ones(len(points), bool)
-    dist, _ = cKDTree(points).query(points, k=neighbours + 1)
-    mean = dist[:, 1:].mean(1)
-    return mean <= mean.mean() + std_ratio * mean.std()
+SPLAT_FIELDS = ("x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1",
+                "scale_2", "rot_0", "rot_1", "rot_2", "rot_3")
+"""The vertex properties of a 3DGS PLY as :func:`write_splat_ply` writes them, in order (all float32)."""
+SH_C0 = 0.28209479177387814
+"""The degree-0 spherical harmonic: a color ``c`` in [0, 1] is stored as ``f_dc = (c - 0.5) / SH_C0``."""
 
 
-def voxel_first(points: np.ndarray, voxel: float) -> np.ndarray:
-    """Indices of the first point in each ``voxel``-sized cell (order kept): a duplicate-free
-    subset when several keyframes contribute the same surface."""
-    keys = np.floor(points / voxel).astype(np.int64)
-    _, first = np.unique(keys, axis=0, return_index=True)
-    return np.sort(first)
-
-
-_PLY_FIELDS = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2",
-               "rot_0", "rot_1", "rot_2", "rot_3"]
-_SH_C0 = 0.28209479177387814
-
-
-def write_ply(path: str | Path, cloud: GaussianCloud) -> Path:
-    """Write ``cloud`` as a binary PLY in the layout 3DGS viewers read (degree-0 SH colors,
-    logit opacities, log scales, identity rotations), atomically."""
+def write_splat_ply(path: str | Path, cloud: GaussianCloud, normals: np.ndarray | None = None) -> Path:
+    """Write ``cloud`` as a binary little-endian PLY in the layout 3DGS viewers read, atomically:
+    per vertex ``x, y, z`` (means), ``nx, ny, nz`` (``normals [N, 3]``, zero when not given),
+    ``f_dc_0..2`` (degree-0 SH colors), ``opacity`` (logit), ``scale_0..2`` (log of the
+    isotropic std, three times) and ``rot_0..3`` (the identity quaternion, w first)."""
     n = len(cloud)
-    data = np.zeros((n, len(_PLY_FIELDS)), np.float32)
-    data[:, :3] = cloud.means
-    data[:, 3:6] = (cloud.colors - 0.5) / _SH_C0
-    op = np.clip(cloud.opacities, 1e-6, 1 - 1e-6)
-    data[:, 6] = np.log(op / (1 - op))
-    data[:, 7:10] = np.log(cloud.scales)[:, None]
-    data[:, 10] = 1.0
-    header = "ply\nformat binary_little_endian 1.0\nelement vertex %d\n" % n
-    header += "".join(f"property float {f}\n" for f in _PLY_FIELDS) + "end_header\n"
+    data = np.zeros(n, dtype=[(name, "<f4") for name in SPLAT_FIELDS])
+    for k, axis in enumerate("xyz"):
+        data[axis] = cloud.means[:, k]
+        if normals is not None:
+            data[f"n{axis}"] = normals[:, k]
+    for k in range(3):
+        data[f"f_dc_{k}"] = (cloud.colors[:, k] - 0.5) / SH_C0
+        data[f"scale_{k}"] = np.log(cloud.scales)
+    opacity = np.clip(cloud.opacities.astype(np.float64), 1e-6, 1 - 1e-6)
+    data["opacity"] = np.log(opacity / (1 - opacity))
+    data["rot_0"] = 1.0
+    header = f"ply\nformat binary_little_endian 1.0\nelement vertex {n}\n"
+    header += "".join(f"property float {name}\n" for name in SPLAT_FIELDS) + "end_header\n"
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(header.encode("ascii"))
-            fh.write(data.astype("<f4").tobytes())
+            fh.write(data.tobytes())
     return Path(path)
-
-
-def read_ply(path: str | Path) -> GaussianCloud:
-    """Read a PLY written by :func:`write_ply` (clear error for any other layout)."""
-    raw = Path(path).read_bytes()
-    end = raw.find(b"end_header\n")
-    if not raw.startswith(b"ply\n") or end < 0:
-        raise ValueError(f"{path}: not a PLY file")
-    header = raw[:end].decode("ascii").splitlines()
-    fields = [line.split()[-1] for line in header if line.startswith("property")]
-    n = int(next(line.split()[-1] for line in header if line.startswith("element vertex")))
-    if fields != _PLY_FIELDS or "binary_little_endian" not in raw[:end].decode("ascii"):
-        raise ValueError(f"{path}: not a Gaussian PLY of this project's layout (fields {fields[:5]}...)")
-    data = np.frombuffer(raw[end + len(b"end_header\n"):], "<f4", count=n * len(fields)).reshape(n, -1)
-    return GaussianCloud(means=data[:, :3].copy(), scales=np.exp(data[:, 7]), colors=data[:, 3:6] * _SH_C0 + 0.5,
-                         opacities=1 / (1 + np.exp(-data[:, 6])))

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fourreal.reconstruction.config import ReconstructConfig
-from fourreal.reconstruction.gaussians import GaussianCloud, remove_outliers, voxel_first
+from fourreal.reconstruction.config import ReconstructConfig, ReconstructionInputError
+from fourreal.reconstruction.gaussians import GaussianCloud
 from fourreal.reconstruction.geometry import fit_rigid, lookup, pixel_grid, unproject
+from fourreal.reconstruction.points import statistical_inliers, voxel_representatives
 from fourreal.reconstruction.tracking import track
 
 
@@ -66,11 +67,11 @@ def canonical_init(frames: np.ndarray, depth: np.ndarray, Ks: np.ndarray, cfg: R
     col, sc = np.concatenate(colors), np.concatenate(scales)
     seeds = len(p)
     if seeds < 8:
-        raise ValueError(f"only {seeds} points could be tracked to the centre view; the column's views may not overlap "
+        raise ReconstructionInputError(f"only {seeds} points could be tracked to the centre view; the column's views may not overlap "
                          "(lower reconstruct.fb_threshold strictness or check the grid)")
-    first = voxel_first(p, float(np.median(sc)) * 1.5)
+    first = voxel_representatives(p, float(np.median(sc)) * 1.5)
     p, xyz, ok, col, sc = p[first], xyz[:, first], ok[:, first], col[first], sc[first]
-    inlier = remove_outliers(p)
+    inlier = statistical_inliers(p)
     p, xyz, ok, col, sc = p[inlier], xyz[:, inlier], ok[:, inlier], col[inlier], sc[inlier]
     offsets = np.zeros_like(xyz)
     rigid_used = 0

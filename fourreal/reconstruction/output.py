@@ -1,5 +1,6 @@
 """What a reconstruction turns into: every cell re-rendered, previews (a novel view-and-time
-sweep, the canonical cloud turned) and the files the ``reconstruct`` stage writes."""
+sweep, the canonical cloud turned), the files the ``reconstruct`` stage writes, and reading
+them back."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fourreal.formats.grid import Grid, load_grid
 from fourreal.reconstruction.config import ReconstructConfig
 from fourreal.reconstruction.deformation import Deformable
-from fourreal.reconstruction.gaussians import render, write_ply
+from fourreal.reconstruction.gaussians import render, write_splat_ply
 
 
-def _uint8(rgb: torch.Tensor) -> np.ndarray:
+def as_uint8(rgb: torch.Tensor) -> np.ndarray:
     """Renders in [0, 1] (channels last) -> uint8 arrays."""
     return (rgb.clamp(0, 1) * 255).round().byte().cpu().numpy()
 
@@ -27,7 +29,7 @@ def render_grid(model: Deformable, Ks: np.ndarray, views: int, times: int, heigh
     bg = torch.as_tensor(background, dtype=torch.float32, device=dev)
     rows = [model.render_cells([(i, j) for j in range(times)], K[[i] * times], height, width, bg, backend)
             for i in range(views)]
-    return _uint8(torch.stack(rows))
+    return as_uint8(torch.stack(rows))
 
 
 @torch.no_grad()
@@ -47,8 +49,15 @@ def sweep(model: Deformable, Ks: np.ndarray, background: np.ndarray, backend: st
         K = (1 - (view - lo)) * Ks[lo] + (view - lo) * Ks[hi]
         rgb = model.render_cells([(view, time_index)], torch.as_tensor(K[None], dtype=torch.float32, device=dev),
                                  height, width, torch.as_tensor(background, dtype=torch.float32, device=dev), backend)
-        frames.append(_uint8(rgb[0]))
+        frames.append(as_uint8(rgb[0]))
     return np.stack(frames)
+
+
+def write_sweep_mp4(path: str | Path, frames: np.ndarray, fps: float = 8.0) -> None:
+    """Write sweep frames ``[F, H, W, 3]`` uint8 as an mp4, atomically (cropped to even sizes for H.264)."""
+    from fourreal.formats.preview import write_mp4
+
+    write_mp4(path, frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2], fps=fps)
 
 
 @torch.no_grad()
@@ -65,7 +74,7 @@ def turntable(model: Deformable, K: np.ndarray, background: np.ndarray, backend:
         q = (p - centre) @ R.T + centre
         rgb, _ = render(q[None], g.scales, g.colors, g.opacities, torch.as_tensor(K[None], dtype=torch.float32, device=p.device),
                         height, width, torch.as_tensor(background, dtype=torch.float32, device=p.device), backend)
-        frames.append(_uint8(rgb[0]))
+        frames.append(as_uint8(rgb[0]))
     return np.stack(frames)
 
 
@@ -80,12 +89,12 @@ def write_reconstruction(result: dict, grid_rgb: np.ndarray, Ks: np.ndarray, dir
     from safetensors.torch import save_file
 
     from fourreal.formats.files import write_loss_csv
-    from fourreal.formats.grid import Grid, save_grid
-    from fourreal.formats.preview import contact_sheet, write_mp4, write_png
+    from fourreal.formats.grid import save_grid
+    from fourreal.formats.preview import contact_sheet, write_png
 
     model, held = result["model"], result["held"]
     directory.mkdir(parents=True, exist_ok=True)
-    write_ply(directory / "canonical.ply", model.gaussians.cloud())
+    write_splat_ply(directory / "canonical.ply", model.gaussians.cloud())
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
               str(directory / "deformation.safetensors"))
     save_grid(directory / "renders.grid.npz", Grid(rgb=result["renders"], intrinsics=Ks, meta={
@@ -98,6 +107,22 @@ def write_reconstruction(result: dict, grid_rgb: np.ndarray, Ks: np.ndarray, dir
     frames = sweep(model, Ks, result["background"], cfg.backend, height, width)
     write_png(previews / f"{name}_sweep.png", contact_sheet(frames[None], 48, labels=None))
     if mp4:
-        write_mp4(previews / f"{name}_sweep.mp4", frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2])
+        write_sweep_mp4(previews / f"{name}_sweep.mp4", frames)
     spin = turntable(model, Ks[model.offsets.shape[0] // 2], result["background"], cfg.backend, height, width)
     write_png(previews / f"{name}_canonical.png", contact_sheet(spin[None], 96, labels=None))
+
+
+def read_reconstruction(directory: str | Path) -> tuple[Deformable, Grid]:
+    """The fitted model (on the CPU, in eval mode) and the re-rendered grid of one directory
+    written by :func:`write_reconstruction` (``deformation.safetensors``, ``renders.grid.npz``,
+    whose shape gives the grid's time count and which holds the intrinsics)."""
+    directory = Path(directory)
+    where = "pass a directory written by the reconstruct stage (data/reconstruct/grids/<source>/<name>)"
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: no such reconstruction directory; {where}")
+    weights, renders = directory / "deformation.safetensors", directory / "renders.grid.npz"
+    for f in (weights, renders):
+        if not f.is_file():
+            raise FileNotFoundError(f"{f} not found: {where}")
+    grid = load_grid(renders)
+    return Deformable.load(weights, times=grid.shape[1]), grid

@@ -11,6 +11,7 @@
     fourreal bundle models/small    # the trained models, bf16, with a model card
     fourreal pack data/render/grids/train packed/   # grids small for travel (fourreal unpack there)
     fourreal view data/reconstruct/grids/render_grids_test/Fox   # 3D viewer of a reconstruction
+    fourreal export data/reconstruct/grids/render_grids_test/Fox --times 0 3   # per-frame PLY, mesh, mp4
 
 An error in what was given (a missing or wrong file, a bad parameter) is one line; --debug
 (before or after the command) shows its traceback.
@@ -218,6 +219,17 @@ def _view(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    """Write per-frame exports of a reconstruction (3DGS PLY, point cloud, mesh; a sweep mp4)."""
+    from fourreal.reconstruction.export import export_reconstruction
+
+    out = Path(args.out) if args.out else Path("exports") / Path(args.reconstruction).name
+    summary = export_reconstruction(args.reconstruction, out, args.times, args.views, args.backend)
+    print(f"wrote {out}: times {summary['times']} (3DGS PLY, point cloud, mesh from views {summary['views']}), "
+          f"sweep.mp4; coordinates: {summary['frame']}")
+    return 0
+
+
 def _deep_merge(base, override, where: str, root=None, path: tuple[str, ...] = ()) -> None:
     """Merge ``override`` into ``base`` in place; every key must already exist in ``base``, or
     (a block that takes the keys it leaves out from a section of shared defaults, such as an
@@ -363,6 +375,17 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 exposes the viewer to the network: "
                       "only on a trusted one)")
     view.add_argument("--port", type=int, default=8080, help="port of the viewer's web page")
+
+    export = command("export", "per-frame exports of a reconstruction: at each time step the deformed Gaussians as "
+                     "a 3DGS PLY, a point cloud and a mesh fused from rendered depth; a sweep mp4", _export)
+    export.add_argument("reconstruction", help="a directory of the reconstruct stage, data/reconstruct/grids/<source>/<name>")
+    export.add_argument("--times", type=int, nargs="*", default=[], metavar="T",
+                        help="time indices to export (none given: every time step)")
+    export.add_argument("--views", type=int, nargs="*", default=[], metavar="V",
+                        help="views whose renders are fused into each mesh (none given: every view)")
+    export.add_argument("--out", default="", help="output directory ('': ./exports/<reconstruction name>)")
+    export.add_argument("--backend", choices=["auto", "gsplat", "torch"], default="auto",
+                        help="rasterizer (auto: gsplat on CUDA, the torch compositor on CPU)")
 
     profile = command("profile", "apply a parameter profile (profiles/*.yaml) to params.yaml", _profile)
     profile.add_argument("action", choices=["apply"], help="what to do with the profile")

@@ -15,20 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fourreal.formats.grid import load_grid
 from fourreal.reconstruction.deformation import Deformable
+from fourreal.reconstruction.output import read_reconstruction
 
 
 def load_reconstruction(directory: str | Path) -> Deformable:
     """The fitted model of one reconstructed grid directory (``deformation.safetensors`` and
     ``renders.grid.npz``, whose shape gives the grid's time count)."""
-    directory = Path(directory)
-    weights, renders = directory / "deformation.safetensors", directory / "renders.grid.npz"
-    for f in (weights, renders):
-        if not f.is_file():
-            raise FileNotFoundError(f"{f} not found: pass a directory written by the reconstruct stage "
-                                    "(data/reconstruct/grids/<source>/<name>)")
-    return Deformable.load(weights, times=load_grid(renders).shape[1])
+    return read_reconstruction(directory)[0]
 
 
 @torch.no_grad()
@@ -36,7 +30,7 @@ def splats(model: Deformable, view: float, time_index: float) -> dict[str, np.nd
     """Gaussian arrays for viser at a (fractional) view and time index: ``centers [N, 3]``,
     ``covariances [N, 3, 3]``, ``rgbs [N, 3]``, ``opacities [N, 1]``."""
     g = model.gaussians
-    centers = model.positions(view, time_index / max(1, model.times - 1)).numpy()
+    centers = model.positions(view, model.normalised_time(time_index)).numpy()
     scales = g.scales.numpy()
     return {"centers": centers.astype(np.float32),
             "covariances": (scales[:, None, None] ** 2 * np.eye(3)).astype(np.float32),
