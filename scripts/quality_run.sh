@@ -1,50 +1,58 @@
 #!/usr/bin/env bash
-# The `small` quality run (docs/REPRODUCTION.md) as one job of a chain on a GPU machine:
-# three chains of stages (scripts/timed_job.py) side by side on one GPU, each stage resumed
-# where an earlier job of the chain stopped when the workspaces are still there.
+# The `small` quality run (docs/REPRODUCTION.md) as one job of a chain on a GPU machine. Its
+# stages (scripts/timed_job.py) resume where an earlier job stopped when the workspaces are
+# still there (the next job started within the 30 s the machine stays warm).
 #
-#   A: pseudo4d, train_base, then the soft variants (soft, soft_all)
-#   B: once the base model and the pseudo-4D grids are there, the hard variant
-#   D: train_depth (when the held-out renders are there), then the sequential variant
-#   C (with SAMPLE): sample_4d over the SAMPLE variants whose models exist, once soft, hard
-#      and sequential are fine-tuned (or only SAMPLE_S seconds are left), then evaluate on them
+#   A: pseudo4d, train_base (or the bundle's base), train_depth with DEPTH=1, then the 4D
+#      variants of VARIANTS one after another (chains side by side on one GPU train no
+#      faster than one: 2026-12-02, docs/REPRODUCTION.md)
+#   C (with SAMPLE): sample_4d over the SAMPLE variants whose models exist, once those of them
+#      that A trains are fine-tuned (or only SAMPLE_S seconds are left), then evaluate on them
 #
 # Run from the repository root:
-#   PACKED="dir ..." END=570 COLLECT_A="data/..." COLLECT_B="data/..." bash scripts/quality_run.sh
+#   PACKED="dir ..." END=570 VARIANTS="hard sequential" SAMPLE=soft,soft_free COLLECT_A="data/..." \
+#     bash scripts/quality_run.sh
 #
 # PACKED: directories each holding packed data (`fourreal pack`) and an `unpack.txt` of
 #   NAME=DEST lines (e.g. `clips=data/videos/clips`), unpacked once into $WORK/in.
 # PARAMS: the params file (default docs/results/quality/params.yaml).
-# END: seconds this job may take in all; COLLECT_A/B/D: workspace paths sent back in $OUT.
-# SAMPLE_S: the seconds sample_4d is given at least (default 300).
+# END: seconds this job may take in all; COLLECT_A: workspace paths sent back in $OUT.
+# VARIANTS: the 4D variants to train (default "soft hard sequential soft_all").
+# SAMPLE_S: the seconds sample_4d is given at least (default 300); SAMPLE_WS: the sampling
+#   workspace's name (default wsc; another name samples another set of variants apart).
 # WORK: where the workspaces live (default /tmp).
-# The base model of a bundle, models/small/base (bf16, as the run exported it), is taken as
-# train_base's output instead of training it again.
-# BASE_LATER=1: that base model comes with a later job of the chain; this one runs only
-# pseudo4d and train_depth.
+# BUNDLE: a model bundle (default models/small): its base model is taken as train_base's
+#   output and its 4D model as the soft variant's, instead of training them again; its
+#   parts travel one job at a time (carry models/small/base in one job, .../model_4d in another).
+# BASE_LATER=1: no base model yet (it comes with a later job); this job runs only pseudo4d
+#   and train_depth.
 #
-# $OUT receives a.back.tar.NN, b.back.tar.NN, d.back.tar.NN (the collected paths, parts of
-# 15.9 MiB: `cat a.back.tar.* | tar x`), c.back.tar.NN and meta.tgz (each job's status and
-# logs); collect at most seven parts in all.
+# $OUT receives a.back.tar.NN (the collected paths, parts of 15.9 MiB: `cat a.back.tar.* | tar
+# x`), c.back.tar.NN and meta.tgz (each job's status and logs); collect at most six parts.
 set -u
 T0=$(date +%s)
 END=${END:-570}
 PARAMS=$(realpath "${PARAMS:-docs/results/quality/params.yaml}")
+BUNDLE=${BUNDLE:-models/small}
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
-WORK=${WORK:-/tmp}; IN=$WORK/in; WA=$WORK/wsa; WB=$WORK/wsb; WC=$WORK/wsc; WD=$WORK/wsd
-mkdir -p $IN $WA/data $WB/data $WD/data $WA/.done $OUT/a $OUT/b $OUT/c $OUT/d
+WORK=${WORK:-/tmp}; IN=$WORK/in; WA=$WORK/wsa; WC=$WORK/${SAMPLE_WS:-wsc}
+mkdir -p $IN $WA/data $WA/.done $OUT/a $OUT/c
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.used --format=csv,noheader
 
 left() { echo $(( END - ($(date +%s) - T0) )); }
 done_in() {  # done_in WS STAGE: has that stage finished in that workspace?
   python -c "import json,sys; s=json.load(open('$1/.done/status.json')); sys.exit(0 if s.get(sys.argv[1],{}).get('done') else 1)" "$2" 2>/dev/null
 }
-job() {  # job WS OUTDIR COLLECT STAGE...
-  local ws=$1 out=$2 col=$3; shift 3
-  local args=(); for s in "$@"; do args+=(--stage "$s"); done
-  for p in $col; do args+=(--collect "$p"); done
-  python scripts/timed_job.py --workspace $ws --params "$PARAMS" --budget $(left) \
-    --out $out --part-mb 15.9 "${args[@]}"
+mark_done() {  # mark_done FROM STAGE...: these stages of chain A are done, their output taken from FROM
+  python - "$WA/.done/status.json" "$@" <<'PY'
+import json, os, sys
+path, source, steps = sys.argv[1], sys.argv[2], sys.argv[3:]
+status = json.load(open(path)) if os.path.isfile(path) else {}
+for s in steps:
+    status[s] = {"done": True, "seconds": 0.0, "runs": [], "from": source}
+json.dump(status, open(path, "w"), indent=1)
+PY
+  echo "taken from $1: ${*:2}"
 }
 link() { [ -L "$2" ] || [ -e "$2" ] || ln -s "$1" "$2"; }  # link TARGET NAME
 
@@ -55,71 +63,63 @@ done
 [ ${#unpack[@]} -gt 0 ] && python scripts/timed_job.py --workspace $IN --params "$PARAMS" --budget 300 \
   "${unpack[@]}" --out $WORK/unpack_out > /dev/null
 echo "inputs after $(( $(date +%s) - T0 )) s: $(ls -d $IN/data/*/* 2>/dev/null | tr '\n' ' ')"
-for w in $WA $WB $WD; do link $IN/data/videos $w/data/videos; link $IN/data/render $w/data/render; done
-for w in $WB $WD; do link $WA/data/pseudo4d $w/data/pseudo4d; link $WA/data/train_base $w/data/train_base; done
+link $IN/data/videos $WA/data/videos; link $IN/data/render $WA/data/render
 
 BASE="@bf16 data/train_base/model"
 OB="data/train_base/model"
-if [ -f models/small/base/config.json ] && ! done_in $WA "$BASE"; then
+finetuned() { done_in $WA "@over-base data/finetune_4d/$1/model $OB"; }
+if [ -f $BUNDLE/base/config.json ] && ! done_in $WA "$BASE"; then
   mkdir -p $WA/data/train_base && rm -rf $WA/data/train_base/model
-  cp -r models/small/base $WA/data/train_base/model
-  python - "$WA/.done/status.json" "$BASE" <<'PY'
-import json, os, sys
-path, steps = sys.argv[1], ["train_base", sys.argv[2]]
-status = json.load(open(path)) if os.path.isfile(path) else {}
-for s in steps:
-    status[s] = {"done": True, "seconds": 0.0, "runs": [], "from": "models/small/base"}
-json.dump(status, open(path, "w"), indent=1)
+  cp -r $BUNDLE/base $WA/data/train_base/model
+  mark_done $BUNDLE/base train_base "$BASE"
+fi
+if [ -f $BUNDLE/model_4d/config.json ] && ! finetuned soft; then  # the bundle's 4D model is the soft variant
+  mkdir -p $WA/data/finetune_4d/soft && rm -rf $WA/data/finetune_4d/soft/model
+  cp -r $BUNDLE/model_4d $WA/data/finetune_4d/soft/model
+  python - $WA/data/finetune_4d/soft/model/config.json <<'PY'
+import json, sys
+spec = json.load(open(sys.argv[1]))
+spec["base"] = "../../../train_base/model"  # the workspace's base model, which the bundle's is
+json.dump(spec, open(sys.argv[1], "w"), indent=1)
 PY
-  echo "base model taken from models/small/base"
+  mark_done $BUNDLE/model_4d "train_4d --variant soft --phase pseudo" "train_4d --variant soft --phase render" \
+    "@over-base data/finetune_4d/soft/model $OB"
 fi
 
-stages_a=(pseudo4d train_base "$BASE"
-  "train_4d --variant soft --phase pseudo" "train_4d --variant soft --phase render"
-  "@over-base data/train_4d/soft/model $OB" "@over-base data/finetune_4d/soft/model $OB"
-  "train_4d --variant soft_all --phase pseudo" "train_4d --variant soft_all --phase render"
-  "@over-base data/finetune_4d/soft_all/model $OB")
-[ -n "${BASE_LATER:-}" ] && stages_a=(pseudo4d)
-job $WA $OUT/a "${COLLECT_A:-}" "${stages_a[@]}" > $OUT/a/job.log 2>&1 &
-base_ready() {  # wait until the base model and the pseudo-4D grids are there (or never)
-  while [ $(left) -gt 60 ] && [ -z "${BASE_LATER:-}" ] && ! { done_in $WA pseudo4d && done_in $WA "$BASE"; }; do
-    sleep 5
+stages_a=(pseudo4d)
+[ -n "${DEPTH:-}" ] && [ -d $IN/data/render/grids/test ] && stages_a+=(train_depth)
+if [ -z "${BASE_LATER:-}" ]; then
+  stages_a+=(train_base "$BASE")
+  for v in ${VARIANTS:-soft hard sequential soft_all}; do
+    stages_a+=("train_4d --variant $v --phase pseudo" "train_4d --variant $v --phase render")
+    [ $v = soft ] && stages_a+=("@over-base data/train_4d/soft/model $OB")
+    stages_a+=("@over-base data/finetune_4d/$v/model $OB")
   done
-  done_in $WA pseudo4d && done_in $WA "$BASE"
-}
-(
-  base_ready || exit 0
-  job $WB $OUT/b "${COLLECT_B:-}" \
-    "train_4d --variant hard --phase pseudo" "train_4d --variant hard --phase render" \
-    "@over-base data/finetune_4d/hard/model $OB"
-) > $OUT/b/job.log 2>&1 &
-(
-  [ -d $IN/data/render/grids/test ] && job $WD $OUT/d "" train_depth
-  base_ready || exit 0
-  job $WD $OUT/d "${COLLECT_D:-}" \
-    "train_4d --variant sequential --phase pseudo" "train_4d --variant sequential --phase render" \
-    "@over-base data/finetune_4d/sequential/model $OB"
-) > $OUT/d/job.log 2>&1 &
+fi
+args=(); for s in "${stages_a[@]}"; do args+=(--stage "$s"); done
+for p in ${COLLECT_A:-}; do args+=(--collect "$p"); done
+python scripts/timed_job.py --workspace $WA --params "$PARAMS" --budget $(left) --out $OUT/a --part-mb 15.9 \
+  "${args[@]}" > $OUT/a/job.log 2>&1 &
+
 if [ -n "${SAMPLE:-}" ]; then (
-  finetuned() { done_in $1 "@over-base data/finetune_4d/$2/model $OB"; }
-  mkdir -p $WC/data/train_4d $WC/data/finetune_4d
+  mkdir -p $WC/data
   link $IN/data/videos $WC/data/videos; link $IN/data/render $WC/data/render
-  for d in pseudo4d train_base; do link $WA/data/$d $WC/data/$d; done
-  while [ $(left) -gt ${SAMPLE_S:-300} ] && ! { finetuned $WA soft && finetuned $WB hard && finetuned $WD sequential; }; do
-    sleep 5
-  done
-  finetuned $WA soft || exit 0
-  [ -d $WA/data/train_4d/soft/model ] && link $WA/data/train_4d/soft $WC/data/train_4d/soft
-  for wv in $WA:soft $WA:soft_all $WB:hard $WD:sequential; do
-    finetuned ${wv%%:*} ${wv#*:} && link ${wv%%:*}/data/finetune_4d/${wv#*:} $WC/data/finetune_4d/${wv#*:}
-  done
+  for d in pseudo4d train_base train_4d finetune_4d; do link $WA/data/$d $WC/data/$d; done
+  waiting() {  # is a SAMPLE variant that this job trains not fine-tuned yet?
+    for v in ${SAMPLE//,/ }; do
+      [[ " ${VARIANTS:-soft hard sequential soft_all} " == *" $v "* ]] && ! finetuned $v && return 0
+    done
+    ! { done_in $WA pseudo4d && done_in $WA "$BASE"; }
+  }
+  while [ $(left) -gt ${SAMPLE_S:-300} ] && waiting; do sleep 5; done
+  done_in $WA pseudo4d && done_in $WA "$BASE" || exit 0
   python - "$PARAMS" "$WC/params_sample.yaml" "$SAMPLE" <<'PY'
 import os, sys, yaml
 params = yaml.safe_load(open(sys.argv[1]))
 keep = sys.argv[3].split(",")
 os.chdir(os.path.dirname(sys.argv[2]))  # trained variants are sampled only if their model is there
 params["sample_4d"]["variants"] = {k: v for k, v in params["sample_4d"]["variants"].items()
-                                   if k in keep and (not v["model"] or os.path.isdir(v["model"]))}
+                                   if k in keep and (not v["model"] or os.path.isfile(os.path.join(v["model"], "config.json")))}
 print("sampling", list(params["sample_4d"]["variants"]))
 # evaluate tabulates them alone: 4Real and the reconstruction run in later jobs, and
 # structure from motion (pycolmap) would take most of the job
@@ -133,10 +133,11 @@ PY
 ) > $OUT/c/job.log 2>&1 & fi
 wait
 
-for j in a b c d; do for f in $OUT/$j/back.tar.*; do [ -e "$f" ] && mv "$f" $OUT/$j.$(basename $f); done; done
-for j in a b c d; do [ -f $WORK/ws$j/.done/status.json ] && cp $WORK/ws$j/.done/status.json $OUT/$j/status_workspace.json; done
-tar czf $OUT/meta.tgz -C $OUT a b c d && rm -rf $OUT/a $OUT/b $OUT/c $OUT/d
-for w in $WA $WB $WC $WD; do
+for j in a c; do for f in $OUT/$j/back.tar.*; do [ -e "$f" ] && mv "$f" $OUT/$j.$(basename $f); done; done
+[ -f $WA/.done/status.json ] && cp $WA/.done/status.json $OUT/a/status_workspace.json
+[ -f $WC/.done/status.json ] && cp $WC/.done/status.json $OUT/c/status_workspace.json
+tar czf $OUT/meta.tgz -C $OUT a c && rm -rf $OUT/a $OUT/c
+for w in $WA $WC; do
   [ -f $w/.done/status.json ] && python -c "import json; [print(k, v['done'], v['seconds']) for k, v in json.load(open('$w/.done/status.json')).items()]"
 done
 ls -la $OUT; echo "job took $(( $(date +%s) - T0 )) s"
