@@ -89,3 +89,18 @@ def content_digests(root) -> dict[str, str]:
             h.update(key.encode() + np.ascontiguousarray(arrays[key]).tobytes())
         out[str(path.relative_to(root))] = h.hexdigest()
     return out
+
+
+def textured_square_grid(views: int, times: int, height: int, width: int):
+    """A still textured square on a flat background, one pixel further right in each view, at
+    depth 2: ``rgb [V, T, H, W, 3]`` uint8, ``depth [V, T, H, W]`` (0 off the square) and the
+    views' intrinsics ``[V, 3, 3]`` (fitted to 16x24 frames)."""
+    rng = np.random.default_rng(0)
+    rgb = np.full((views, times, height, width, 3), 120, np.uint8)
+    depth = np.zeros((views, times, height, width), np.float32)
+    patch = rng.integers(0, 255, (8, 12, 3), dtype=np.uint8)
+    for i in range(views):
+        rgb[i, :, 4:12, 5 + i:17 + i] = patch
+        depth[i, :, 4:12, 5 + i:17 + i] = 2.0
+    Ks = np.repeat(np.array([[[20.0, 0, 12], [0, 20.0, 8], [0, 0, 1]]], np.float32), views, 0)
+    return rgb, depth, Ks

@@ -10,6 +10,7 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
+from conftest import textured_square_grid
 from fourreal.formats.grid import Grid, save_grid
 from fourreal.reconstruction.deformation import Deformable
 from fourreal.reconstruction.export import export_reconstruction, view_poses
@@ -147,14 +148,7 @@ def test_export_is_a_validated_reconstruct_option():
 def test_the_stage_writes_exports_when_asked_and_the_cli_writes_the_same_gaussians(tmp_path, monkeypatch):
     from fourreal.running.cli import main
 
-    rng = np.random.default_rng(0)
-    rgb = np.full((V, T, H, W, 3), 120, np.uint8)
-    depth = np.zeros((V, T, H, W), np.float32)
-    patch = rng.integers(0, 255, (8, 12, 3), dtype=np.uint8)
-    for i in range(V):  # a textured square, one pixel further right in each view
-        rgb[i, :, 4:12, 5 + i:17 + i] = patch
-        depth[i, :, 4:12, 5 + i:17 + i] = 2.0
-    Ks = np.repeat(np.array([[[20.0, 0, 12], [0, 20.0, 8], [0, 0, 1]]], np.float32), V, 0)
+    rgb, depth, Ks = textured_square_grid(V, T, H, W)
     save_grid(tmp_path / "grids/a.grid.npz", Grid(rgb=rgb, depth=depth, intrinsics=Ks, meta={"source": "a", "fps": 8.0}))
     section = {"sources": [str(tmp_path / "grids")], "fit_steps": 3, "prune_steps": 2, "stride": 1, "holdout_every": 2,
                "backend": "torch", "export": True}

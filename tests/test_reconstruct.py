@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import textured_square_grid
 from fourreal.reconstruction.config import ReconstructConfig
 from fourreal.reconstruction.deformation import Deformable, TimeDeformation
 from fourreal.reconstruction.gaussians import SH_C0, SPLAT_FIELDS, GaussianCloud, render, write_splat_ply
@@ -193,15 +194,7 @@ def test_time_deformation_is_zero_at_time_zero():
 def test_reconstruction_is_bit_reproducible_on_cpu():
     from fourreal.reconstruction.pipeline import reconstruct
 
-    rng = np.random.default_rng(0)
-    v, t, h, w = 3, 3, 16, 24
-    rgb = np.full((v, t, h, w, 3), 120, np.uint8)
-    depth = np.zeros((v, t, h, w), np.float32)
-    patch = rng.integers(0, 255, (8, 12, 3), dtype=np.uint8)
-    for i in range(v):  # a textured square, one pixel further right in each view
-        rgb[i, :, 4:12, 5 + i:17 + i] = patch
-        depth[i, :, 4:12, 5 + i:17 + i] = 2.0
-    Ks = np.repeat(np.array([[[20.0, 0, 12], [0, 20.0, 8], [0, 0, 1]]], np.float32), v, 0)
+    rgb, depth, Ks = textured_square_grid(3, 3, 16, 24)
     cfg = ReconstructConfig(fit_steps=6, prune_steps=3, stride=1, holdout_every=2, backend="torch")
     a = reconstruct(rgb, depth, Ks, cfg, progress=False)
     torch.manual_seed(123)  # the global RNG state must not matter
