@@ -17,7 +17,7 @@
 #   NAME=DEST lines (e.g. `clips=data/videos/clips`), unpacked once into $WORK/in.
 # PARAMS: the params file (default docs/results/quality/params.yaml).
 # END: seconds this job may take in all; COLLECT_A: workspace paths sent back in $OUT.
-# VARIANTS: the 4D variants to train (default "soft hard sequential soft_all").
+# VARIANTS: the 4D variants to train (default "soft hard sequential soft_all"; "" trains none).
 # SAMPLE_S: the seconds sample_4d is given at least (default 300); SAMPLE_WS: the sampling
 #   workspace's name (default wsc; another name samples another set of variants apart).
 # WORK: where the workspaces live (default /tmp).
@@ -34,6 +34,7 @@ T0=$(date +%s)
 END=${END:-570}
 PARAMS=$(realpath "${PARAMS:-docs/results/quality/params.yaml}")
 BUNDLE=${BUNDLE:-models/small}
+VARIANTS=${VARIANTS-soft hard sequential soft_all}  # set but empty: train none
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 WORK=${WORK:-/tmp}; IN=$WORK/in; WA=$WORK/wsa; WC=$WORK/${SAMPLE_WS:-wsc}
 mkdir -p $IN $WA/data $WA/.done $OUT/a $OUT/c
@@ -68,6 +69,7 @@ link $IN/data/videos $WA/data/videos; link $IN/data/render $WA/data/render
 BASE="@bf16 data/train_base/model"
 OB="data/train_base/model"
 finetuned() { done_in $WA "@over-base data/finetune_4d/$1/model $OB"; }
+base_ready() { done_in $WA pseudo4d && done_in $WA "$BASE"; }
 if [ -f $BUNDLE/base/config.json ] && ! done_in $WA "$BASE"; then
   mkdir -p $WA/data/train_base && rm -rf $WA/data/train_base/model
   cp -r $BUNDLE/base $WA/data/train_base/model
@@ -90,7 +92,7 @@ stages_a=(pseudo4d)
 [ -n "${DEPTH:-}" ] && [ -d $IN/data/render/grids/test ] && stages_a+=(train_depth)
 if [ -z "${BASE_LATER:-}" ]; then
   stages_a+=(train_base "$BASE")
-  for v in ${VARIANTS:-soft hard sequential soft_all}; do
+  for v in $VARIANTS; do
     stages_a+=("train_4d --variant $v --phase pseudo" "train_4d --variant $v --phase render")
     [ $v = soft ] && stages_a+=("@over-base data/train_4d/soft/model $OB")
     stages_a+=("@over-base data/finetune_4d/$v/model $OB")
@@ -107,12 +109,12 @@ if [ -n "${SAMPLE:-}" ]; then (
   for d in pseudo4d train_base train_4d finetune_4d; do link $WA/data/$d $WC/data/$d; done
   waiting() {  # is a SAMPLE variant that this job trains not fine-tuned yet?
     for v in ${SAMPLE//,/ }; do
-      [[ " ${VARIANTS:-soft hard sequential soft_all} " == *" $v "* ]] && ! finetuned $v && return 0
+      [[ " $VARIANTS " == *" $v "* ]] && ! finetuned $v && return 0
     done
-    ! { done_in $WA pseudo4d && done_in $WA "$BASE"; }
+    ! base_ready
   }
   while [ $(left) -gt ${SAMPLE_S:-300} ] && waiting; do sleep 5; done
-  done_in $WA pseudo4d && done_in $WA "$BASE" || exit 0
+  base_ready || exit 0
   python - "$PARAMS" "$WC/params_sample.yaml" "$SAMPLE" <<'PY'
 import os, sys, yaml
 params = yaml.safe_load(open(sys.argv[1]))

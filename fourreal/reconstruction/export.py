@@ -25,11 +25,11 @@ import numpy as np
 import torch
 
 from fourreal.formats.files import write_json
-from fourreal.reconstruction.config import ReconstructionInputError
+from fourreal.reconstruction.config import ReconstructConfig, ReconstructionInputError, compute_device
 from fourreal.reconstruction.deformation import Deformable
 from fourreal.reconstruction.gaussians import GaussianCloud, render, render_depth, write_splat_ply
 from fourreal.reconstruction.geometry import fit_rigid
-from fourreal.reconstruction.output import as_uint8, sweep, write_sweep_mp4
+from fourreal.reconstruction.output import as_uint8, read_reconstruction, sweep, write_sweep_mp4
 from fourreal.reconstruction.points import estimate_normals, fuse_tsdf, write_mesh, write_point_cloud
 
 
@@ -40,12 +40,13 @@ def reference_view(model: Deformable) -> int:
 
 def check_indices(kind: str, chosen: list[int] | None, count: int, where: str) -> list[int]:
     """``chosen`` (all of ``0..count-1`` when None or empty) sorted and without repeats; a
-    one-line ``ValueError`` naming ``kind``, ``where`` and the valid range for any out of it."""
+    one-line :class:`ReconstructionInputError` naming ``kind``, ``where`` and the valid range
+    for any out of it."""
     picked = sorted(set(range(count) if not chosen else chosen))
     bad = [i for i in picked if not 0 <= i < count]
     if bad:
-        raise ReconstructionInputError(f"{kind} index {bad[0]} out of range for {where}, whose {kind}s are 0..{count - 1}; "
-                         f"choose {kind}s in that range")
+        raise ReconstructionInputError(f"{kind} index {bad[0]} out of range for {where}, whose {kind}s are "
+                                       f"0..{count - 1}; choose {kind}s in that range")
     return picked
 
 
@@ -129,7 +130,7 @@ def export_frames(model: Deformable, Ks: np.ndarray, height: int, width: int, ba
     - ``export.json``: the frame, the times and views, and per time the counts written.
 
     ``times`` and ``views`` default to all; an index out of range raises a one-line
-    ``ValueError`` naming ``where``. Returns the ``export.json`` content."""
+    :class:`ReconstructionInputError` naming ``where``. Returns the ``export.json`` content."""
     times = check_indices("time", times, model.times, where)
     views = check_indices("view", views, model.offsets.shape[0], where)
     out = Path(out)
@@ -157,13 +158,10 @@ def export_reconstruction(directory: str | Path, out: str | Path, times: list[in
     """:func:`export_frames` of a reconstruction directory written by the ``reconstruct``
     stage (its model, intrinsics, frame size and fps; the background estimated from its
     renders), on CUDA when there is one and ``backend`` allows it. Returns the summary."""
-    from fourreal.reconstruction.config import ReconstructConfig, compute_device
-    from fourreal.reconstruction.output import read_reconstruction
-
     model, renders = read_reconstruction(directory)
     if renders.intrinsics is None:
-        raise ReconstructionInputError(f"{directory}/renders.grid.npz has no intrinsics; export a directory written by the "
-                         "reconstruct stage (data/reconstruct/grids/<source>/<name>)")
+        raise ReconstructionInputError(f"{directory}/renders.grid.npz has no intrinsics; export a directory written "
+                                       "by the reconstruct stage (data/reconstruct/grids/<source>/<name>)")
     model = model.to(compute_device(ReconstructConfig(backend=backend)))
     background = estimate_background(model, renders.rgb, renders.intrinsics, backend)
     height, width = renders.shape[2:4]

@@ -67,8 +67,8 @@ def canonical_init(frames: np.ndarray, depth: np.ndarray, Ks: np.ndarray, cfg: R
     col, sc = np.concatenate(colors), np.concatenate(scales)
     seeds = len(p)
     if seeds < 8:
-        raise ReconstructionInputError(f"only {seeds} points could be tracked to the centre view; the column's views may not overlap "
-                         "(lower reconstruct.fb_threshold strictness or check the grid)")
+        raise ReconstructionInputError(f"only {seeds} points could be tracked to the centre view; the column's views "
+                                       "may not overlap (lower reconstruct.fb_threshold strictness or check the grid)")
     first = voxel_representatives(p, float(np.median(sc)) * 1.5)
     p, xyz, ok, col, sc = p[first], xyz[:, first], ok[:, first], col[first], sc[first]
     inlier = statistical_inliers(p)
