@@ -130,7 +130,8 @@ yaml.safe_dump(params, open(sys.argv[2], "w"), sort_keys=False)
 PY
   python scripts/timed_job.py --workspace $WC --params $WC/params_sample.yaml --budget $(left) \
     --out $OUT/c --part-mb 15.9 --stage sample_4d --stage evaluate --collect params_sample.yaml \
-    --collect data/sample_4d/metrics.json --collect data/sample_4d/scores.json --collect data/sample_4d/previews \
+    --collect data/sample_4d/metrics.json --collect data/sample_4d/details.json --collect data/sample_4d/scores.json \
+    --collect data/sample_4d/previews \
     --collect data/eval
 ) > $OUT/c/job.log 2>&1 & fi
 wait

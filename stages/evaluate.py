@@ -5,7 +5,10 @@ Outputs under ``data/eval/``: ``table1.md``/``.csv`` (FVD, CLIP, VideoScore — 
 weights —, flow-warping error along time and views, PSNR/SSIM against the truth),
 ``table2.md``/``.csv`` (matching share at epipolar thresholds, COLMAP structure from motion),
 ``table3.md``/``.csv`` (reconstruction PSNR/SSIM on fitted and held-out cells, per source),
-``plots/`` (bar charts per metric) and ``metrics.json`` (every number, per variant).
+``plots/`` (bar charts per metric), ``details.json`` (every number, per variant, and the
+reconstruction's per source) and ``metrics.json`` (headline: the main variant's PSNR, SSIM
+and warping error along time, and the best baseline's PSNR, 4Real's by default, with the
+margin over it).
 """
 
 from __future__ import annotations
@@ -26,8 +29,17 @@ from fourreal.formats.files import atomic_dir
 from fourreal.formats.grid import list_grids, load_grid
 from fourreal.running.config import load_section
 from fourreal.running.errors import UserError
-from fourreal.running.stage import run_stage, stage_args, write_metrics
-from fourreal.sampling.sample_4d import Sample4DConfig, held_out_truths
+from fourreal.running.stage import run_stage, stage_args, versus_baseline, write_metrics
+from fourreal.sampling.sample_4d import Sample4DConfig, held_out_truths, main_variant
+
+
+def headline(details: dict, variants: list[str], baselines: list[str]) -> dict:
+    """The stage's metrics from its details: the main variant's (:func:`main_variant` of
+    ``variants``) PSNR, SSIM and warping error along time, and the best PSNR of the
+    ``baselines`` rows with the margin over it."""
+    main = details[main_variant(variants)]
+    return {"psnr": main["psnr"], "ssim": main["ssim"], "warp_error_time": main["warp_error_time"],
+            **versus_baseline(main["psnr"], [details[name]["psnr"] for name in baselines])}
 
 
 def main() -> None:
@@ -54,6 +66,7 @@ def main() -> None:
     workers = cfg.workers or os.cpu_count() or 1
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if workers > 1 else None
     sources = {name: samples for name in cfg.variants}
+    baselines: list[str] = []
     for directory in map(Path, cfg.baselines):
         if not (directory / "scores.json").is_file():
             raise UserError(f"evaluate: {directory / 'scores.json'} missing; run the stage that writes {directory} "
@@ -61,6 +74,7 @@ def main() -> None:
         extra = json.loads((directory / "scores.json").read_text())
         scores.update(extra)
         sources.update({name: directory for name in extra})
+        baselines += list(extra)
     for name in tqdm([*sources, "truth"], desc="evaluating", unit="variant"):
         if name == "truth":
             grids, ks, sc = truths, truth_k, None
@@ -86,6 +100,9 @@ def main() -> None:
         if not path.is_file():
             raise UserError(f"evaluate: {path} missing; run `dvc repro reconstruct` or set evaluate.reconstruction to \"\"")
         recon = {k: v for k, v in json.loads(path.read_text()).items() if isinstance(v, dict)}
+        if not recon:
+            raise UserError(f"evaluate: {path} holds no per-source reconstruction scores; set evaluate.reconstruction "
+                             "to reconstruct's details.json (or \"\" to leave Table 3 out)")
         write_table(out / "table3.md", out / "table3.csv", "Table 3: reconstruction (deformable 3D Gaussians)", TABLE3, recon)
     with atomic_dir(out / "plots") as tmp:
         bar_charts(tmp / "table1.png", TABLE1, rows)
@@ -93,9 +110,9 @@ def main() -> None:
     def clean(v):
         return (round(v, 5) if np.isfinite(v) else None) if isinstance(v, float) else v
 
-    metrics = {name: {k: clean(v) for k, v in m.items()} for name, m in rows.items()}
-    metrics.update({f"reconstruction/{name}": m for name, m in recon.items()})
-    write_metrics(out, metrics)
+    details = {name: {k: clean(v) for k, v in m.items()} for name, m in rows.items()}
+    details.update({f"reconstruction/{name}": m for name, m in recon.items()})
+    write_metrics(out, headline(details, cfg.variants, baselines), details)
 
 
 if __name__ == "__main__":

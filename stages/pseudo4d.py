@@ -3,7 +3,8 @@
 Outputs under ``data/pseudo4d/``: ``grids/*.grid.npz`` (from the training clips),
 ``test_grids/*.grid.npz`` (from the clips of the held-out videos, the same way; empty when
 none are held out), ``previews/`` (contact sheet, viewer and row/column mp4s of the first
-training grids) and ``metrics.json``.
+training grids), ``metrics.json`` (headline: training and held-out grids) and
+``details.json`` (grid counts and shape, motion scale statistics).
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from fourreal.running.config import load_section
 from fourreal.running.errors import UserError
 from fourreal.running.layout import CLIPS, TEST_CLIPS
 from fourreal.running.stage import run_stage, stage_args, write_metrics
+
+
+def headline(details: dict) -> dict:
+    """The stage's metrics from its details: training and held-out grids."""
+    return {"grids": details["grids"], "held_out": details["test_grids"]}
+
 
 def main() -> None:
     args = stage_args("pseudo4d", __doc__)
@@ -37,14 +44,15 @@ def main() -> None:
     with atomic_dir(f"{args.out}/previews") as tmp:
         for name, grid in tqdm(shown, desc="previews", unit="grid"):
             write_grid_previews(grid, tmp, name, cfg.preview)
-    write_metrics(args.out, {
+    details = {
         "grids": len(scales),
         "test_grids": tests,
         "views": cfg.num_views,
         "times": times,
         "motion_scale_mean": float(np.mean(scales)),
         "motion_scale_min": float(np.min(scales)),
-    })
+    }
+    write_metrics(args.out, headline(details), details)
 
 
 if __name__ == "__main__":

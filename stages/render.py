@@ -3,7 +3,8 @@
 Outputs under ``data/render/``: ``grids/{train,test}/<asset>.grid.npz`` (RGB, depth,
 cameras; kept between runs so an interrupted render resumes), ``clips/`` (rows, columns and
 the diagonal of training grids, for the base video model), ``previews/``,
-``failures.json`` and ``metrics.json``.
+``failures.json``, ``metrics.json`` (headline: grids, held-out grids, failed assets) and
+``details.json`` (assets rendered, per split, failed).
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ from fourreal.running.layout import ASSET_FILES, ASSET_MANIFEST
 from fourreal.running.stage import run_stage, stage_args, write_metrics, write_run
 
 log = logging.getLogger("stages.render")
+
+
+def headline(details: dict) -> dict:
+    """The stage's metrics from its details: grids (one per asset rendered), held-out grids,
+    assets that failed to render."""
+    return {"grids": details["assets"], "held_out": details["test"], "skipped": details["failed"]}
 
 
 def main() -> None:
@@ -54,12 +61,13 @@ def main() -> None:
         for job in done[: cfg.preview.max_items]:
             write_grid_previews(load_grid(job.out), tmp, job.name, cfg.preview)
     images = len(rendered) * cfg.num_views * cfg.num_times
-    write_metrics(out, {
+    details = {
         "assets": len(done),
         "train": sum(j.split == "train" for j in done),
         "test": sum(j.split == "test" for j in done),
         "failed": len(failed),
-    })
+    }
+    write_metrics(out, headline(details), details)
     write_run(out, {"rendered_now": len(rendered), "reused": len(reused), "seconds": round(seconds, 2),
                     "seconds_per_image": round(seconds / images, 4) if images else None})
 

@@ -5,11 +5,12 @@ the pseudo-4D grids of held-out real videos.
 Outputs under ``data/sample_4d/``: ``<variant>/<asset>.grid.npz``,
 ``pseudo/<variant>/<grid>.grid.npz`` (from the pseudo-4D test grids; empty without them),
 ``previews/`` (each variant's first grid), ``scores.json`` (per variant and asset, and under
-``pseudo`` per variant and pseudo-4D grid) and ``metrics.json`` (mean PSNR/SSIM of generated
+``pseudo`` per variant and pseudo-4D grid), ``details.json`` (mean PSNR/SSIM of generated
 cells per variant and of the two copy baselines, whole frames and over the truth's
 foreground: ``<name>_psnr``, ``<name>_ssim``, ``<name>_fg_psnr``, ``<name>_fg_ssim``; on the
 pseudo-4D grids, whole frames: ``pseudo_<name>_psnr``, ``pseudo_<name>_ssim``, and their
-count ``pseudo_grids``).
+count ``pseudo_grids``) and ``metrics.json`` (headline: the main variant's ``psnr``, ``ssim``
+and ``fg_psnr``, the better copy baseline's PSNR and the margin over it).
 """
 
 from __future__ import annotations
@@ -24,12 +25,24 @@ from fourreal.formats.grid import load_grid
 from fourreal.formats.preview import write_grid_previews
 from fourreal.running.config import load_section
 from fourreal.running.errors import UserError
-from fourreal.running.stage import run_stage, stage_args, write_metrics
-from fourreal.sampling.sample_4d import (BASELINES, Sample4DConfig, held_out_truths, load_truths, mean_metrics, model_replicas,
-                                 pseudo_scores, pseudo_test_paths, rendered_scores, sample_truths, variant_model,
-                                 variant_window)
+from fourreal.running.stage import run_stage, stage_args, versus_baseline, write_metrics
+from fourreal.sampling.sample_4d import (BASELINES, Sample4DConfig, held_out_truths, load_truths, main_variant, mean_metrics,
+                                 model_replicas, pseudo_scores, pseudo_test_paths, rendered_scores, sample_truths,
+                                 variant_model, variant_window)
 
 log = logging.getLogger("stages.sample_4d")
+
+
+def headline(details: dict, variants: list[str]) -> dict:
+    """The stage's metrics from its details: the main variant's (:func:`main_variant` of
+    ``variants``) PSNR, SSIM and foreground PSNR on the rendered test grids, and the better
+    copy baseline's PSNR with the margin over it; empty without a variant."""
+    main = main_variant(variants)
+    if main is None:
+        return {}
+    psnr = details[f"{main}_psnr"]
+    return {"psnr": psnr, "ssim": details[f"{main}_ssim"], "fg_psnr": details[f"{main}_fg_psnr"],
+            **versus_baseline(psnr, [details[f"{name}_psnr"] for name in BASELINES])}
 
 
 def main() -> None:
@@ -63,11 +76,11 @@ def main() -> None:
             for path in first:
                 write_grid_previews(load_grid(path), tmp, f"{name}_{path.name.removesuffix('.grid.npz')}", cfg.preview)
     write_json(out / "scores.json", {**scores, "pseudo": pseudo if pseudo_truths else {}})
-    metrics = mean_metrics(scores, ("psnr", "ssim", "fg_psnr", "fg_ssim"))
+    details = mean_metrics(scores, ("psnr", "ssim", "fg_psnr", "fg_ssim"))
     if pseudo_truths:
-        metrics.update(mean_metrics(pseudo, ("psnr", "ssim"), prefix="pseudo_"))
-    metrics["pseudo_grids"] = len(pseudo_truths)
-    write_metrics(out, metrics)
+        details.update(mean_metrics(pseudo, ("psnr", "ssim"), prefix="pseudo_"))
+    details["pseudo_grids"] = len(pseudo_truths)
+    write_metrics(out, headline(details, list(cfg.variants)), details)
 
 
 if __name__ == "__main__":

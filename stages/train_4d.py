@@ -4,9 +4,10 @@
     python -m stages.train_4d --variant soft --phase render   # from phase 1, on rendered grids
 
 Outputs under ``data/train_4d/<variant>/`` (phase 1) or ``data/finetune_4d/<variant>/``
-(phase 2): ``model/``, ``checkpoints/``, ``loss.csv``, ``tensorboard/`` and ``metrics.json``
-(with the trainable parameter count and a check that frozen weights did not change), and
-``run.json`` (untracked: speed, MFU, memory).
+(phase 2): ``model/``, ``checkpoints/``, ``loss.csv``, ``tensorboard/``, ``metrics.json``
+(headline: steps, final training loss), ``details.json`` (also what trained, the trainable
+parameter count and a check that frozen weights did not change) and ``run.json`` (untracked:
+speed, MFU, memory).
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ from fourreal.training.train import train
 from fourreal.training.train_configs import Train4DConfig
 
 SOURCES = {"pseudo": [PSEUDO_GRIDS], "render": [RENDER_TRAIN]}
+
+
+def headline(details: dict) -> dict:
+    """The stage's metrics from its details: steps and final training loss."""
+    return {"steps": details["steps"], "loss": details["final_train_loss"]}
 
 
 def main() -> None:
@@ -76,14 +82,15 @@ def main() -> None:
     export_model(out / "model", final, model4d_config(model, optim), optim.max_shard_mb)
     unchanged = all(torch.equal(frozen_before[k], v.detach().to(frozen_before[k].device))
                     for k, v in model.named_parameters() if k in frozen_before)
-    write_metrics(out, {
+    details = {
         "trainable": trainable,
         "trainable_parameters": sum(p.numel() for p in params),
         "frozen_parameters_unchanged": unchanged,
         "steps": summary.steps,
         "final_train_loss": None if summary.final_loss is None else round(summary.final_loss, 5),
         "device": summary.device,
-    })
+    }
+    write_metrics(out, headline(details), details)
     tokens = optim.tokens_done(summary.steps, model.base.cfg.patch, grid=True,  # by this run, all ranks
                                start=summary.resumed_from) * summary.world_size
     write_run(out, {

@@ -3,7 +3,9 @@
 Outputs under ``data/train_base/``: ``model/`` (EMA weights as safetensors + config.json),
 ``checkpoints/`` (kept between runs: a killed run resumes), ``loss.csv`` (DVC plot),
 ``tensorboard/`` (untracked), ``samples/`` (dynamic and freeze-time previews), ``metrics.json``
-and ``run.json`` (untracked: speed, MFU, memory).
+(headline: steps, final training loss, held-out loss), ``details.json`` (also the held-out loss
+of the untrained and step-0 models, parameters, settings) and ``run.json`` (untracked: speed,
+MFU, memory).
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ from fourreal.training.train_configs import TrainBaseConfig
 from fourreal.training.video_data import prepare_video_data
 
 log = logging.getLogger("stages.train_base")
+
+
+def headline(details: dict) -> dict:
+    """The stage's metrics from its details: steps, final training loss, the EMA model's held-out loss."""
+    return {"steps": details["steps"], "loss": details["final_train_loss"], "heldout_loss": details["heldout_loss_ema"]}
 
 
 def main() -> None:
@@ -81,7 +88,7 @@ def main() -> None:
     untrained, step0 = untrained.to(device), step0.to(device)
     done = summary.steps - summary.resumed_from  # by this run (seconds count only it)
     tokens = cfg.optim.tokens_done(summary.steps, model.cfg.patch, start=summary.resumed_from) * summary.world_size
-    write_metrics(out, {
+    details = {
         "parameters": count_parameters(model),
         "steps": summary.steps,
         "final_train_loss": None if summary.final_loss is None else round(summary.final_loss, 5),
@@ -92,7 +99,8 @@ def main() -> None:
         "activation_checkpointing": cfg.optim.activation_checkpointing,
         "device": summary.device,
         "world_size": summary.world_size,
-    })
+    }
+    write_metrics(out, headline(details), details)
     write_run(out, {
         "seconds": round(summary.seconds, 2),
         "seconds_all_runs": round(summary.seconds_all_runs, 2),

@@ -2,8 +2,9 @@
 for reconstructing grids that carry no depth (generated ones).
 
 Outputs under ``data/train_depth/``: ``model/`` (config.json + model.safetensors),
-``loss.csv``, ``previews/`` (test frames, their rendered depth and the prediction) and
-``metrics.json`` (AbsRel and foreground IoU on the held-out test grids).
+``loss.csv``, ``previews/`` (test frames, their rendered depth and the prediction),
+``metrics.json`` (headline: steps, final training loss, AbsRel on the held-out test grids)
+and ``details.json`` (also foreground IoU there, frame counts).
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from fourreal.running.config import load_section
 from fourreal.running.stage import run_stage, stage_args, write_metrics
 
 
+def headline(details: dict) -> dict:
+    """The stage's metrics from its details: steps, final training loss, held-out AbsRel."""
+    return {"steps": details["steps"], "loss": details["final_train_loss"], "absrel": details["test_absrel"]}
+
+
 def main() -> None:
     args = stage_args("train_depth", __doc__)
     cfg = load_section(TrainDepthConfig, "train_depth", args.params)
@@ -33,9 +39,10 @@ def main() -> None:
     scores = depth_scores(pred, test_depths)
     with atomic_dir(out / "previews") as tmp:
         write_png(tmp / "depth.png", contact_sheet(depth_sheet(test_frames, test_depths, pred), 72, labels=None))
-    write_metrics(out, {"train_frames": len(frames), "test_frames": len(test_frames), "steps": cfg.steps,
-                        "final_train_loss": round(float(np.mean(losses[-10:])), 5),
-                        "test_absrel": round(scores["absrel"], 4), "test_foreground_iou": round(scores["foreground_iou"], 4)})
+    details = {"train_frames": len(frames), "test_frames": len(test_frames), "steps": cfg.steps,
+               "final_train_loss": round(float(np.mean(losses[-10:])), 5),
+               "test_absrel": round(scores["absrel"], 4), "test_foreground_iou": round(scores["foreground_iou"], 4)}
+    write_metrics(out, headline(details), details)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ Outputs under ``data/video_to_4d/``: ``grid.grid.npz`` (with depth and intrinsic
 ``reconstruction/`` (``canonical.ply``, ``deformation.safetensors``, ``renders.grid.npz``,
 ``loss.csv``; open it with ``fourreal view``), ``previews/`` (input row and generated
 column, the grid's contact sheet, HTML viewer and mp4s, the reconstruction's renders, a
-novel view-and-time sweep and the canonical cloud), ``metrics.json`` (fit and held-out
-PSNR/SSIM of the reconstruction) and ``run.json`` (untracked: timings).
+novel view-and-time sweep and the canonical cloud), ``metrics.json`` (headline: held-out
+PSNR/SSIM of the reconstruction), ``details.json`` (also the fit PSNR/SSIM, Gaussians, input
+and grid size) and ``run.json`` (untracked: timings).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Outputs under ``data/videos/``: ``clips/*.clip.npz`` (mode ``dynamic``; the training
 clips), ``test_clips/*.clip.npz`` (the clips of the whole videos held out by
 ``videos.test_videos``; empty by default), ``previews/clips.png`` (one row per training
-clip) and ``metrics.json``.
+clip), ``metrics.json`` (headline: training and held-out clips, skipped videos) and
+``details.json`` (videos found, used and skipped, clips and frames, also of the held-out videos).
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from fourreal.running.errors import UserError
 from fourreal.running.stage import run_stage, stage_args, write_metrics
 
 log = logging.getLogger("stages.videos")
+
+
+def headline(details: dict) -> dict:
+    """The stage's metrics from its details: training clips, held-out clips, skipped videos."""
+    return {"clips": details["clips"], "held_out": details["test_clips"], "skipped": details["videos_skipped"]}
 
 
 def main() -> None:
@@ -43,7 +49,7 @@ def main() -> None:
     shown = [frames for _, _, frames in report.clips[: cfg.preview.max_items]]
     if shown:
         write_png(f"{args.out}/previews/clips.png", contact_sheet(np.stack(shown), cfg.preview.cell_height, labels=("c", "f")))
-    write_metrics(args.out, {
+    details = {
         "videos_found": len(report.videos_used) + len(report.skipped),
         "videos_used": len(report.videos_used),
         "videos_skipped": len(report.skipped),
@@ -52,7 +58,8 @@ def main() -> None:
         "test_videos": len(report.test_videos_used),
         "test_clips": len(report.test_clips),
         "test_frames": int(sum(len(f) for _, _, f in report.test_clips)),
-    })
+    }
+    write_metrics(args.out, headline(details), details)
     for name, reason in report.skipped.items():
         log.warning("skipped %s: %s", name, reason)
 

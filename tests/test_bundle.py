@@ -170,7 +170,7 @@ def test_to4d_reads_its_models_from_a_bundle(tmp_path):
 
 def test_bundle_command_writes_the_model_card(tmp_path, capsys):
     src = trained_models(tmp_path / "stages")
-    (tmp_path / "stages" / "metrics.json").write_text(json.dumps({"steps": 7, "heldout_loss_ema": 0.25}))
+    (tmp_path / "stages" / "details.json").write_text(json.dumps({"steps": 7, "heldout_loss_ema": 0.25}))
     scores = {"soft_psnr": 21.5, "soft_ssim": 0.7, "soft_fg_psnr": 18.0, "soft_fg_ssim": 0.5, "copy_row_baseline_psnr": 20.0,
               "pseudo_soft_psnr": 25.5, "pseudo_soft_ssim": 0.8}
     (tmp_path / "scores.json").write_text(json.dumps(scores))

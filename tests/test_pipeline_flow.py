@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from fourreal.formats.grid import list_grids, load_grid
+from fourreal.running.stage import HEADLINE_KEYS
 
 from conftest import content_digests, copy_repo
 
@@ -67,42 +68,47 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
 
     first = pipeline(repo=str(repo))
     assert set(first.values()) == {"ran"}
-    render_metrics = json.loads((repo / "data/render/metrics.json").read_text())
-    assert render_metrics["assets"] == 4 and render_metrics["test"] == 2 and render_metrics["failed"] == 0
+    render_details = json.loads((repo / "data/render/details.json").read_text())
+    assert render_details["assets"] == 4 and render_details["test"] == 2 and render_details["failed"] == 0
+    assert json.loads((repo / "data/render/metrics.json").read_text()) == {"grids": 4, "held_out": 2, "skipped": 0}
     assert len(list_grids(repo / "data/render/grids/test")) == 2
-    base = json.loads((repo / "data/train_base/metrics.json").read_text())
+    base = json.loads((repo / "data/train_base/details.json").read_text())
     assert base["steps"] == 30 and base["heldout_loss_ema"] < base["heldout_loss_untrained"]
     losses = [float(line.split(",")[1]) for line in (repo / "data/train_base/loss.csv").read_text().splitlines()[1:]]
     assert len(losses) == 3 and losses[-1] < losses[0]
     assert (repo / "data/train_upsampler/model/config.json").is_file()
-    finetune = json.loads((repo / "data/finetune_4d/soft/metrics.json").read_text())
+    finetune = json.loads((repo / "data/finetune_4d/soft/details.json").read_text())
     assert finetune["trainable"] == "sync" and finetune["frozen_parameters_unchanged"] is True
-    samples = json.loads((repo / "data/sample_4d/metrics.json").read_text())
+    samples = json.loads((repo / "data/sample_4d/details.json").read_text())
     assert {"soft_psnr", "hard_free_ssim", "soft_fg_psnr", "copy_row_baseline_psnr",
             "copy_column_baseline_fg_ssim"} <= set(samples)
     assert samples["pseudo_grids"] == 0 and list((repo / "data/sample_4d/pseudo").iterdir()) == []  # none held out
     generated = list_grids(repo / "data/sample_4d/soft")
     assert len(generated) == 2 and load_grid(generated[0]).shape == (3, 3, 16, 32)
     assert load_grid(generated[0]).intrinsics.shape == (3, 3, 3)  # the input column's cameras, fitted to 16x32
-    depth = json.loads((repo / "data/train_depth/metrics.json").read_text())
+    depth = json.loads((repo / "data/train_depth/details.json").read_text())
     assert depth["steps"] == 20 and depth["test_absrel"] >= 0
-    recon = json.loads((repo / "data/reconstruct/metrics.json").read_text())
+    recon = json.loads((repo / "data/reconstruct/details.json").read_text())
     assert recon["grids"] + recon["failed"] == 2 and recon["render_grids_test"]["heldout_psnr"] > 10
     plys = list((repo / "data/reconstruct/grids/render_grids_test").glob("*/canonical.ply"))
     assert len(plys) == 1
     table1 = (repo / "data/eval/table1.md").read_text()
     assert "Parallel soft (full)" in table1 and "Rendered ground truth" in table1
     assert "Rendered ground truth" in (repo / "data/eval/table3.md").read_text()  # reconstruction table
-    evaluation = json.loads((repo / "data/eval/metrics.json").read_text())
+    evaluation = json.loads((repo / "data/eval/details.json").read_text())
     assert evaluation["truth"]["warp_error_time"] < evaluation["soft_free"]["warp_error_time"]
     assert "4Real (optimisation + SDS)" in table1 and evaluation["4real"]["psnr"] > 5  # the baseline's row
     assert load_grid(repo / "data/baseline_4real/4real" / generated[0].name).shape == (3, 3, 16, 32)
     scene = load_grid(repo / "data/video_to_4d/grid.grid.npz")
     assert scene.shape == (3, 3, 16, 32) and scene.depth.shape == (3, 3, 16, 32) and scene.meta["source"] == str(source)
     assert (repo / "data/video_to_4d/reconstruction/canonical.ply").is_file()
-    assert json.loads((repo / "data/video_to_4d/metrics.json").read_text())["gaussians"] > 0
-    metrics = json.loads((repo / "data/videos/metrics.json").read_text())
-    assert metrics["videos_used"] == 2 and metrics["videos_skipped"] == 1 and metrics["clips"] == 4
+    assert json.loads((repo / "data/video_to_4d/details.json").read_text())["gaussians"] > 0
+    details = json.loads((repo / "data/videos/details.json").read_text())
+    assert details["videos_used"] == 2 and details["videos_skipped"] == 1 and details["clips"] == 4
+    for path in (repo / "data").rglob("metrics.json"):  # a few headline numbers, in the shared names
+        headline = json.loads(path.read_text())
+        assert set(headline) <= set(HEADLINE_KEYS) and len(headline) <= 6, path
+        assert (path.parent / "details.json").is_file(), path
     grids = list_grids(repo / "data/pseudo4d/grids")
     assert len(grids) == 4 and list_grids(repo / "data/pseudo4d/test_grids") == []
     grid = load_grid(grids[0])
@@ -112,17 +118,18 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
 
     assert set(pipeline(repo=str(repo)).values()) == {"skipped"}  # nothing changed: nothing runs
     # A second run of every stage, assets included: identical assets, grids and weights on the
-    # CPU, the same dvc.lock, and tracked metrics without a timing that could differ.
+    # CPU, the same dvc.lock, and tracked metrics and details without a timing that could differ.
     before = content_digests(repo / "data")
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    metrics = {p: p.read_bytes() for p in (repo / "data").rglob("metrics.json")}
+    tracked = [p for name in ("metrics.json", "details.json") for p in (repo / "data").rglob(name)]
+    results = {p: p.read_bytes() for p in tracked}
     again = subprocess.run([sys.executable, "-m", "dvc", "repro", "--force", "--single-item", *stages], cwd=repo,
                            env=_env(), capture_output=True, text=True)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert content_digests(repo / "data") == before
     relocked = yaml.safe_load((repo / "dvc.lock").read_text())
     assert {n: s for n, s in relocked["stages"].items() if s != lock["stages"][n]} == {}
-    assert {p: p.read_bytes() for p in (repo / "data").rglob("metrics.json")} == metrics
+    assert {p: p.read_bytes() for p in tracked} == results
     assert json.loads((repo / "data/train_base/run.json").read_text())["seconds"] > 0  # timings: untracked
 
     set_params(repo, pseudo4d={"seed": 1})

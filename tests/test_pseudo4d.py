@@ -99,7 +99,7 @@ def test_impossible_base_crop_is_reported():
 def run_stage_in(tmp_path, monkeypatch, clips: dict[str, int], test_clips: dict[str, int] | None, **section):
     """Run the pseudo4d stage in ``tmp_path`` on random clips (name -> seed) under
     data/videos/clips and (unless None: no directory at all) data/videos/test_clips;
-    returns its metrics."""
+    returns its details."""
     monkeypatch.chdir(tmp_path)
     for directory, named in (("clips", clips), ("test_clips", test_clips)):
         if named is None:
@@ -114,7 +114,7 @@ def run_stage_in(tmp_path, monkeypatch, clips: dict[str, int], test_clips: dict[
     from stages import pseudo4d
 
     pseudo4d.main()
-    return json.loads((tmp_path / "data/pseudo4d/metrics.json").read_text())
+    return json.loads((tmp_path / "data/pseudo4d/details.json").read_text())
 
 
 def test_the_stage_makes_test_grids_from_the_held_out_clips(tmp_path, monkeypatch):

@@ -162,7 +162,8 @@ def test_the_mask_matches_the_rgb_of_the_truth_window(size):
 
 
 def test_the_stage_writes_both_baselines_and_foreground_keys(tmp_path, monkeypatch):
-    """sample_4d without variants: the copy baselines' scores and metrics, with and without depth."""
+    """sample_4d without variants: the copy baselines' scores and details, with and without
+    depth; no headline metrics without a variant to report."""
     from stages import sample_4d
 
     truth, mask = synthetic_truth()
@@ -176,12 +177,13 @@ def test_the_stage_writes_both_baselines_and_foreground_keys(tmp_path, monkeypat
     monkeypatch.setattr(sys, "argv", ["stages.sample_4d", "--params", str(tmp_path / "params.yaml"),
                                       "--out", str(tmp_path / "out")])
     sample_4d.main()
-    metrics = json.loads((tmp_path / "out/metrics.json").read_text())
+    details = json.loads((tmp_path / "out/details.json").read_text())
     scores = json.loads((tmp_path / "out/scores.json").read_text())
+    assert json.loads((tmp_path / "out/metrics.json").read_text()) == {}
     names = ("copy_row_baseline", "copy_column_baseline")
     keys = ("psnr", "ssim", "fg_psnr", "fg_ssim")
-    assert set(metrics) == {f"{n}_{k}" for n in names for k in keys} | {"pseudo_grids"}
-    assert metrics["pseudo_grids"] == 0 and scores["pseudo"] == {}  # pseudo_test_grids: "" scores none
+    assert set(details) == {f"{n}_{k}" for n in names for k in keys} | {"pseudo_grids"}
+    assert details["pseudo_grids"] == 0 and scores["pseudo"] == {}  # pseudo_test_grids: "" scores none
     assert list((tmp_path / "out/pseudo").iterdir()) == []
     assert set(scores) == {*names, "pseudo"} and set(scores["copy_row_baseline"]) == {"a", "b"}
     assert scores["copy_row_baseline"]["b"]["fg_psnr"] == NO_DEPTH
@@ -189,10 +191,10 @@ def test_the_stage_writes_both_baselines_and_foreground_keys(tmp_path, monkeypat
     for name in names:
         expected = foreground_score(BASELINES[name](fitted), fitted, mask)
         assert scores[name]["a"]["fg_psnr"] == pytest.approx(expected["fg_psnr"])
-        assert metrics[f"{name}_fg_psnr"] == round(expected["fg_psnr"], 3)  # the asset without depth is skipped
-        assert metrics[f"{name}_fg_ssim"] == round(expected["fg_ssim"], 4)
-        assert metrics[f"{name}_psnr"] == round(score(BASELINES[name](fitted), fitted)["psnr"], 3)
-    assert metrics["copy_row_baseline_fg_psnr"] < metrics["copy_row_baseline_psnr"]  # the flat background is easy
+        assert details[f"{name}_fg_psnr"] == round(expected["fg_psnr"], 3)  # the asset without depth is skipped
+        assert details[f"{name}_fg_ssim"] == round(expected["fg_ssim"], 4)
+        assert details[f"{name}_psnr"] == round(score(BASELINES[name](fitted), fitted)["psnr"], 3)
+    assert details["copy_row_baseline_fg_psnr"] < details["copy_row_baseline_psnr"]  # the flat background is easy
 
 
 def export_tiny_4d(directory):
@@ -215,7 +217,7 @@ def pseudo_grid(seed: int) -> Grid:
 def test_variants_and_baselines_are_scored_on_the_pseudo_4d_test_grids(tmp_path, monkeypatch):
     """A trained variant and both copy baselines on 2 of 3 pseudo-4D test grids
     (max_pseudo_tests), besides the rendered test grid: generated grids under pseudo/<variant>/,
-    per-grid whole-frame scores under scores.json's pseudo, their means as pseudo_ metrics."""
+    per-grid whole-frame scores under scores.json's pseudo, their means as pseudo_ details."""
     from stages import sample_4d
 
     rendered = tmp_path / "render"
@@ -237,15 +239,15 @@ def test_variants_and_baselines_are_scored_on_the_pseudo_4d_test_grids(tmp_path,
                                       "--out", str(tmp_path / "out")])
     sample_4d.main()
     out = tmp_path / "out"
-    metrics = json.loads((out / "metrics.json").read_text())
+    details = json.loads((out / "details.json").read_text())
     scores = json.loads((out / "scores.json").read_text())
     names = ("copy_row_baseline", "copy_column_baseline", "soft")
     scored = ["clip0_g0", "clip1_g0"]  # max_pseudo_tests grids spread over the sorted names
-    assert metrics["pseudo_grids"] == 2
+    assert details["pseudo_grids"] == 2
     # whole frames only on the pseudo-4D grids (no depth); the rendered grid's keys as before
-    assert {k for k in metrics if k.startswith("pseudo_")} == {f"pseudo_{n}_{k}" for n in names
+    assert {k for k in details if k.startswith("pseudo_")} == {f"pseudo_{n}_{k}" for n in names
                                                                for k in ("psnr", "ssim")} | {"pseudo_grids"}
-    assert {f"{n}_{k}" for n in names for k in ("psnr", "ssim", "fg_psnr", "fg_ssim")} <= set(metrics)
+    assert {f"{n}_{k}" for n in names for k in ("psnr", "ssim", "fg_psnr", "fg_ssim")} <= set(details)
     assert set(scores["pseudo"]) == set(names)
     cfg = Sample4DConfig(views=3, times=4, height=16, width=32)
     fitted = {g: truth_window(grids[g].rgb, cfg) for g in scored}
@@ -254,8 +256,8 @@ def test_variants_and_baselines_are_scored_on_the_pseudo_4d_test_grids(tmp_path,
         assert sorted(per_grid) == scored and all(set(s) == {"psnr", "ssim"} for s in per_grid.values())
         for s in per_grid.values():
             assert 5 < s["psnr"] < 60 and -1 <= s["ssim"] <= 1
-        assert metrics[f"pseudo_{name}_psnr"] == round(float(np.mean([s["psnr"] for s in per_grid.values()])), 3)
-        assert metrics[f"pseudo_{name}_ssim"] == round(float(np.mean([s["ssim"] for s in per_grid.values()])), 4)
+        assert details[f"pseudo_{name}_psnr"] == round(float(np.mean([s["psnr"] for s in per_grid.values()])), 3)
+        assert details[f"pseudo_{name}_ssim"] == round(float(np.mean([s["ssim"] for s in per_grid.values()])), 4)
     for name, baseline in BASELINES.items():  # the baselines exactly as on the rendered grids
         for g in scored:
             assert scores["pseudo"][name][g] == pytest.approx(score(baseline(fitted[g]), fitted[g]))
@@ -270,6 +272,11 @@ def test_variants_and_baselines_are_scored_on_the_pseudo_4d_test_grids(tmp_path,
         np.testing.assert_array_equal(grid.rgb[0], to_uint8(fitted[g][0]))  # the given fixed-view video
     assert [p.name for p in list_grids(out / "soft")] == ["asset.grid.npz"]  # the rendered one, where it was
     assert set(scores["soft"]) == {"asset"} and scores["soft"]["asset"]["fg_psnr"] > 0
+    # the headline: the variant against the better copy baseline
+    best = max(details[f"{name}_psnr"] for name in BASELINES)
+    assert json.loads((out / "metrics.json").read_text()) == {
+        "psnr": details["soft_psnr"], "ssim": details["soft_ssim"], "fg_psnr": details["soft_fg_psnr"],
+        "baseline_psnr": best, "margin_db": round(details["soft_psnr"] - best, 3)}
 
 
 def test_pseudo_test_settings_are_checked(tmp_path):

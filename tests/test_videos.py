@@ -109,9 +109,10 @@ def test_stage_writes_test_clips_apart_and_counts_them(video_dir, tmp_path):
     subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)
     assert sorted(p.name for p in (out / "test_clips").iterdir()) == [f"a_{s:05d}.clip.npz" for s in (0, 4, 8, 12)]
     assert sorted(p.name for p in (out / "clips").iterdir()) == [f"b_{s:05d}.clip.npz" for s in (0, 4, 8, 12)]
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert (metrics["clips"], metrics["test_clips"], metrics["test_videos"], metrics["videos_used"]) == (4, 4, 1, 2)
-    assert (metrics["frames"], metrics["test_frames"]) == (16, 16)
+    details = json.loads((out / "details.json").read_text())
+    assert (details["clips"], details["test_clips"], details["test_videos"], details["videos_used"]) == (4, 4, 1, 2)
+    assert (details["frames"], details["test_frames"]) == (16, 16)
+    assert json.loads((out / "metrics.json").read_text()) == {"clips": 4, "held_out": 4, "skipped": 1}
     params["videos"]["test_videos"] = ["c.mp4"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     bad = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)

@@ -53,7 +53,7 @@ class EvaluateConfig:
         videoscore_path: VideoScore TorchScript file (``[N, T, 3, H, W]`` -> ``[N, 5]``; "" reports n/a).
         workers: processes computing the per-grid consistency metrics (0: one per CPU core).
         real_videos: clip directory of real videos, FVD's reference set.
-        reconstruction: ``reconstruct``'s ``metrics.json`` (its per-source means become
+        reconstruction: ``reconstruct``'s ``details.json`` (its per-source means become
             Table 3; "" leaves it out).
         sfm: Table 2's structure from motion of the columns (COLMAP through pycolmap, the
             slowest metric); false leaves those columns out.
@@ -68,7 +68,7 @@ class EvaluateConfig:
     videoscore_path: str = ""
     workers: int = 0
     real_videos: str = layout.CLIPS
-    reconstruction: str = f"{layout.RECONSTRUCT}/metrics.json"
+    reconstruction: str = f"{layout.RECONSTRUCT}/details.json"
     sfm: bool = True
 
     def __post_init__(self) -> None:

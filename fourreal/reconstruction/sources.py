@@ -14,7 +14,7 @@ from fourreal.reconstruction.config import ReconstructConfig
 from fourreal.running import layout
 from fourreal.running.config import ConfigError
 
-# the scores of a reconstruction that metrics.json averages per source
+# the scores of a reconstruction that details.json averages per source
 SUMMARY_KEYS = ("fit_psnr", "fit_ssim", "heldout_psnr", "heldout_ssim", "final_points")
 
 

@@ -9,7 +9,7 @@ A bundle ``models/<name>/`` holds
 - ``depth/``: the monocular depth network of ``train_depth``;
 - ``upsampler/`` (optional): the upsampler of ``train_upsampler``;
 - ``README.md``: the model card (:func:`model_card`): what each part is, how it trained
-  and scored (the stages' ``metrics.json`` and ``run.json`` beside each model), the data's
+  and scored (the stages' ``details.json`` and ``run.json`` beside each model), the data's
   licenses, and the commands that run it.
 
 :func:`write_bundle` makes one from the training stages' outputs (``fourreal bundle``);
@@ -79,16 +79,16 @@ def _json(path: Path) -> dict:
 def model_card(name: str, sources: dict[str, Path], sizes: dict[str, int], parameters: dict[str, int],
                scores: dict | None = None, manifests: list[Path] = ()) -> str:
     """The bundle's ``README.md``: each part (its source, ``parameters``, stored size, and the
-    ``metrics.json`` / ``run.json`` its stage wrote beside it), the 4D model's scores on the
-    held-out grids (``sample_4d``'s metrics for the variant and the copy baselines, rendered and
+    ``details.json`` / ``run.json`` its stage wrote beside it), the 4D model's scores on the
+    held-out grids (``sample_4d``'s details for the variant and the copy baselines, rendered and
     pseudo-4D), the
     licenses of the gathered data (``manifests``), and the commands that run it."""
     lines = [f"# {name}", "", "Trained models of the fourreal pipeline (4Real-Video), bf16 safetensors.", "",
              "| part | from | parameters | stored | training |", "|---|---|---|---|---|"]
     for part, src in sources.items():
-        metrics = _json(src.parent / "metrics.json")
-        trained = ", ".join(f"{k} {metrics[k]}" for k in ("steps", "trainable", "heldout_loss_ema", "test_absrel")
-                            if k in metrics)
+        details = _json(src.parent / "details.json")
+        trained = ", ".join(f"{k} {details[k]}" for k in ("steps", "trainable", "heldout_loss_ema", "test_absrel")
+                            if k in details)
         lines.append(f"| {part} | `{src}` | {parameters[part]} | {sizes[part] / 2**20:.1f} MB | {trained or '-'} |")
     spec = _json(sources["model_4d"] / "config.json")
     window = spec.get("training_window", {})

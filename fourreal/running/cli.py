@@ -185,11 +185,11 @@ def _bundle(args: argparse.Namespace) -> int:
     from fourreal.running.bundle import model_card, write_bundle
 
     scores = {}
-    metrics = json.loads(Path(args.scores).read_text()) if args.scores and Path(args.scores).is_file() else {}
+    details = json.loads(Path(args.scores).read_text()) if args.scores and Path(args.scores).is_file() else {}
     for row in (args.variant, "copy_row_baseline", "copy_column_baseline"):
-        if f"{row}_psnr" in metrics:
-            scores[row] = {k: metrics.get(f"{row}_{k}", "-") for k in ("psnr", "ssim", "fg_psnr", "fg_ssim")}
-            scores[row].update({f"pseudo_{k}": metrics.get(f"pseudo_{row}_{k}", "-") for k in ("psnr", "ssim")})
+        if f"{row}_psnr" in details:
+            scores[row] = {k: details.get(f"{row}_{k}", "-") for k in ("psnr", "ssim", "fg_psnr", "fg_ssim")}
+            scores[row].update({f"pseudo_{k}": details.get(f"pseudo_{row}_{k}", "-") for k in ("psnr", "ssim")})
     out = Path(args.out)
     card = partial(model_card, out.name, scores=scores, manifests=[Path(m) for m in args.manifests])
     sizes = write_bundle(out, args.base, args.model_4d, args.depth, args.upsampler or None, card=card)
@@ -354,7 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--depth", default=layout.DEPTH_MODEL, help="trained depth model directory")
     bundle.add_argument("--upsampler", default="", help="also the upsampler, e.g. data/train_upsampler/model")
     bundle.add_argument("--variant", default="soft", help="the 4D model's row in --scores")
-    bundle.add_argument("--scores", default=f"{layout.SAMPLE_4D}/metrics.json", help="sample_4d's metrics for the card")
+    bundle.add_argument("--scores", default=f"{layout.SAMPLE_4D}/details.json", help="sample_4d's details.json (every "
+                        "mean score) for the card")
     bundle.add_argument("--manifests", nargs="*", default=["media/videos/manifest.json", "media/assets/manifest.json"],
                         help="gathered data manifests whose licenses the card lists")
 

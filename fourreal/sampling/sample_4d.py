@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -271,6 +271,15 @@ def copy_column_baseline(truth: torch.Tensor) -> torch.Tensor:
 BASELINES = {"copy_row_baseline": copy_row_baseline, "copy_column_baseline": copy_column_baseline}
 # Names a variant cannot have: sample_4d's other outputs and the baselines' scores.
 RESERVED = frozenset({"previews", "pseudo", *BASELINES})
+# The paper's full model: the variant whose scores the headline metrics report when sampled.
+MAIN_VARIANT = "soft"
+
+
+def main_variant(variants: Iterable[str]) -> str | None:
+    """The variant the headline metrics of ``sample_4d`` and ``evaluate`` report:
+    :data:`MAIN_VARIANT` when among ``variants``, else the first of them; None without any."""
+    names = list(variants)
+    return MAIN_VARIANT if MAIN_VARIANT in names else next(iter(names), None)
 
 
 def score(grid: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:

@@ -234,11 +234,17 @@ def with_bundle(cfg: VideoTo4DConfig, bundle: str | Path) -> VideoTo4DConfig:
                                depth_model=str(parts["depth"]))
 
 
+def headline(details: dict) -> dict:
+    """The metrics of a run from its details: the reconstruction's PSNR and SSIM on held-out cells."""
+    return {"psnr": details["heldout_psnr"], "ssim": details["heldout_ssim"]}
+
+
 def run_video_to_4d(cfg: VideoTo4DConfig, reconstruct_cfg, out: str | Path) -> dict:
     """Run :func:`video_to_4d` and write its outputs under ``out``: ``grid.grid.npz`` (with
     depth and intrinsics), ``reconstruction/`` (for ``fourreal view``), ``previews/`` (the
-    inputs, the grid's previews, the reconstruction's renders), ``metrics.json`` (the
-    reconstruction's scores) and ``run.json`` (timings); returns the metrics."""
+    inputs, the grid's previews, the reconstruction's renders), ``details.json`` (the
+    input, the grid's size and the reconstruction's scores), ``metrics.json`` (its headline:
+    :func:`headline`) and ``run.json`` (timings); returns the details."""
     out = Path(out)
     result = video_to_4d(cfg, reconstruct_cfg)
     rgb, Ks = result["grid"], result["intrinsics"]
@@ -257,8 +263,8 @@ def run_video_to_4d(cfg: VideoTo4DConfig, reconstruct_cfg, out: str | Path) -> d
             write_mp4(prev / "freeze_time.mp4", result["column"].repeat(4, axis=1).repeat(4, axis=2), fps=cfg.fps)
         write_grid_previews(grid, prev, Path(cfg.input).stem, PreviewConfig(cell_height=96, mp4=cfg.mp4))
     rec = result["reconstruction"]
-    metrics = {"input": str(cfg.input), "views": cfg.views, "times": cfg.times,
+    details = {"input": str(cfg.input), "views": cfg.views, "times": cfg.times,
                **rec["scores"], "gaussians": rec["stats"]["final_points"]}
-    write_metrics(out, metrics)
+    write_metrics(out, headline(details), details)
     write_run(out, result["timings"])
-    return metrics
+    return details
