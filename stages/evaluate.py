@@ -99,7 +99,7 @@ def main() -> None:
         path = Path(cfg.reconstruction)
         if not path.is_file():
             raise UserError(f"evaluate: {path} missing; run `dvc repro reconstruct` or set evaluate.reconstruction to \"\"")
-        recon = {k: v for k, v in json.loads(path.read_text()).items() if isinstance(v, dict)}
+        recon = json.loads(path.read_text()).get("sources") or {}
         if not recon:
             raise UserError(f"evaluate: {path} holds no per-source reconstruction scores; set evaluate.reconstruction "
                              "to reconstruct's details.json (or \"\" to leave Table 3 out)")

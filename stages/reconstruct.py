@@ -9,8 +9,8 @@ parameters), ``renders.grid.npz`` (every cell re-rendered), ``loss.csv``; ``prev
 the canonical cloud turned around its centre; the sweep as mp4); with ``reconstruct.export``
 also ``grids/<source>/<name>/export/`` (per time step a 3DGS PLY, a point cloud and a fused
 mesh, a sweep mp4: ``fourreal.reconstruction.export``);
-``scores.json`` (per grid), ``details.json`` (per source the means of the grids' scores;
-grids reconstructed and failed), ``metrics.json`` (headline: grids, failed grids, held-out
+``scores.json`` (per grid), ``details.json`` (``grids`` reconstructed, ``failed``, and
+``sources``: per source tag the means of its grids' scores), ``metrics.json`` (headline: grids, failed grids, held-out
 PSNR/SSIM of the first source) and ``run.json`` (untracked: timings).
 """
 
@@ -39,7 +39,7 @@ log = logging.getLogger("stages.reconstruct")
 def headline(details: dict) -> dict:
     """The stage's metrics from its details: grids reconstructed and failed, and the held-out
     PSNR/SSIM of the first source with a reconstructed grid (by default the rendered test grids)."""
-    means = [m for m in details.values() if isinstance(m, dict)]
+    means = list(details["sources"].values())
     held_out = {"psnr": means[0]["heldout_psnr"], "ssim": means[0]["heldout_ssim"]} if means else {}
     return {"grids": details["grids"], "skipped": details["failed"], **held_out}
 
@@ -73,8 +73,7 @@ def main() -> None:
     if not scores:
         raise SystemExit(f"reconstruct: every grid failed: {failures}")
     write_json(out / "scores.json", {**scores, **{n: {"failed": why} for n, why in failures.items()}})
-    details = source_means(scores, [name for name, _ in jobs])
-    details["grids"], details["failed"] = len(scores), len(failures)
+    details = {"grids": len(scores), "failed": len(failures), "sources": source_means(scores, [name for name, _ in jobs])}
     write_metrics(out, headline(details), details)
     write_run(out, {k: round(float(np.mean([t[k] for t in timings])), 2) for k in timings[0]})
 

@@ -158,6 +158,8 @@ def test_the_stage_writes_exports_when_asked_and_the_cli_writes_the_same_gaussia
     from stages import reconstruct
 
     reconstruct.main()
+    details = json.loads((tmp_path / "rec/details.json").read_text())  # a source named like a count keeps its means
+    assert details["grids"] == 1 and details["failed"] == 0 and details["sources"]["grids"]["heldout_psnr"] > 10
     recon = tmp_path / "rec/grids/grids/a"
     written = sorted(p.name for p in (recon / "export").iterdir())
     assert written == ["export.json", "sweep.mp4"] + [f"t{j:03d}_{kind}.ply" for j in range(T)

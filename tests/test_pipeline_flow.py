@@ -89,7 +89,7 @@ def test_flows_drive_dvc(tmp_path, video_dir, prefect_harness):
     depth = json.loads((repo / "data/train_depth/details.json").read_text())
     assert depth["steps"] == 20 and depth["test_absrel"] >= 0
     recon = json.loads((repo / "data/reconstruct/details.json").read_text())
-    assert recon["grids"] + recon["failed"] == 2 and recon["render_grids_test"]["heldout_psnr"] > 10
+    assert recon["grids"] + recon["failed"] == 2 and recon["sources"]["render_grids_test"]["heldout_psnr"] > 10
     plys = list((repo / "data/reconstruct/grids/render_grids_test").glob("*/canonical.ply"))
     assert len(plys) == 1
     table1 = (repo / "data/eval/table1.md").read_text()
