@@ -23,7 +23,10 @@
 # WORK: where the workspaces live (default /tmp).
 # BUNDLE: a model bundle (default models/small): its base model is taken as train_base's
 #   output and its 4D model as the soft variant's, instead of training them again; its
-#   parts travel one job at a time (carry models/small/base in one job, .../model_4d in another).
+#   parts travel one job at a time (carry models/small/base in one job, .../model_4d in another),
+#   and the job that carries a part must run this script: it copies the part into its workspace
+#   under $WORK, the only place that outlives the job (a carried path is gone from the GPU
+#   machine as soon as a later job does not carry it).
 # BASE_LATER=1: no base model yet (it comes with a later job); this job runs only pseudo4d
 #   and train_depth.
 #
