@@ -181,3 +181,18 @@ def test_profile_with_unknown_key_is_refused(tmp_path):
     (tmp_path / "bad.yaml").write_text("videos:\n  hieght: 10\n")
     assert cli_main(["profile", "apply", "bad", "--params", str(params), "--profiles", str(tmp_path)]) == 2
     assert params.read_text() == (REPO / "params.yaml").read_text()
+
+
+@pytest.mark.parametrize("section", ["sample_4d", "video_to_4d"])
+@pytest.mark.parametrize("value", [0.0, 1.5])
+def test_sigma_max_is_a_flow_time(section, value):
+    with pytest.raises(ConfigError, match=rf"^params.yaml: {section}.sigma_max = {value}: must be in \(0, 1\]"):
+        from_dict(config_class(section), {"sigma_max": value}, f"params.yaml: {section}")
+    assert from_dict(config_class(section), {"sigma_max": 0.95}, f"params.yaml: {section}").sigma_max == 0.95
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "high"])
+def test_the_cli_refuses_a_sigma_max_outside_the_flow_times(value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["grid", "--row", "r.mp4", "--column", "c.mp4", "--sigma-max", value])
+    assert exc.value.code == 2 and "is not a flow time in (0, 1]" in capsys.readouterr().err

@@ -69,3 +69,23 @@ def test_schedule_and_guidance():
     assert s[0] == 1 and s[-1] == 0 and (s.diff() < 0).all() and s[2] > 0.5
     g = guided(lambda x, s: torch.ones_like(x), lambda x, s: torch.zeros_like(x), 2.5)
     assert g(torch.zeros(1), torch.zeros(1)).item() == 2.5
+
+
+def test_sigma_max_caps_the_flow_time_the_model_is_asked_at():
+    asked = []
+
+    def v(x, s):  # records every flow time it is asked at, and depends on it
+        asked.append(s.clone())
+        return -x * s.view(-1, 1, 1)
+
+    for method in ("euler", "heun"):
+        asked.clear()
+        plain = sample(v, (2, 3, 4), steps=4, method=method, seed=1, progress=False)
+        assert max(s.max().item() for s in asked) == 1.0
+        torch.testing.assert_close(sample(v, (2, 3, 4), steps=4, method=method, seed=1, progress=False, sigma_max=1.0),
+                                   plain, atol=0, rtol=0)  # the default is the plain solve, bit for bit
+        asked.clear()
+        capped = sample(v, (2, 3, 4), steps=4, method=method, seed=1, progress=False, sigma_max=0.8)
+        # sigmas 1, 0.75, 0.5, 0.25: only the first is capped, the step sizes are those of the schedule
+        assert sorted({round(s[0].item(), 4) for s in asked}, reverse=True)[:2] == [0.8, 0.75]
+        assert all((s <= torch.tensor(0.8)).all() for s in asked) and not torch.equal(capped, plain)

@@ -106,13 +106,24 @@ def _sample(args: argparse.Namespace) -> int:
     rows = []
     for mode in MODES:
         video = to_uint8(sample_from_first_frame(model, first, args.frames, mode, args.steps, args.sampler,
-                                                 args.guidance, args.seed))[0]
+                                                 args.guidance, args.seed, args.sigma_max))[0]
         write_mp4(out / f"{mode}.mp4", video.repeat(4, axis=1).repeat(4, axis=2), fps=8)
         rows.append(video)
         print(f"wrote {out / f'{mode}.mp4'}")
     write_png(out / "samples.png", contact_sheet(np.stack(rows), 96))
     print(f"wrote {out / 'samples.png'} (row 0: dynamic, row 1: freeze-time)")
     return 0
+
+
+def _flow_time(text: str) -> float:
+    """A ``--sigma-max`` value: a flow time in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a flow time in (0, 1]; e.g. 1 or 0.95")
+    return value
 
 
 def _grid(args: argparse.Namespace) -> int:
@@ -141,7 +152,8 @@ def _grid(args: argparse.Namespace) -> int:
     row, col = frames(args.row, args.times), frames(args.column, args.views)
 
     with torch.no_grad():
-        grid = sample_grid(model_velocity(model), row, col, (window, window), args.steps, args.sampler, args.seed)
+        grid = sample_grid(model_velocity(model), row, col, (window, window), args.steps, args.sampler, args.seed,
+                           sigma_max=args.sigma_max)
     if args.upsampler:
         from fourreal.sampling.video_sampling import upsample_grid
         from fourreal.training.model_files import load_upsampler
@@ -300,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--width", type=int, default=64, help="frame width in pixels")
         cmd.add_argument("--steps", type=int, default=30, help="ODE solver steps")
         cmd.add_argument("--sampler", choices=["euler", "heun"], default="euler", help="ODE solver")
+        cmd.add_argument("--sigma-max", type=_flow_time, default=1.0,
+                         help="highest flow time the model is asked at, in (0, 1] (1: every one)")
         cmd.add_argument("--seed", type=int, default=0, help="random seed of the initial noise")
 
     run = command("run", "reproduce the pipeline or one stage with DVC", _run)

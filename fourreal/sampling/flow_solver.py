@@ -41,7 +41,8 @@ def guided(velocity_cond: PlainVelocity, velocity_uncond: PlainVelocity | None, 
 
 def sample(velocity: PlainVelocity, shape: tuple[int, ...], steps: int = 30, method: Literal["euler", "heun"] = "euler",
            cond: torch.Tensor | None = None, cond_mask: torch.Tensor | None = None, seed: int = 0,
-           shift: float = 1.0, device=None, progress: bool = True, noise: torch.Tensor | None = None) -> torch.Tensor:
+           shift: float = 1.0, device=None, progress: bool = True, noise: torch.Tensor | None = None,
+           sigma_max: float = 1.0) -> torch.Tensor:
     """Integrate from noise (``sigma = 1``) to data (``sigma = 0``).
 
     Args:
@@ -51,6 +52,10 @@ def sample(velocity: PlainVelocity, shape: tuple[int, ...], steps: int = 30, met
             are put back after every step, so they come out exactly as given.
         seed: the initial noise's seed.
         noise: the initial noise (broadcast to ``shape``) instead of :func:`initial_noise` of ``seed``.
+        sigma_max: the highest flow time the model is asked at: steps above it evaluate
+            ``velocity`` at ``sigma_max`` (1: none). Training by a logit-normal schedule
+            almost never draws sigma near 1, so the first steps ask the model where it
+            never learned; the state still starts from pure noise.
     Returns the sample, shaped ``shape``.
     """
     if noise is None:
@@ -68,10 +73,10 @@ def sample(velocity: PlainVelocity, shape: tuple[int, ...], steps: int = 30, met
     b = shape[0]
     for i in tqdm(range(steps), desc=f"sampling ({method})", disable=not progress, leave=False):
         s, s_next = sigmas[i], sigmas[i + 1]
-        v = velocity(x, s.expand(b))
+        v = velocity(x, s.clamp(max=sigma_max).expand(b))
         x_next = x + (s_next - s) * v
         if method == "heun" and s_next > 0:
-            v2 = velocity(hold(x_next), s_next.expand(b))
+            v2 = velocity(hold(x_next), s_next.clamp(max=sigma_max).expand(b))
             x_next = x + (s_next - s) * (v + v2) / 2
         elif method not in ("euler", "heun"):
             raise ValueError(f"unknown sampler {method!r}; use 'euler' or 'heun'")

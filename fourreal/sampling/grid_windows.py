@@ -70,16 +70,17 @@ Replica = tuple[MaskedGridVelocity, torch.device]
 @torch.no_grad()
 def sample_grid(velocity_fn: MaskedGridVelocity | Sequence[Replica], first_row: torch.Tensor,
                 first_col: torch.Tensor, window: tuple[int, int], steps: int = 30, method: str = "euler", seed: int = 0,
-                progress: bool = True) -> torch.Tensor:
+                progress: bool = True, sigma_max: float = 1.0) -> torch.Tensor:
     """Generate a ``[V, T, 3, H, W]`` grid whose row 0 is ``first_row [T, 3, H, W]`` and column 0
     is ``first_col [V, 3, H, W]`` (values in [-1, 1]): :func:`sample_grids` for one grid."""
-    return sample_grids(velocity_fn, first_row[None], first_col[None], window, steps, method, seed, progress)[0]
+    return sample_grids(velocity_fn, first_row[None], first_col[None], window, steps, method, seed, progress,
+                        sigma_max)[0]
 
 
 @torch.no_grad()
 def sample_grids(velocity_fn: MaskedGridVelocity | Sequence[Replica], first_rows: torch.Tensor,
                  first_cols: torch.Tensor, window: tuple[int, int], steps: int = 30, method: str = "euler",
-                 seed: int = 0, progress: bool = True) -> torch.Tensor:
+                 seed: int = 0, progress: bool = True, sigma_max: float = 1.0) -> torch.Tensor:
     """Generate ``B`` grids ``[B, V, T, 3, H, W]`` at once, grid ``b`` with row 0
     ``first_rows[b] [T, 3, H, W]`` and column 0 ``first_cols[b] [V, 3, H, W]`` (values in [-1, 1]).
 
@@ -90,7 +91,8 @@ def sample_grids(velocity_fn: MaskedGridVelocity | Sequence[Replica], first_rows
     ``window = (views, times)`` is the largest grid given to the model at once. The grids of
     a batch go through the model together, window by window; each starts every window from
     the same noise as it would alone (drawn from ``seed`` + the window's index), so a grid
-    does not depend on the others in its batch.
+    does not depend on the others in its batch. ``sigma_max``: the highest flow time the
+    model is asked at (:func:`fourreal.sampling.flow_solver.sample`).
     """
     if first_rows.dim() != 5 or first_cols.dim() != 5 or first_rows.shape[0] != first_cols.shape[0]:
         raise GridInputError(f"batched inputs must be [B, N, 3, H, W] videos with one B, got {tuple(first_rows.shape)} "
@@ -121,7 +123,7 @@ def sample_grids(velocity_fn: MaskedGridVelocity | Sequence[Replica], first_rows
             return out.reshape(b, wv * wt, c, h, w)
 
         out = sample(velocity, (b, wv * wt, c, h, w), steps, method, cond, mask, device=device, progress=False,
-                     noise=initial_noise((1, wv * wt, c, h, w), seed + k))
+                     noise=initial_noise((1, wv * wt, c, h, w), seed + k), sigma_max=sigma_max)
         return out.view(b, wv, wt, c, h, w).to(grid.device)
 
     def run_share(ks: list[int], replica: Replica) -> list[tuple[int, torch.Tensor]]:

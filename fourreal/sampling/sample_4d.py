@@ -65,6 +65,8 @@ class Sample4DConfig:
         force_window: sample with a ``window`` the model was not trained on, with a warning
             instead of an error.
         steps, sampler, seed: the ODE solve.
+        sigma_max: the highest flow time the model is asked at (1: every one;
+            :func:`fourreal.sampling.flow_solver.sample`).
         batch: test grids generated at once (one pass of the model over a window of all of
             them); the result does not depend on it, only the speed and the memory.
         gpus: GPUs the windows of a grid are shared out between (0: all visible; the result
@@ -86,6 +88,7 @@ class Sample4DConfig:
     force_window: bool = False
     steps: int = 10
     sampler: Literal["euler", "heun"] = "euler"
+    sigma_max: float = 1.0
     seed: int = 0
     batch: int = 4
     gpus: int = 1
@@ -97,6 +100,7 @@ class Sample4DConfig:
         require(self.times >= 2, "times", "must be >= 2")
         require(self.window == 0 or self.window >= 2, "window", "must be 0 (the model's training window) or >= 2")
         require(self.batch >= 1, "batch", "must be >= 1 (test grids generated at once)")
+        require(0 < self.sigma_max <= 1, "sigma_max", "must be in (0, 1] (1: the model is asked at every flow time)")
         require(self.gpus >= 0, "gpus", "must be >= 0 (0 = all visible GPUs)")
         require(self.max_pseudo_tests >= 0, "max_pseudo_tests", "must be >= 0 (0 = all)")
         require(not any(n in RESERVED or n.startswith("pseudo_") for n in self.variants), "variants",
@@ -252,7 +256,7 @@ def generate(replicas: list[Replica], truths: torch.Tensor, cfg: Sample4DConfig,
     on the CPU."""
     truths = truths.to(replicas[0][1])
     return sample_grids(replicas, truths[:, 0], truths[:, :, 0], (window, window), cfg.steps, cfg.sampler,
-                        cfg.seed, progress=False).cpu()
+                        cfg.seed, progress=False, sigma_max=cfg.sigma_max).cpu()
 
 
 def copy_row_baseline(truth: torch.Tensor) -> torch.Tensor:

@@ -20,16 +20,19 @@ from fourreal.training.train_configs import TrainUpsamplerConfig
 
 @torch.no_grad()
 def sample_from_first_frame(model: DiT, first: torch.Tensor, frames: int, mode: str, steps: int = 20,
-                            method: str = "euler", guidance: float = 1.0, seed: int = 0) -> torch.Tensor:
+                            method: str = "euler", guidance: float = 1.0, seed: int = 0,
+                            sigma_max: float = 1.0) -> torch.Tensor:
     """Generate ``[B, frames, 3, H, W]`` videos in ``mode`` whose first frame is ``first [B, 3, H, W]``."""
-    return sample_with_context(model, first[:, None], frames, mode, steps, method, guidance, seed)
+    return sample_with_context(model, first[:, None], frames, mode, steps, method, guidance, seed, sigma_max)
 
 
 @torch.no_grad()
 def sample_with_context(model: DiT, context: torch.Tensor, frames: int, mode: str, steps: int = 20,
-                        method: str = "euler", guidance: float = 1.0, seed: int = 0) -> torch.Tensor:
+                        method: str = "euler", guidance: float = 1.0, seed: int = 0,
+                        sigma_max: float = 1.0) -> torch.Tensor:
     """Generate ``[B, frames, 3, H, W]`` videos in ``mode`` (``dynamic`` or ``freeze_time``)
-    whose first ``K`` frames are the given ``context [B, K, 3, H, W]`` (K < frames)."""
+    whose first ``K`` frames are the given ``context [B, K, 3, H, W]`` (K < frames); ``sigma_max``
+    as in :func:`fourreal.sampling.flow_solver.sample`."""
     b, k, _, h, w = context.shape
     if not 0 < k < frames:
         raise ValueError(f"context of {k} frames for a {frames}-frame video: need 0 < K < frames")
@@ -48,12 +51,14 @@ def sample_with_context(model: DiT, context: torch.Tensor, frames: int, mode: st
         return model(x, s, null, cond=cond, mask=mask)
 
     velocity = guided(v_cond, v_null if guidance != 1.0 else None, guidance)
-    return sample(velocity, (b, frames, 3, h, w), steps, method, cond, mask, seed=seed, device=device, progress=False)
+    return sample(velocity, (b, frames, 3, h, w), steps, method, cond, mask, seed=seed, device=device, progress=False,
+                  sigma_max=sigma_max)
 
 
 @torch.no_grad()
 def extend_autoregressively(model: DiT, first: torch.Tensor, frames: int, chunk: int, overlap: int, mode: str,
-                            steps: int = 20, method: str = "euler", guidance: float = 1.0, seed: int = 0) -> torch.Tensor:
+                            steps: int = 20, method: str = "euler", guidance: float = 1.0, seed: int = 0,
+                            sigma_max: float = 1.0) -> torch.Tensor:
     """A video longer than the model's window, as 4Real widens its freeze-time arc: chunks of
     ``chunk`` frames, each conditioned on the last ``overlap`` frames generated so far (the
     first on ``first [B, 3, H, W]`` alone). Returns ``[B, frames, 3, H, W]``."""
@@ -64,7 +69,7 @@ def extend_autoregressively(model: DiT, first: torch.Tensor, frames: int, chunk:
     while video.shape[1] < frames:
         context = video[:, -overlap:] if video.shape[1] > 1 else video
         length = min(chunk, frames - video.shape[1] + context.shape[1])
-        new = sample_with_context(model, context, length, mode, steps, method, guidance, seed + index)
+        new = sample_with_context(model, context, length, mode, steps, method, guidance, seed + index, sigma_max)
         video = torch.cat([video, new[:, context.shape[1]:]], dim=1)
         index += 1
     return video

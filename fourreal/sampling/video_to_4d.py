@@ -59,6 +59,8 @@ class VideoTo4DConfig:
             each conditioned on the last ``overlap`` frames so far.
         steps, sampler, guidance: diffusion sampling (Euler or Heun steps, classifier-free
             guidance scale of the base model).
+        sigma_max: the highest flow time the models are asked at (1: every one;
+            :func:`fourreal.sampling.flow_solver.sample`).
         fov_deg: horizontal field of view of the assumed pinhole camera (degrees).
         background_depth: depth (relative to the median foreground depth) given to pixels the
             depth network calls background, so that whole real scenes are reconstructed.
@@ -81,6 +83,7 @@ class VideoTo4DConfig:
     overlap: int = 2
     steps: int = 10
     sampler: str = "euler"
+    sigma_max: float = 1.0
     guidance: float = 1.0
     fov_deg: float = 40.0
     background_depth: float = 1.5
@@ -96,6 +99,7 @@ class VideoTo4DConfig:
         require(0 < self.overlap < self.chunk, "overlap", f"must be in [1, chunk = {self.chunk})")
         require(self.steps >= 1, "steps", "must be >= 1")
         require(self.sampler in ("euler", "heun"), "sampler", "must be euler or heun")
+        require(0 < self.sigma_max <= 1, "sigma_max", "must be in (0, 1] (1: the model is asked at every flow time)")
         require(0 < self.fov_deg < 180, "fov_deg", "must be in (0, 180)")
         require(self.background_depth > 0, "background_depth", "must be > 0")
 
@@ -152,7 +156,7 @@ def fixed_view_row(frames: np.ndarray, is_image: bool, base, cfg: VideoTo4DConfi
         return to_unit(frames.copy())
     first = to_unit(frames[:1].copy())
     return sample_from_first_frame(base, first, cfg.times, "dynamic", cfg.steps, cfg.sampler, cfg.guidance,
-                                   cfg.seed)[0].cpu()
+                                   cfg.seed, cfg.sigma_max)[0].cpu()
 
 
 def freeze_time_column(first: torch.Tensor, base, cfg: VideoTo4DConfig) -> torch.Tensor:
@@ -161,7 +165,7 @@ def freeze_time_column(first: torch.Tensor, base, cfg: VideoTo4DConfig) -> torch
     from fourreal.sampling.video_sampling import extend_autoregressively
 
     column = extend_autoregressively(base, first[None], cfg.views, cfg.chunk, cfg.overlap, "freeze_time",
-                                     cfg.steps, cfg.sampler, cfg.guidance, cfg.seed + 1)[0].cpu()
+                                     cfg.steps, cfg.sampler, cfg.guidance, cfg.seed + 1, cfg.sigma_max)[0].cpu()
     column[0] = first
     return column
 
@@ -204,7 +208,7 @@ def video_to_4d(cfg: VideoTo4DConfig, reconstruct_cfg, progress: bool = True) ->
 
     with torch.no_grad():
         grid = sample_grid(model_velocity(model), row.to(device), column.to(device), (window, window), cfg.steps,
-                           cfg.sampler, cfg.seed)
+                           cfg.sampler, cfg.seed, sigma_max=cfg.sigma_max)
     rgb = to_uint8(grid.cpu())
     timings["grid_s"] = time.perf_counter() - start
 
