@@ -19,7 +19,8 @@
 # END: seconds this job may take in all; COLLECT_A: workspace paths sent back in $OUT.
 # VARIANTS: the 4D variants to train (default "soft hard sequential soft_all"; "" trains none).
 # SAMPLE_S: the seconds sample_4d is given at least (default 300); SAMPLE_WS: the sampling
-#   workspace's name (default wsc; another name samples another set of variants apart).
+#   workspace's name (default wsc; another name samples another set of variants apart);
+#   SIGMA_MAX: sample_4d.sigma_max for that sampling (default: the params file's).
 # WORK: where the workspaces live (default /tmp).
 # BUNDLE: a model bundle (default models/small): its base model is taken as train_base's
 #   output and its 4D model as the soft variant's, instead of training them again; its
@@ -123,6 +124,8 @@ import os, sys, yaml
 params = yaml.safe_load(open(sys.argv[1]))
 keep = sys.argv[3].split(",")
 os.chdir(os.path.dirname(sys.argv[2]))  # trained variants are sampled only if their model is there
+if os.environ.get("SIGMA_MAX"):  # the highest flow time the model is asked at (default 1)
+    params["sample_4d"]["sigma_max"] = float(os.environ["SIGMA_MAX"])
 params["sample_4d"]["variants"] = {k: v for k, v in params["sample_4d"]["variants"].items()
                                    if k in keep and (not v["model"] or os.path.isfile(os.path.join(v["model"], "config.json")))}
 print("sampling", list(params["sample_4d"]["variants"]))
