@@ -10,8 +10,9 @@ the canonical cloud turned around its centre; the sweep as mp4); with ``reconstr
 also ``grids/<source>/<name>/export/`` (per time step a 3DGS PLY, a point cloud and a fused
 mesh, a sweep mp4: ``fourreal.reconstruction.export``);
 ``scores.json`` (per grid), ``details.json`` (``grids`` reconstructed, ``failed``, and
-``sources``: per source tag the means of its grids' scores), ``metrics.json`` (headline: grids, failed grids, held-out
-PSNR/SSIM of the first source) and ``run.json`` (untracked: timings).
+``sources``: per source tag the means of its grids' scores), ``metrics.json`` (headline:
+grids, failed grids, held-out PSNR/SSIM of the first source) and ``run.json`` (untracked:
+timings).
 """
 
 from __future__ import annotations

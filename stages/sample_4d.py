@@ -26,9 +26,9 @@ from fourreal.formats.preview import write_grid_previews
 from fourreal.running.config import load_section
 from fourreal.running.errors import UserError
 from fourreal.running.stage import run_stage, stage_args, versus_baseline, write_metrics
-from fourreal.sampling.sample_4d import (BASELINES, Sample4DConfig, held_out_truths, load_truths, main_variant, mean_metrics,
-                                 model_replicas, pseudo_scores, pseudo_test_paths, rendered_scores, sample_truths,
-                                 variant_model, variant_window)
+from fourreal.sampling.sample_4d import (BASELINES, Sample4DConfig, held_out_truths, load_truths, main_variant,
+                                         mean_metrics, model_replicas, pseudo_scores, pseudo_test_paths,
+                                         rendered_scores, sample_truths, variant_model, variant_window)
 
 log = logging.getLogger("stages.sample_4d")
 
