@@ -3,8 +3,9 @@
 Outputs under ``data/train_base/``: ``model/`` (EMA weights as safetensors + config.json),
 ``checkpoints/`` (kept between runs: a killed run resumes), ``loss.csv`` (DVC plot),
 ``tensorboard/`` (untracked), ``samples/`` (dynamic and freeze-time previews), ``metrics.json``
-(headline: steps, final training loss, held-out loss), ``details.json`` (also the held-out loss
-of the untrained and step-0 models, parameters, settings) and ``run.json`` (untracked: speed,
+(headline: steps, final training loss, held-out loss, and the held-out PSNR of continuing each
+video's first frame against copying it), ``details.json`` (also the held-out loss of the
+untrained and step-0 models, parameters, settings) and ``run.json`` (untracked: speed,
 MFU, memory).
 """
 
@@ -23,7 +24,7 @@ from fourreal.models.dit import DiT, count_parameters
 from fourreal.running.config import load_section
 from fourreal.running.provenance import run_key
 from fourreal.running.stage import run_stage, stage_args, write_metrics, write_run
-from fourreal.sampling.video_sampling import sample_from_first_frame
+from fourreal.sampling.video_sampling import heldout_continuation, sample_from_first_frame
 from fourreal.training.data import to_uint8
 from fourreal.training.flops import dit_forward_flops
 from fourreal.training.losses import heldout_loss, video_loss
@@ -36,8 +37,10 @@ log = logging.getLogger("stages.train_base")
 
 
 def headline(details: dict) -> dict:
-    """The stage's metrics from its details: steps, final training loss, the EMA model's held-out loss."""
-    return {"steps": details["steps"], "loss": details["final_train_loss"], "heldout_loss": details["heldout_loss_ema"]}
+    """The stage's metrics from its details: steps, final training loss, the EMA model's held-out
+    loss and its held-out continuation PSNR against copying the first frame."""
+    return {"steps": details["steps"], "loss": details["final_train_loss"], "heldout_loss": details["heldout_loss_ema"],
+            "psnr": details["heldout_continuation_psnr"], "baseline_psnr": details["heldout_copy_psnr"]}
 
 
 def main() -> None:
@@ -86,6 +89,7 @@ def main() -> None:
     step0 = DiT(cfg.model_config())
     load_checkpoint(list_checkpoints(out / "checkpoints" / "init")[-1], step0)
     untrained, step0 = untrained.to(device), step0.to(device)
+    continuation = heldout_continuation(ema, eval_batches, cfg.sample_steps, cfg.sampler, cfg.guidance)
     done = summary.steps - summary.resumed_from  # by this run (seconds count only it)
     tokens = cfg.optim.tokens_done(summary.steps, model.cfg.patch, start=summary.resumed_from) * summary.world_size
     details = {
@@ -95,6 +99,8 @@ def main() -> None:
         "heldout_loss_ema": round(heldout_loss(ema, eval_batches), 5),
         "heldout_loss_step0": round(heldout_loss(step0, eval_batches), 5),
         "heldout_loss_untrained": round(heldout_loss(untrained, eval_batches), 5),
+        "heldout_continuation_psnr": round(continuation.model, 3),
+        "heldout_copy_psnr": round(continuation.copy, 3),
         "compile": cfg.optim.compile,
         "activation_checkpointing": cfg.optim.activation_checkpointing,
         "device": summary.device,

@@ -107,7 +107,7 @@ def run_stage_in(tmp_path, monkeypatch, clips: dict[str, int], test_clips: dict[
         (tmp_path / "data/videos" / directory).mkdir(parents=True)
         for name, seed in named.items():
             save_clip(tmp_path / f"data/videos/{directory}/{name}.clip.npz",
-                      Clip(rgb=random_clip(t=4, seed=seed), meta={"source": name, "fps": 8.0}))
+                      Clip(rgb=random_clip(t=4, seed=seed), meta={"source": name.split("_")[0], "fps": 8.0}))
     params = {"num_views": 3, "preview": {"max_items": 1, "cell_height": 16, "mp4": False, "html": False}, **section}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"pseudo4d": params}))
     monkeypatch.setattr(sys, "argv", ["stages.pseudo4d"])
@@ -126,7 +126,8 @@ def test_the_stage_makes_test_grids_from_the_held_out_clips(tmp_path, monkeypatc
     tests = list_grids(tmp_path / "data/pseudo4d/test_grids")
     assert [p.name for p in tests] == ["held_00000_g0.grid.npz", "held_00008_g0.grid.npz"]
     grid = load_grid(tests[1])
-    assert grid.shape == (3, 4, 36, 64) and grid.meta["kind"] == "pseudo4d" and grid.meta["source"] == "held_00008"
+    assert grid.shape == (3, 4, 36, 64) and grid.meta["kind"] == "pseudo4d"
+    assert grid.meta["source"] == "held" and grid.meta["clip"] == "held_00008"  # the video, and the clip of it
     # the same generator and seed rule as the training grids
     seed = grid_seed(0, "held_00008", 0)
     assert grid.meta["seed"] == seed

@@ -27,8 +27,8 @@ def toy_videos() -> VideoSet:
     base = rng.integers(0, 255, (8, 16, 3), dtype=np.uint8)
     for i in range(6):
         shift = [np.roll(base, k * (i % 3 + 1), axis=1) for k in range(6)]
-        videos.add(np.stack(shift), "dynamic", f"dyn{i}")
-        videos.add(np.stack([base] * 6), "freeze_time", f"ft{i}")
+        videos.add(np.stack(shift), "dynamic", f"dyn{i}", origin=f"video{i}")
+        videos.add(np.stack([base] * 6), "freeze_time", f"ft{i}", origin=f"video{i}")
     return videos
 
 
@@ -142,6 +142,11 @@ def test_masks_and_batches():
     held = toy_videos()
     out = held.split_holdout(0.5, seed=0)
     assert out.counts() == {"dynamic": 3, "freeze_time": 3} and held.counts() == {"dynamic": 3, "freeze_time": 3}
+    # whole origins move: a held-out video's clips of both modes, none left in training
+    assert sorted(set(out.origins["dynamic"])) == sorted(out.origins["freeze_time"])
+    assert not set(out.origins["dynamic"]) & set(held.origins["dynamic"] + held.origins["freeze_time"])
+    assert toy_videos().split_holdout(0.01, seed=0).counts() == {"dynamic": 1, "freeze_time": 1}  # at least one
+    assert toy_videos().split_holdout(0.0, seed=0).counts() == {"dynamic": 0, "freeze_time": 0}
     with pytest.raises(ValueError, match="no training video has 9 frames"):
         toy_videos().batch(1, 9, 8, 8, rng)
 

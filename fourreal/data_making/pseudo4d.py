@@ -188,6 +188,7 @@ def write_pseudo4d_grids(clips: list[Path], per_clip: int, final: str, cfg: Pseu
             for k in range(per_clip):
                 seed = grid_seed(cfg.seed, name, k)
                 grid = make_pseudo4d_grid(clip.rgb, cfg, np.random.default_rng(seed))
-                grid.meta.update(source=name, seed=seed, fps=clip.meta.get("fps"), kind="pseudo4d")
+                grid.meta.update(source=clip.meta.get("source", name), clip=name, seed=seed, fps=clip.meta.get("fps"),
+                                 kind="pseudo4d")
                 save_grid(tmp / f"{name}_g{k}.grid.npz", grid)
                 yield f"{name}_g{k}", grid

@@ -1,6 +1,7 @@
 """Video generation with the trained video DiTs: the base model's videos in a mode from a first
 frame or a few context frames (:func:`sample_from_first_frame`, :func:`sample_with_context`),
-longer ones chunk by chunk (:func:`extend_autoregressively`), and the upsampler's
+longer ones chunk by chunk (:func:`extend_autoregressively`), how well it continues held-out
+first frames against copying them (:func:`heldout_continuation`), and the upsampler's
 high-resolution videos and grids (:func:`upsample`, :func:`upsample_grid`) and how much it
 beats bilinear resizing on held-out videos (:func:`heldout_upsampling`)."""
 
@@ -102,6 +103,33 @@ def upsample_grid(model: DiT, grid: torch.Tensor, cfg: TrainUpsamplerConfig, chu
                  for j in range(0, t, chunk)]
         rows.append(torch.cat(parts).cpu())
     return torch.stack(rows)
+
+
+class ContinuationScores(NamedTuple):
+    """Held-out PSNR (dB) of the base model's continuations of first frames (frames after the
+    first, generated in each video's own mode) and of copying the first frame into them."""
+
+    model: float
+    copy: float
+
+
+def heldout_continuation(model: DiT, batches: list[VideoBatch], steps: int = 20, method: str = "euler",
+                         guidance: float = 1.0) -> ContinuationScores:
+    """The base ``model`` continuing the first frame of every held-out video of ``batches``
+    (``x0 [B, F, 3, H, W]`` in its ``context`` mode), scored over frames ``1..F-1`` against the
+    video and against the trivial answer, every frame a copy of the first; averaged over batches."""
+    ours, copies = [], []
+    for k, batch in enumerate(batches):
+        truth = batch.x0
+        made = torch.empty_like(truth)
+        for mode, index in CONTEXTS.items():
+            items = (batch.context.cpu() == index).nonzero().flatten()
+            if len(items):
+                made[items] = sample_from_first_frame(model, truth[items, 0], truth.shape[1], mode, steps, method,
+                                                      guidance, seed=k).cpu()
+        ours.append(psnr(made[:, 1:], truth[:, 1:]))
+        copies.append(psnr(truth[:, :1].expand_as(truth[:, 1:]), truth[:, 1:]))
+    return ContinuationScores(float(np.mean(ours)), float(np.mean(copies)))
 
 
 class UpsamplingScores(NamedTuple):

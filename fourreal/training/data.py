@@ -98,16 +98,25 @@ def resize_video(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 class VideoSet:
-    """All training videos in memory as uint8 ``[F, H, W, 3]`` tensors, grouped by mode."""
+    """All training videos in memory as uint8 ``[F, H, W, 3]`` tensors, grouped by mode.
+
+    Each video belongs to an origin (``origins``): the real video or asset it was cut from,
+    from the file's ``meta['source']``. Clips of one video, the pseudo-4D grids made from
+    them and the rows and columns of one rendered grid share an origin, and are held out
+    together (:meth:`split_holdout`)."""
 
     def __init__(self) -> None:
         self.videos: dict[str, list[torch.Tensor]] = {mode: [] for mode in CONTEXTS}
         self.sources: dict[str, list[str]] = {mode: [] for mode in CONTEXTS}
+        self.origins: dict[str, list[str]] = {mode: [] for mode in CONTEXTS}
         self.device = torch.device("cpu")
 
-    def add(self, frames: np.ndarray | torch.Tensor, mode: str, source: str) -> None:
+    def add(self, frames: np.ndarray | torch.Tensor, mode: str, source: str, origin: str | None = None) -> None:
+        """Add one video ``frames [F, H, W, 3]`` (uint8) in ``mode``; ``source`` names it,
+        ``origin`` (default: ``source``) is what it was cut from."""
         self.videos[mode].append(torch.as_tensor(frames).to(self.device))
         self.sources[mode].append(source)
+        self.origins[mode].append(origin or source)
 
     def to(self, device: torch.device | str) -> "VideoSet":
         """Keep every video on ``device`` (batches are then made there); returns ``self``."""
@@ -122,7 +131,7 @@ class VideoSet:
         paths = list_clips(directory)
         for p in paths:
             clip = load_clip(p)
-            self.add(clip.rgb, clip.mode, str(p))
+            self.add(clip.rgb, clip.mode, str(p), _origin(clip.meta, p))
         return len(paths)
 
     def add_grids(self, directory: str | Path) -> int:
@@ -130,10 +139,11 @@ class VideoSet:
         paths = list_grids(directory)
         for p in paths:
             grid = load_grid(p)
+            origin = _origin(grid.meta, p)
             for v in range(grid.shape[0]):
-                self.add(grid.row(v), "dynamic", f"{p}#row{v}")
+                self.add(grid.row(v), "dynamic", f"{p}#row{v}", origin)
             for t in range(grid.shape[1]):
-                self.add(grid.column(t), "freeze_time", f"{p}#col{t}")
+                self.add(grid.column(t), "freeze_time", f"{p}#col{t}", origin)
         return len(paths)
 
     def counts(self) -> dict[str, int]:
@@ -146,23 +156,28 @@ class VideoSet:
         for mode in CONTEXTS:
             keep = [i for i, v in enumerate(self.videos[mode]) if v.shape[1] >= height and v.shape[2] >= width]
             removed += len(self.videos[mode]) - len(keep)
-            self.videos[mode] = [self.videos[mode][i] for i in keep]
-            self.sources[mode] = [self.sources[mode][i] for i in keep]
+            self._keep(mode, keep)
         return removed
 
+    def _keep(self, mode: str, keep: list[int]) -> None:
+        """Keep only the videos of ``mode`` at indices ``keep``."""
+        self.videos[mode] = [self.videos[mode][i] for i in keep]
+        self.sources[mode] = [self.sources[mode][i] for i in keep]
+        self.origins[mode] = [self.origins[mode][i] for i in keep]
+
     def split_holdout(self, fraction: float, seed: int) -> "VideoSet":
-        """Move a seeded ``fraction`` of each mode's videos into a new held-out set."""
+        """Move a seeded ``fraction`` of the origins (at least one when ``fraction > 0`` and
+        there are two or more), with every video cut from them, into a new held-out set: no
+        held-out video shares frames with a training one."""
         held = VideoSet().to(self.device)
-        rng = np.random.default_rng(seed)
+        origins = sorted({o for mode in CONTEXTS for o in self.origins[mode]})
+        k = min(max(int(round(len(origins) * fraction)), 1 if fraction > 0 else 0), len(origins) - 1)
+        chosen = set(np.random.default_rng(seed).choice(origins, size=k, replace=False).tolist()) if k > 0 else set()
         for mode in CONTEXTS:
-            n = len(self.videos[mode])
-            k = int(round(n * fraction)) if n > 1 else 0
-            idx = set(rng.choice(n, size=k, replace=False).tolist()) if k else set()
-            keep = [i for i in range(n) if i not in idx]
-            for i in sorted(idx):
-                held.add(self.videos[mode][i], mode, self.sources[mode][i])
-            self.videos[mode] = [self.videos[mode][i] for i in keep]
-            self.sources[mode] = [self.sources[mode][i] for i in keep]
+            out = [i for i, o in enumerate(self.origins[mode]) if o in chosen]
+            for i in out:
+                held.add(self.videos[mode][i], mode, self.sources[mode][i], self.origins[mode][i])
+            self._keep(mode, [i for i in range(len(self.videos[mode])) if i not in set(out)])
         return held
 
     def batch(self, size: int, frames: int, height: int, width: int, rng: np.random.Generator,
@@ -188,6 +203,11 @@ class VideoSet:
             masks.append(random_mask(frames, rng, mask_probs))
         return VideoBatch(x0=torch.stack(xs), context=to_device(torch.tensor(ctx), self.device),
                           cond_mask=to_device(torch.stack(masks), self.device))
+
+
+def _origin(meta: dict, path: Path) -> str:
+    """What a clip or grid file was cut from: its ``meta['source']``, else its file name."""
+    return str(meta.get("source") or path.name.split(".")[0])
 
 
 def random_mask(frames: int, rng: np.random.Generator, probs: tuple[float, float, float, float]) -> torch.Tensor:

@@ -13,7 +13,7 @@ from typing import Literal
 import torch
 
 
-def sample_sigma(n: int, schedule: Literal["uniform", "logit_normal"] = "logit_normal", mean: float = 0.0,
+def sample_sigma(n: int, schedule: Literal["uniform", "logit_normal"] = "uniform", mean: float = 0.0,
                  std: float = 1.0, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
     """Training flow times ``[n]`` in (0, 1): uniform, or logit-normal (``sigmoid(N(mean, std))``)."""
     if schedule == "uniform":

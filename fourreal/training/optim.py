@@ -44,7 +44,10 @@ class OptimConfig:
         phases: the progressive schedule, run in order.
         lr, weight_decay, warmup, grad_clip: AdamW with linear warmup then constant rate.
         ema_decay: EMA of the weights (0 disables), after a warm-up (:func:`fourreal.training.train.ema_decay_at`).
-        sigma_schedule, sigma_mean, sigma_std: distribution of training flow times.
+        sigma_schedule, sigma_mean, sigma_std: distribution of training flow times:
+            ``uniform`` on [0, 1] (the rectified flow the paper trains with, Liu et al. 2022),
+            or ``logit_normal`` (``sigmoid(N(sigma_mean, sigma_std))``, Esser et al. 2024), which
+            almost never draws the flow times near 1 where sampling starts.
         context_dropout: probability of replacing the mode by the null context (for
             classifier-free guidance at sampling).
         checkpoint_every, log_every: in steps.
@@ -71,7 +74,7 @@ class OptimConfig:
     warmup: int = 20
     grad_clip: float = 1.0
     ema_decay: float = 0.98
-    sigma_schedule: Literal["uniform", "logit_normal"] = "logit_normal"
+    sigma_schedule: Literal["uniform", "logit_normal"] = "uniform"
     sigma_mean: float = 0.0
     sigma_std: float = 1.0
     context_dropout: float = 0.0
