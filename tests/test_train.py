@@ -62,6 +62,14 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path):
     assert [int(r["step"]) for r in rows] == list(range(1, 9))  # no duplicated steps after resume
 
 
+def test_a_finished_run_rerun_reports_the_same_final_loss(tmp_path):
+    _, first = run(tmp_path / "run")
+    _, again = run(tmp_path / "run")  # nothing left to train: the final loss is read back from loss.csv
+    assert again.resumed_from == 8 and again.final_loss == first.final_loss
+    last = (tmp_path / "run" / "loss.csv").read_text().splitlines()[-1].split(",")[1]
+    assert first.final_loss == float(last)  # as loss.csv records it, so rounding it again agrees too
+
+
 def test_loss_falls_on_the_logged_curve(tmp_path):
     run(tmp_path, lr=1e-2, phases=[Phase(60, 8, 8, 3, 8)])
     losses = [float(r["loss"]) for r in csv.DictReader(open(tmp_path / "loss.csv"))]

@@ -174,10 +174,10 @@ class VideoSet:
         k = min(max(int(round(len(origins) * fraction)), 1 if fraction > 0 else 0), len(origins) - 1)
         chosen = set(np.random.default_rng(seed).choice(origins, size=k, replace=False).tolist()) if k > 0 else set()
         for mode in CONTEXTS:
-            out = [i for i, o in enumerate(self.origins[mode]) if o in chosen]
-            for i in out:
-                held.add(self.videos[mode][i], mode, self.sources[mode][i], self.origins[mode][i])
-            self._keep(mode, [i for i in range(len(self.videos[mode])) if i not in set(out)])
+            for i, o in enumerate(self.origins[mode]):
+                if o in chosen:
+                    held.add(self.videos[mode][i], mode, self.sources[mode][i], o)
+            self._keep(mode, [i for i, o in enumerate(self.origins[mode]) if o not in chosen])
         return held
 
     def batch(self, size: int, frames: int, height: int, width: int, rng: np.random.Generator,

@@ -29,7 +29,7 @@ from fourreal.formats.files import write_json
 from fourreal.training import parallel
 from fourreal.training.faults import fault_point
 from fourreal.training.optim import OptimConfig, Phase
-from fourreal.training.train_log import LossLog, Meter, throughput
+from fourreal.training.train_log import LossLog, Meter, recorded_loss, throughput
 
 log = logging.getLogger(__name__)
 # Beside the checkpoints: the training time up to the newest one, over every run that reached
@@ -72,7 +72,7 @@ class TrainSummary:
     resumed_from: int  # the step this run started at (0: from scratch)
     seconds: float  # this run's wall time, from the start of its loop
     seconds_all_runs: float  # plus the runs it resumed (each up to the checkpoint resumed from)
-    final_loss: float | None  # mean of the last log interval (nothing left to train: the last logged loss)
+    final_loss: float | None  # mean of the last log interval as loss.csv records it (nothing left to train: its last row)
     peak_gpu_memory_gib: float  # 0.0 off a GPU
     rank: int
     world_size: int
@@ -154,7 +154,7 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
     if rank == 0 and step == resumed_from and on_checkpoint is not None:
         on_checkpoint(final_model, step)
     seconds = time.time() - start
-    final_loss = meter.mean(cfg.log_every) if meter.losses else logs.last_loss()
+    final_loss = recorded_loss(meter.mean(cfg.log_every)) if meter.losses else logs.last_loss()
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
     tflops, ceiling, mfu = throughput(meter.rates, device)
     return TrainSummary(steps=step, resumed_from=resumed_from, seconds=seconds,

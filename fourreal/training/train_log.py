@@ -61,6 +61,17 @@ class Meter:
         return float(np.mean(self.losses[-n:]))
 
 
+def recorded_loss(loss: float) -> float:
+    """``loss`` as ``loss.csv`` records it (6 decimals): a run's final loss is the same whether it
+    trained to the end or resumed a finished run and read it back (:meth:`LossLog.last_loss`)."""
+    return float(_loss_text(loss))
+
+
+def _loss_text(loss: float) -> str:
+    """``loss`` as written into ``loss.csv``."""
+    return f"{loss:.6f}"
+
+
 class LossLog:
     """Rank 0's record of the loss: ``loss.csv`` (DVC plots), TensorBoard and a progress bar (on
     other ranks a disabled one)."""
@@ -89,7 +100,7 @@ class LossLog:
         self.writer.add_scalar("loss/train", loss, step)
         self.writer.add_scalar("lr", lr, step)
         with open(self.csv, "a", newline="") as f:
-            csv.writer(f).writerow([step, f"{loss:.6f}", f"{lr:.3g}"])
+            csv.writer(f).writerow([step, _loss_text(loss), f"{lr:.3g}"])
 
     def close(self) -> None:
         """Close the progress bar and the TensorBoard writer."""
