@@ -30,6 +30,13 @@
 #   machine as soon as a later job does not carry it).
 # BASE_LATER=1: no base model yet (it comes with a later job); this job runs only pseudo4d
 #   and train_depth.
+# EXTRA: stages run after sample_4d and before evaluate in the sampling workspace, e.g.
+#   "baseline_4real reconstruct"; evaluate then tabulates 4Real and the reconstruction too.
+# TO4D: video files that `fourreal to4d` turns into 4D scenes with the workspace's models
+#   (base, soft 4D, the bundle's depth network), one after another once evaluate is done,
+#   into $WC/to4d/<name> (collected: metrics, details, run.json, previews).
+# A `.whl` directory in the checkout (e.g. gsplat's wheel) is installed into $WORK/site first;
+#   gsplat builds its CUDA kernels into $WORK/torch_ext once, while the stages run.
 #
 # $OUT receives a.back.tar.NN (the collected paths, parts of 15.9 MiB: `cat a.back.tar.* | tar
 # x`), c.back.tar.NN and meta.tgz (each job's status and logs); collect at most six parts.
@@ -39,8 +46,15 @@ END=${END:-570}
 PARAMS=$(realpath "${PARAMS:-docs/results/quality/params.yaml}")
 BUNDLE=${BUNDLE:-models/small}
 VARIANTS=${VARIANTS-soft hard sequential soft_all}  # set but empty: train none
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 WORK=${WORK:-/tmp}; IN=$WORK/in; WA=$WORK/wsa; WC=$WORK/${SAMPLE_WS:-wsc}
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target $WORK/site .whl/*.whl \
+    && export PYTHONPATH=$PWD:$WORK/site
+  export TORCH_EXTENSIONS_DIR=$WORK/torch_ext MAX_JOBS=16 TORCH_CUDA_ARCH_LIST=9.0
+  (python -c "from gsplat.cuda._backend import _C; assert _C is not None" \
+    > $WORK/gsplat_build.log 2>&1 && echo "gsplat ready") &
+fi
 mkdir -p $IN $WA/data $WA/.done $OUT/a $OUT/c
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.used --format=csv,noheader
 
@@ -92,6 +106,11 @@ PY
     "@over-base data/finetune_4d/soft/model $OB"
 fi
 
+if [ -f $BUNDLE/depth/config.json ] && [ ! -d $WA/data/train_depth/model ] && [ -z "${DEPTH:-}" ]; then
+  mkdir -p $WA/data/train_depth && cp -r $BUNDLE/depth $WA/data/train_depth/model
+  mark_done $BUNDLE/depth train_depth
+fi
+
 stages_a=(pseudo4d)
 [ -n "${DEPTH:-}" ] && [ -d $IN/data/render/grids/test ] && stages_a+=(train_depth)
 if [ -z "${BASE_LATER:-}" ]; then
@@ -110,7 +129,7 @@ python scripts/timed_job.py --workspace $WA --params "$PARAMS" --budget $(left) 
 if [ -n "${SAMPLE:-}" ]; then (
   mkdir -p $WC/data
   link $IN/data/videos $WC/data/videos; link $IN/data/render $WC/data/render
-  for d in pseudo4d train_base train_4d finetune_4d; do link $WA/data/$d $WC/data/$d; done
+  for d in pseudo4d train_base train_depth train_4d finetune_4d; do link $WA/data/$d $WC/data/$d; done
   waiting() {  # is a SAMPLE variant that this job trains not fine-tuned yet?
     for v in ${SAMPLE//,/ }; do
       [[ " $VARIANTS " == *" $v "* ]] && ! finetuned $v && return 0
@@ -119,26 +138,47 @@ if [ -n "${SAMPLE:-}" ]; then (
   }
   while [ $(left) -gt ${SAMPLE_S:-300} ] && waiting; do sleep 5; done
   base_ready || exit 0
-  python - "$PARAMS" "$WC/params_sample.yaml" "$SAMPLE" <<'PY'
+  python - "$PARAMS" "$WC/params_sample.yaml" "$SAMPLE" "${EXTRA:-}" <<'PY'
 import os, sys, yaml
 params = yaml.safe_load(open(sys.argv[1]))
-keep = sys.argv[3].split(",")
+keep, extra = sys.argv[3].split(","), sys.argv[4].split()
 os.chdir(os.path.dirname(sys.argv[2]))  # trained variants are sampled only if their model is there
 if os.environ.get("SIGMA_MAX"):  # the highest flow time the model is asked at (default 1)
     params["sample_4d"]["sigma_max"] = float(os.environ["SIGMA_MAX"])
 params["sample_4d"]["variants"] = {k: v for k, v in params["sample_4d"]["variants"].items()
                                    if k in keep and (not v["model"] or os.path.isfile(os.path.join(v["model"], "config.json")))}
 print("sampling", list(params["sample_4d"]["variants"]))
-# evaluate tabulates them alone: 4Real and the reconstruction run in later jobs, and
-# structure from motion (pycolmap) would take most of the job
-params["evaluate"].update(variants=list(params["sample_4d"]["variants"]), baselines=[], reconstruction="", sfm=False)
+# evaluate tabulates 4Real and the reconstruction only where EXTRA runs them; structure from
+# motion (pycolmap) would take most of the job
+params["evaluate"].update(variants=list(params["sample_4d"]["variants"]), sfm=False,
+                          baselines=params["evaluate"]["baselines"] if "baseline_4real" in extra else [],
+                          reconstruction=params["evaluate"]["reconstruction"] if "reconstruct" in extra else "")
 yaml.safe_dump(params, open(sys.argv[2], "w"), sort_keys=False)
 PY
+  extra=(); for e in ${EXTRA:-}; do extra+=(--stage $e --collect data/$e/metrics.json --collect data/$e/details.json \
+    --collect data/$e/run.json --collect data/$e/scores.json --collect data/$e/previews); done
   python scripts/timed_job.py --workspace $WC --params $WC/params_sample.yaml --budget $(left) \
-    --out $OUT/c --part-mb 15.9 --stage sample_4d --stage evaluate --collect params_sample.yaml \
+    --out $OUT/c --part-mb 15.9 --stage sample_4d "${extra[@]}" --stage evaluate --collect params_sample.yaml \
     --collect data/sample_4d/metrics.json --collect data/sample_4d/details.json --collect data/sample_4d/scores.json \
     --collect data/sample_4d/previews \
     --collect data/eval
+  [ -n "${TO4D:-}" ] && done_in $WC evaluate || exit 0
+  bundle=$WORK/bundle  # the workspace's models as a bundle: base, soft 4D, depth
+  if [ ! -f $bundle/model_4d/config.json ]; then
+    mkdir -p $bundle && link $WA/data/train_base/model $bundle/base && link $WA/data/train_depth/model $bundle/depth
+    cp -r $WA/data/finetune_4d/soft/model $bundle/model_4d.tmp
+    python -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); c['base']='../base'; json.dump(c, open(p,'w'), indent=1)" \
+      $bundle/model_4d.tmp/config.json && mv $bundle/model_4d.tmp $bundle/model_4d
+  fi
+  for video in $TO4D; do
+    name=$(basename ${video%.*}); dest=$WC/to4d/$name
+    [ -f $dest/metrics.json ] && continue
+    [ $(left) -gt 120 ] || break
+    echo "to4d $video ($(left) s left)"
+    timeout $(( $(left) - 30 )) python -m fourreal.running.cli to4d --models $bundle --params "$PARAMS" --out $dest \
+      $video > $OUT/c/to4d_$name.log 2>&1; echo "to4d $name: exit $?"
+  done
+  (cd $WC && tar cf $OUT/to4d.tar --exclude='*.npz' --exclude='*.safetensors' to4d 2>/dev/null)
 ) > $OUT/c/job.log 2>&1 & fi
 wait
 

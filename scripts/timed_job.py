@@ -92,7 +92,8 @@ def _run_stage(workspace: Path, argv: list[str], params: dict, deadline: float, 
     else:
         params_path = workspace / "params.yaml"
     cmd = [sys.executable, "-m", f"stages.{argv[0]}", *argv[1:], "--params", str(params_path)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    path = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(path)), "PYTHONUNBUFFERED": "1"}
     log_path = logs / f"{_slug(argv)}.log"
     start = time.time()
     header = f"$ {shlex.join(cmd)}  ({left:.0f} s left)"
