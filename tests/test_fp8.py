@@ -34,7 +34,7 @@ from fourreal.training.data import to_uint8
 from fourreal.training.model_files import export_model, model4d_config
 from fourreal.training.optim import OptimConfig, Phase
 
-from conftest import REPO
+from conftest import REPO, moving_square_frames, write_video
 
 # e4m3 keeps 3 mantissa bits: a normal value rounds to within 2^-4 of itself (relative); below
 # 2^-6 (the smallest normal) the step is 2^-9, so the rounding error is at most 2^-10 absolute.
@@ -425,3 +425,67 @@ def test_the_benchmark_compares_the_same_noise():
     result = bench.compare(model, {"a": grid_inputs()}, window=4, steps=2)
     assert result["fp8_layers"] == 0 and result["per_grid"]["a"]["fp8_vs_reference_psnr"] == math.inf
     assert bench.summary(result)["fp8_vs_reference_psnr"] == "inf"
+
+
+# ---------------------------------------------------------------------------- where the setting is used
+
+
+class Stop(Exception):
+    """Ends a run once the 4D model's velocity is built (what comes after is not under test)."""
+
+
+def test_video_to_4d_samples_its_grid_in_the_configured_precision(tmp_path, monkeypatch, caplog):
+    import fourreal.sampling.sample_4d as sample_4d_module
+    import fourreal.sampling.video_to_4d as v2
+    from fourreal.models.depth import DepthNet, save_depth_model
+    from fourreal.reconstruction.config import ReconstructConfig
+    base = DiT(DiTConfig(patch=4, dim=32, depth=1, heads=2))
+    export_model(tmp_path / "base", base, {"preset": "tiny", "dit": vars(base.cfg), "training_frames": 4}, 15.0)
+    model = build_model4d(base, "soft")
+    export_model(tmp_path / "soft", model, model4d_config(model, OptimConfig(phases=[Phase(1, 16, 16, 4, 1)])), 15.0)
+    save_depth_model(tmp_path / "depth", DepthNet(4))
+    write_video(tmp_path / "v.mp4", moving_square_frames(12, 48, 48), fps=8)
+    seen = []
+
+    def velocity(model, precision="fp32"):
+        seen.append((precision, sum(isinstance(m, Fp8Linear) for m in model.modules())))
+        raise Stop
+
+    monkeypatch.setattr(sample_4d_module, "model_velocity", velocity)
+    cfg = VideoTo4DConfig(input=str(tmp_path / "v.mp4"), base_model=str(tmp_path / "base"),
+                          model_4d=str(tmp_path / "soft"), depth_model=str(tmp_path / "depth"), views=4, times=4,
+                          height=16, width=16, chunk=4, overlap=1, steps=1, mp4=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="fourreal.sampling.precision"):
+        for value in ("fp32", "auto", "fp8"):
+            with pytest.raises(Stop):
+                v2.video_to_4d(VideoTo4DConfig(**{**vars(cfg), "precision": value}), ReconstructConfig())
+    assert seen == [("fp32", 0)] * 3  # the CPU samples in fp32 whatever was asked
+    assert [r.getMessage() for r in caplog.records] == [
+        "fp8 needs an NVIDIA GPU of compute capability 8.9+ (found cpu); sampling in fp32 instead — set "
+        "video_to_4d.precision: fp32 to silence this"]
+    monkeypatch.setattr(v2, "resolve_precision", lambda requested, device, key: "fp8")  # as on an H100
+    with pytest.raises(Stop):
+        v2.video_to_4d(VideoTo4DConfig(**{**vars(cfg), "precision": "fp8"}), ReconstructConfig())
+    assert seen[-1] == ("fp8", 4 + 1)  # one block's qkv, proj, w12, w3 and the soft sync
+
+
+def test_the_grid_command_falls_back_to_fp32_on_the_cpu_with_the_same_grid(tmp_path, monkeypatch, caplog):
+    from fourreal.formats.grid import load_grid
+    from fourreal.running.cli import main
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    model = tiny_4d("soft", std=0.05)
+    export_model(tmp_path / "model", model, model4d_config(model, OptimConfig(phases=[Phase(1, 16, 16, 4, 1)])), 15.0)
+    frames = moving_square_frames(8, 48, 48)
+    write_video(tmp_path / "row.mp4", frames, fps=8)
+    write_video(tmp_path / "col.mp4", frames.copy(), fps=8)
+    args = ["grid", "--row", str(tmp_path / "row.mp4"), "--column", str(tmp_path / "col.mp4"), "--model",
+            str(tmp_path / "model"), "--views", "4", "--times", "4", "--height", "16", "--width", "16", "--steps", "2"]
+    assert main(args + ["--out", str(tmp_path / "fp32")]) == 0
+    with caplog.at_level(logging.WARNING, logger="fourreal.sampling.precision"):
+        assert main(args + ["--out", str(tmp_path / "fp8"), "--precision", "fp8"]) == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        "fp8 needs an NVIDIA GPU of compute capability 8.9+ (found cpu); sampling in fp32 instead — set "
+        "--precision fp32 to silence this"]
+    fp32, fp8 = load_grid(tmp_path / "fp32" / "row.grid.npz"), load_grid(tmp_path / "fp8" / "row.grid.npz")
+    assert fp32.shape == (4, 4, 16, 16) and (fp32.rgb == fp8.rgb).all()
