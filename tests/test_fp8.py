@@ -224,10 +224,15 @@ def test_layers_not_divisible_by_16_stay_as_they_are():
 # ---------------------------------------------------------------------------- the setting
 
 
-def fake_gpu(monkeypatch, capability: tuple[int, int], name: str = "NVIDIA Test GPU", hip: str | None = None):
+def fake_gpu(monkeypatch, capability: tuple[int, int], name: str = "NVIDIA Test GPU", hip: str | None = None,
+             fp8_error: str | None = None):
+    """``cuda`` devices look like GPU ``name`` of ``capability``, on which the one-time FP8
+    check gives ``fp8_error`` (None: it runs)."""
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     monkeypatch.setattr(torch.version, "hip", hip)
+    monkeypatch.setattr(precision_module, "fp8_linear_error", lambda device: fp8_error)
 
 
 def test_on_the_cpu_auto_is_fp32_and_fp8_falls_back_with_one_warning(caplog):
@@ -269,6 +274,44 @@ def test_on_a_gpu_fp8_needs_compute_capability_8_9(monkeypatch, caplog, capabili
             f"fp8 needs an NVIDIA GPU of compute capability 8.9+ (found NVIDIA Fake, compute capability "
             f"{capability[0]}.{capability[1]}); sampling in bf16 instead — set video_to_4d.precision: bf16 to "
             "silence this"]
+
+
+def test_a_gpu_where_the_fp8_call_fails_samples_in_bf16_with_the_error(monkeypatch, caplog):
+    error = "RuntimeError: Rowwise scaling is not currently supported on your device"
+    fake_gpu(monkeypatch, (8, 9), "NVIDIA L4", fp8_error=error)
+    with caplog.at_level(logging.WARNING, logger="fourreal.sampling.precision"):
+        assert not fp8_supported("cuda")
+        assert resolve_precision("auto", "cuda") == "bf16"
+        assert resolve_precision("fp8", "cuda") == "bf16"
+    assert [r.getMessage() for r in caplog.records] == [  # once: auto and fp8 fall back alike
+        "fp8 needs torch._scaled_mm with row-wise scales, which failed here (found NVIDIA L4, compute capability "
+        f"8.9; {error}); sampling in bf16 instead — set sample_4d.precision: bf16 to silence this"]
+
+
+def test_the_fp8_check_compares_the_layer_with_its_emulation(monkeypatch):
+    from fourreal.models import fp8 as fp8_module
+
+    cpu = torch.device("cpu")
+    fp8_module.fp8_linear_error.cache_clear()
+    assert fp8_module.fp8_linear_error(cpu) is None  # on the CPU both are the emulation
+    forward = Fp8Linear.forward
+
+    def wrong(self, x):  # as a kernel that ignored the activation scales would
+        out = forward(self, x)
+        return out if self.emulate else out * 3
+
+    def broken(self, x):
+        if self.emulate:
+            return forward(self, x)
+        raise RuntimeError("Rowwise scaling is not currently supported on your device\nmore detail")
+
+    for replacement, expected in ((wrong, "torch._scaled_mm disagrees with the emulated product"),
+                                  (broken, "RuntimeError: Rowwise scaling is not currently supported on your device")):
+        fp8_module.fp8_linear_error.cache_clear()
+        monkeypatch.setattr(Fp8Linear, "forward", replacement)
+        assert fp8_module.fp8_linear_error(cpu).startswith(expected)
+        assert "\n" not in fp8_module.fp8_linear_error(cpu)
+    fp8_module.fp8_linear_error.cache_clear()
 
 
 def test_rocm_gpus_sample_in_bf16(monkeypatch, caplog):

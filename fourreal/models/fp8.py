@@ -16,6 +16,8 @@ attention itself) keeps its dtype.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -123,6 +125,39 @@ class Fp8Linear(nn.Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
                 f"emulate={self.emulate}")
+
+
+@functools.lru_cache(maxsize=None)
+def fp8_linear_error(device: torch.device) -> str | None:
+    """None when :class:`Fp8Linear` computes right on ``device``, else what went wrong, on one
+    line; checked once per device.
+
+    A ``[2, 16] x [16, 16]^T + b`` product of fixed operands (no random numbers drawn) through
+    :meth:`Fp8Linear.forward` (``torch._scaled_mm`` on CUDA) must match the emulated product
+    of the same quantized operands within bf16 rounding; a PyTorch built without row-wise FP8
+    kernels for the GPU raises instead, which is returned as ``Type: message``.
+    """
+    n = ALIGNMENT
+    try:
+        grid = torch.arange(n * n, dtype=torch.float32, device=device).view(n, n)
+        linear = nn.utils.skip_init(nn.Linear, n, n, device=device)
+        with torch.no_grad():
+            linear.weight.copy_((grid % 7 - 3) / 4)
+            linear.bias.copy_(torch.arange(n, dtype=torch.float32, device=device) / 8)
+        layer = Fp8Linear(linear)
+        x = (grid[:2] * 3 % 5 - 2) / 2  # [2, 16]
+        got = layer(x).float()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        layer.emulate = True
+        want = layer(x).float()
+    except (RuntimeError, TypeError, AttributeError, NotImplementedError) as exc:
+        text = str(exc).strip()
+        return f"{type(exc).__name__}: {text.splitlines()[0] if text else 'no message'}"
+    if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-2, atol=1e-2):
+        worst = (got - want).abs().max().item() if got.shape == want.shape else float("nan")
+        return f"torch._scaled_mm disagrees with the emulated product (largest difference {worst:.3g})"
+    return None
 
 
 def convert_to_fp8(model: nn.Module, emulate: bool = False) -> int:
