@@ -45,7 +45,7 @@ def quantize_rowwise(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
     Returns ``(x_fp8 [..., K] float8_e4m3fn, scale [..., 1] float32)`` with
     ``scale = max(amax(|row|) / 448, MIN_SCALE)`` and ``x ~ x_fp8.float() * scale``; the
-    largest magnitude of every nonzero row maps to 448 (exactly, before rounding).
+    largest magnitude of every nonzero row becomes +-448.
     """
     xf = x.float()
     scale = (xf.abs().amax(dim=-1, keepdim=True) / FP8_MAX).clamp(min=MIN_SCALE)
