@@ -131,7 +131,8 @@ GRID_PRECISIONS = ["auto", "fp32", "bf16", "fp8"]
 
 
 def _grid(args: argparse.Namespace) -> int:
-    """Generate a 4D grid from a fixed-view video (first row) and a freeze-time video (first column)."""
+    """Generate a 4D grid from a fixed-view video (first row) and a freeze-time video (first column),
+    on the GPU when there is one, in ``--precision``."""
     import torch
 
     from fourreal.data_making.videos import VideoReadError, read_video
