@@ -3,12 +3,18 @@ the plain-PyTorch anchor measured in the same run.
 
     python benchmarks/sample_4d_speed.py --architecture soft --compile
     python benchmarks/sample_4d_speed.py --architecture soft --compile --attention cudnn --heads 8
+    python benchmarks/sample_4d_speed.py --architecture soft --compile --precision fp8
 
 Random weights (timing only), bf16 weights and activations, 24 blocks x 1024 channels (paper
 preset), 8x8 grid of 72x128 frames, patch 4. The anchor (:mod:`anchors`) runs the same
 number of plain blocks on the same rows and columns (no sync layers, rotary embeddings,
 embedding or head), compiled when the model is. Model FLOPs come from :mod:`fourreal.training.flops`;
 the bf16 matmul ceiling is measured in the same run. Prints one JSON line.
+
+``--precision fp8`` runs the 4D model's block and sync linear layers in FP8 with per-row
+scales (:mod:`fourreal.models.fp8`; compute capability 8.9+), attention and the rest in bf16;
+the anchor stays bf16. The record's ``precision`` says which ran; its ``fraction_of_ceiling``
+is still against the bf16 matmul ceiling.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ import torch
 
 from anchors import ATTENTION_KERNELS, PlainStack, attention_kernel, cuda_time, plain_flops
 from fourreal.models.dit import PRESETS, DiT, count_parameters
+from fourreal.models.fp8 import convert_to_fp8
 from fourreal.models.model4d import Model4D
+from fourreal.sampling.precision import describe_device, fp8_supported
 from fourreal.training.flops import matmul_ceiling, model4d_forward_flops
 
 
@@ -38,6 +46,8 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--precision", choices=["bf16", "fp8"], default="bf16",
+                        help="the 4D model's linear layers in bf16 or in FP8 (the anchor stays bf16)")
     args = parser.parse_args()
     cfg = PRESETS[args.preset]
     cfg = dataclasses.replace(cfg, heads=args.heads or cfg.heads)
@@ -45,6 +55,11 @@ def main() -> None:
     dev, bf16 = torch.device("cuda"), torch.bfloat16
 
     model = Model4D(DiT(cfg), args.architecture).to(dev).eval().to(bf16)
+    parameters = count_parameters(model)  # before FP8 layers turn weights into buffers
+    if args.precision == "fp8":
+        if not fp8_supported(dev):
+            raise SystemExit(f"--precision fp8 needs compute capability 8.9+ (found {describe_device(dev)})")
+        convert_to_fp8(model)
     net = torch.compile(model) if args.compile else model
     x = torch.randn(1, v, t, 3, h, w, device=dev, dtype=bf16)
     mask = torch.zeros(1, v, t, device=dev)
@@ -66,8 +81,9 @@ def main() -> None:
     flops = model4d_forward_flops(args.architecture, cfg, 1, v, t, h, w)
     anchor_flops = plain_flops(cfg.dim, cfg.depth, v + t, t * n)
     print(json.dumps({
-        "device": torch.cuda.get_device_name(), "architecture": args.architecture, "parameters": count_parameters(model),
-        "heads": cfg.heads, "attention": args.attention, "grid": f"{v}x{t}", "size": f"{h}x{w}", "compile": args.compile,
+        "device": torch.cuda.get_device_name(), "architecture": args.architecture, "parameters": parameters,
+        "heads": cfg.heads, "attention": args.attention, "precision": args.precision, "grid": f"{v}x{t}",
+        "size": f"{h}x{w}", "compile": args.compile,
         "ms_per_step": round(seconds * 1000, 1), "step_tflop": round(flops / 1e12, 2),
         "achieved_tflops": round(flops / seconds / 1e12, 1), "matmul_ceiling_tflops": round(ceiling, 1),
         "fraction_of_ceiling": round(flops / seconds / 1e12 / ceiling, 3),

@@ -28,7 +28,8 @@ from fourreal.running.errors import UserError
 from fourreal.running.stage import run_stage, stage_args, versus_baseline, write_metrics
 from fourreal.sampling.sample_4d import (BASELINES, Sample4DConfig, held_out_truths, load_truths, main_variant,
                                          mean_metrics, model_replicas, pseudo_scores, pseudo_test_paths,
-                                         rendered_scores, sample_truths, variant_model, variant_window)
+                                         rendered_scores, sample_truths, sampling_precision, variant_model,
+                                         variant_window)
 
 log = logging.getLogger("stages.sample_4d")
 
@@ -59,10 +60,12 @@ def main() -> None:
               for name, baseline in BASELINES.items()}
     pseudo = {name: {g: pseudo_scores(baseline(t.rgb), t) for g, t in pseudo_truths.items()}
               for name, baseline in BASELINES.items()}
+    precision = sampling_precision(cfg)
+    log.info("sampling in %s (sample_4d.precision: %s)", precision, cfg.precision)
     torch.manual_seed(cfg.seed)
     with atomic_dir(out / "pseudo") as pseudo_tmp:
         for name, variant in cfg.variants.items():
-            replicas = model_replicas(variant_model(cfg, variant), cfg.gpus, bf16=True)
+            replicas = model_replicas(variant_model(cfg, variant, precision), cfg.gpus, precision)
             log.info("%s: %dx%d windows", name, windows[name], windows[name])
             with atomic_dir(out / name) as tmp:
                 scores[name] = sample_truths(replicas, truths, cfg, windows[name], name, tmp, rendered_scores)

@@ -126,15 +126,21 @@ def _flow_time(text: str) -> float:
     return value
 
 
+# fourreal.sampling.precision.PRECISIONS, without importing torch for the command line
+GRID_PRECISIONS = ["auto", "fp32", "bf16", "fp8"]
+
+
 def _grid(args: argparse.Namespace) -> int:
-    """Generate a 4D grid from a fixed-view video (first row) and a freeze-time video (first column)."""
+    """Generate a 4D grid from a fixed-view video (first row) and a freeze-time video (first column),
+    on the GPU when there is one, in ``--precision``."""
     import torch
 
     from fourreal.data_making.videos import VideoReadError, read_video
     from fourreal.formats.grid import Grid, save_grid
     from fourreal.running.bundle import bundle_paths
     from fourreal.sampling.grid_windows import sample_grid
-    from fourreal.sampling.sample_4d import model_velocity, resolve_window
+    from fourreal.sampling.precision import prepare_model, resolve_precision
+    from fourreal.sampling.sample_4d import model_velocity, resolve_window, sampling_device
     from fourreal.training.data import to_uint8, to_unit
     from fourreal.training.model_files import load_model4d
 
@@ -148,12 +154,14 @@ def _grid(args: argparse.Namespace) -> int:
     if args.models:
         args.model = str(bundle_paths(args.models)["model_4d"])
     window = resolve_window(args.window, args.model, force=args.force_window, key="--window", force_key="--force-window")
-    model = load_model4d(args.model)
-    row, col = frames(args.row, args.times), frames(args.column, args.views)
+    device = sampling_device()
+    precision = resolve_precision(args.precision, device, key="--precision")
+    model = prepare_model(load_model4d(args.model).to(device), precision)
+    row, col = frames(args.row, args.times).to(device), frames(args.column, args.views).to(device)
 
     with torch.no_grad():
-        grid = sample_grid(model_velocity(model), row, col, (window, window), args.steps, args.sampler, args.seed,
-                           sigma_max=args.sigma_max)
+        grid = sample_grid(model_velocity(model, precision), row, col, (window, window), args.steps, args.sampler,
+                           args.seed, sigma_max=args.sigma_max).cpu()
     if args.upsampler:
         from fourreal.sampling.video_sampling import upsample_grid
         from fourreal.training.model_files import load_upsampler
@@ -348,6 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "beyond); 0: the window the model was trained on")
     grid.add_argument("--force-window", action="store_true", help="sample with a --window the model was not "
                       "trained on (a warning instead of an error)")
+    grid.add_argument("--precision", choices=GRID_PRECISIONS, default="fp32", help="the 4D model's arithmetic on "
+                      "the GPU: bf16 (autocast), fp8 (linear layers in FP8, compute capability 8.9+), auto (fp8 where "
+                      "it runs, else bf16 on CUDA, fp32 on the CPU); fp8/bf16 where the device lacks them fall back "
+                      "with a warning")
     sampling(grid)
     grid.add_argument("--upsampler", default="", help="upsample every cell with this trained upsampler directory "
                       "(e.g. data/train_upsampler/model)")

@@ -23,6 +23,7 @@ from fourreal.models.model4d import ARCHITECTURES, Model4D, build_model4d
 from fourreal.running import layout
 from fourreal.running.config import ConfigError, require
 from fourreal.sampling.grid_windows import MaskedGridVelocity, Replica, sample_grids
+from fourreal.sampling.precision import PRECISIONS, autocast, prepare_model, resolve_precision
 from fourreal.training.data import fit_intrinsics, fit_video, to_uint8, to_unit
 from fourreal.training.model_files import load_model, load_model4d, training_frames, training_window
 
@@ -71,6 +72,11 @@ class Sample4DConfig:
             them); the result does not depend on it, only the speed and the memory.
         gpus: GPUs the windows of a grid are shared out between (0: all visible; the result
             does not depend on it).
+        precision: the 4D model's arithmetic (:mod:`fourreal.sampling.precision`): ``fp32``,
+            ``bf16`` (autocast), ``fp8`` (the block and sync linear layers in FP8 with per-row
+            scales, the rest in bf16; compute capability 8.9+) or ``auto`` (fp8 where it runs,
+            else bf16 on CUDA, fp32 on the CPU); a precision the device lacks falls back with a
+            warning.
         variants: the variants to sample, by name (not ``previews``, ``pseudo``, ``pseudo_*`` or a
             baseline's name: those are the stage's other outputs and metric keys).
         preview: previews of each variant's first grid.
@@ -92,6 +98,7 @@ class Sample4DConfig:
     seed: int = 0
     batch: int = 4
     gpus: int = 1
+    precision: str = "auto"
     variants: dict[str, SampleVariant] = field(default_factory=dict)
     preview: PreviewConfig = field(default_factory=lambda: PreviewConfig(max_items=1, cell_height=60, mp4=False))
 
@@ -102,6 +109,7 @@ class Sample4DConfig:
         require(self.batch >= 1, "batch", "must be >= 1 (test grids generated at once)")
         require(0 < self.sigma_max <= 1, "sigma_max", "must be in (0, 1] (1: the model is asked at every flow time)")
         require(self.gpus >= 0, "gpus", "must be >= 0 (0 = all visible GPUs)")
+        require(self.precision in PRECISIONS, "precision", f"must be one of {list(PRECISIONS)}")
         require(self.max_pseudo_tests >= 0, "max_pseudo_tests", "must be >= 0 (0 = all)")
         require(not any(n in RESERVED or n.startswith("pseudo_") for n in self.variants), "variants",
                 f"no variant may be named {', '.join(sorted(RESERVED))} or pseudo_* (sample_4d's other outputs "
@@ -118,10 +126,22 @@ def pseudo_test_paths(cfg: Sample4DConfig) -> list[Path]:
     return [paths[i * len(paths) // cfg.max_pseudo_tests] for i in range(cfg.max_pseudo_tests)]
 
 
-def variant_model(cfg: Sample4DConfig, variant: SampleVariant) -> Model4D:
-    """The 4D model of a variant, on the GPU when there is one."""
+def sampling_device() -> torch.device:
+    """Where the 4D models sample: the (first visible) GPU when there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def sampling_precision(cfg: Sample4DConfig) -> str:
+    """``cfg.precision`` resolved for :func:`sampling_device` (``fp32``, ``bf16`` or ``fp8``;
+    :func:`~fourreal.sampling.precision.resolve_precision`, with its fallback warning)."""
+    return resolve_precision(cfg.precision, sampling_device(), key="sample_4d.precision")
+
+
+def variant_model(cfg: Sample4DConfig, variant: SampleVariant, precision: str = "fp32") -> Model4D:
+    """The 4D model of a variant, on :func:`sampling_device`, set up for the resolved
+    ``precision`` (:func:`~fourreal.sampling.precision.prepare_model`: FP8 layers for ``fp8``)."""
     model = load_model4d(variant.model) if variant.model else build_model4d(load_model(cfg.base_model), variant.architecture)
-    return model.eval().to("cuda" if torch.cuda.is_available() else "cpu")
+    return prepare_model(model.eval().to(sampling_device()), precision)
 
 
 def _setting(key: str, value: object) -> str:
@@ -220,32 +240,35 @@ def window_intrinsics(intrinsics: np.ndarray | None, frame_hw: tuple[int, int], 
     return fit_intrinsics(intrinsics[: cfg.views], *frame_hw, cfg.height, cfg.width)
 
 
-def model_velocity(model: Model4D, bf16: bool = False) -> MaskedGridVelocity:
+def model_velocity(model: Model4D, precision: str = "fp32") -> MaskedGridVelocity:
     """The velocity ``velocity(x, sigma, cond, mask)`` of a 4D model, as :func:`sample_grid`
-    calls it; with ``bf16`` the model runs under bf16 autocast on CUDA (output in float32)."""
+    calls it, in the resolved ``precision`` (the model set up for it by
+    :func:`~fourreal.sampling.precision.prepare_model`): under bf16 autocast on CUDA for
+    ``bf16`` and ``fp8``; the output in float32."""
     device = next(model.parameters()).device
 
     def velocity(x, s, cond, mask):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda"):
+        with autocast(device, precision):
             return model(x, s, cond=cond, mask=mask).float()
 
     return velocity
 
 
-def model_replicas(model: Model4D, gpus: int, bf16: bool = False) -> list[Replica]:
+def model_replicas(model: Model4D, gpus: int, precision: str = "fp32") -> list[Replica]:
     """``(velocity, device)`` of ``model`` and of copies of it on the next GPUs, for
     :func:`sample_grid` to share windows out between: ``gpus`` GPUs in all (0: every visible
-    one); just ``model`` when it is not on a GPU or one GPU is asked for."""
+    one); just ``model`` when it is not on a GPU or one GPU is asked for. Each runs in the
+    resolved ``precision`` (:func:`model_velocity`; copies of an FP8 model are FP8 too)."""
     device = next(model.parameters()).device
     count = torch.cuda.device_count() if gpus == 0 else gpus
     if device.type != "cuda" or count <= 1:
-        return [(model_velocity(model, bf16), device)]
+        return [(model_velocity(model, precision), device)]
     if count > torch.cuda.device_count():
         raise ConfigError(f"sample_4d.gpus = {gpus} but {torch.cuda.device_count()} GPUs are visible; lower it (0 = all)")
     first = device.index or 0
     devices = [torch.device("cuda", (first + i) % torch.cuda.device_count()) for i in range(count)]
     models = [model] + [copy.deepcopy(model).to(d) for d in devices[1:]]
-    return [(model_velocity(m, bf16), d) for m, d in zip(models, devices)]
+    return [(model_velocity(m, precision), d) for m, d in zip(models, devices)]
 
 
 def generate(replicas: list[Replica], truths: torch.Tensor, cfg: Sample4DConfig,

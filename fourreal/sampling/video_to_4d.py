@@ -31,6 +31,7 @@ from fourreal.running import layout
 from fourreal.running.bundle import bundle_paths
 from fourreal.running.config import require
 from fourreal.running.stage import write_metrics, write_run
+from fourreal.sampling.precision import PRECISIONS, prepare_model, resolve_precision
 from fourreal.training.data import to_uint8, to_unit
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -61,6 +62,9 @@ class VideoTo4DConfig:
             guidance scale of the base model).
         sigma_max: the highest flow time the models are asked at (1: every one;
             :func:`fourreal.sampling.flow_solver.sample`).
+        precision: the 4D model's arithmetic for the grid, as ``sample_4d.precision``
+            (:mod:`fourreal.sampling.precision`: ``fp32``, ``bf16``, ``fp8`` or ``auto``); the
+            base model's row and column are sampled in fp32 whatever it is.
         fov_deg: horizontal field of view of the assumed pinhole camera (degrees).
         background_depth: depth (relative to the median foreground depth) given to pixels the
             depth network calls background, so that whole real scenes are reconstructed.
@@ -85,6 +89,7 @@ class VideoTo4DConfig:
     sampler: str = "euler"
     sigma_max: float = 1.0
     guidance: float = 1.0
+    precision: str = "fp32"
     fov_deg: float = 40.0
     background_depth: float = 1.5
     seed: int = 0
@@ -100,6 +105,7 @@ class VideoTo4DConfig:
         require(self.steps >= 1, "steps", "must be >= 1")
         require(self.sampler in ("euler", "heun"), "sampler", "must be euler or heun")
         require(0 < self.sigma_max <= 1, "sigma_max", "must be in (0, 1] (1: the model is asked at every flow time)")
+        require(self.precision in PRECISIONS, "precision", f"must be one of {list(PRECISIONS)}")
         require(0 < self.fov_deg < 180, "fov_deg", "must be in (0, 180)")
         require(self.background_depth > 0, "background_depth", "must be > 0")
 
@@ -193,9 +199,10 @@ def video_to_4d(cfg: VideoTo4DConfig, reconstruct_cfg, progress: bool = True) ->
     timings = {}
     start = time.perf_counter()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    precision = resolve_precision(cfg.precision, device, key="video_to_4d.precision")
     frames, is_image = read_input(cfg.input, cfg)
     base = load_model(cfg.base_model).to(device)
-    model = load_model4d(cfg.model_4d).to(device).eval()
+    model = prepare_model(load_model4d(cfg.model_4d).to(device).eval(), precision)
     depth_net = load_depth_model(cfg.depth_model)
     timings["load_s"] = time.perf_counter() - start
 
@@ -207,8 +214,8 @@ def video_to_4d(cfg: VideoTo4DConfig, reconstruct_cfg, progress: bool = True) ->
     start = time.perf_counter()
 
     with torch.no_grad():
-        grid = sample_grid(model_velocity(model), row.to(device), column.to(device), (window, window), cfg.steps,
-                           cfg.sampler, cfg.seed, sigma_max=cfg.sigma_max)
+        grid = sample_grid(model_velocity(model, precision), row.to(device), column.to(device), (window, window),
+                           cfg.steps, cfg.sampler, cfg.seed, sigma_max=cfg.sigma_max)
     rgb = to_uint8(grid.cpu())
     timings["grid_s"] = time.perf_counter() - start
 
