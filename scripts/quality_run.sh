@@ -35,8 +35,9 @@
 # TO4D: video files that `fourreal to4d` turns into 4D scenes with the workspace's models
 #   (base, soft 4D, the bundle's depth network), one after another once evaluate is done,
 #   into $WC/to4d/<name> (collected: metrics, details, run.json, previews).
-# A `.whl` directory in the checkout (e.g. gsplat's wheel) is installed into $WORK/site first;
-#   gsplat builds its CUDA kernels into $WORK/torch_ext once, while the stages run.
+# A `.whl` directory in the checkout (gsplat's wheel; open3d's in parts) is installed into
+#   $WORK/site first (scripts/install_wheels.sh); gsplat builds its CUDA kernels into
+#   $WORK/torch_ext once, while the stages run.
 #
 # $OUT receives a.back.tar.NN (the collected paths, parts of 15.9 MiB: `cat a.back.tar.* | tar
 # x`), c.back.tar.NN and meta.tgz (each job's status and logs); collect at most six parts.
@@ -48,12 +49,12 @@ BUNDLE=${BUNDLE:-models/small}
 VARIANTS=${VARIANTS-soft hard sequential soft_all}  # set but empty: train none
 WORK=${WORK:-/tmp}; IN=$WORK/in; WA=$WORK/wsa; WC=$WORK/${SAMPLE_WS:-wsc}
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target $WORK/site .whl/*.whl \
-    && export PYTHONPATH=$PWD:$WORK/site
-  export TORCH_EXTENSIONS_DIR=$WORK/torch_ext MAX_JOBS=16 TORCH_CUDA_ARCH_LIST=9.0
-  (python -c "from gsplat.cuda._backend import _C; assert _C is not None" \
-    > $WORK/gsplat_build.log 2>&1 && echo "gsplat ready") &
+bash scripts/install_wheels.sh $WORK
+[ -d $WORK/site ] && export PYTHONPATH=$PWD:$WORK/site
+export TORCH_EXTENSIONS_DIR=$WORK/torch_ext MAX_JOBS=16 TORCH_CUDA_ARCH_LIST=9.0
+if [ -d $WORK/site/gsplat ] && [ ! -e $WORK/gsplat_built ]; then  # its CUDA kernels build once, beside the stages
+  (python -c "from gsplat.cuda._backend import _C; assert _C is not None" > $WORK/gsplat_build.log 2>&1 \
+    && touch $WORK/gsplat_built && echo "gsplat ready") &
 fi
 mkdir -p $IN $WA/data $WA/.done $OUT/a $OUT/c
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.used --format=csv,noheader
