@@ -35,10 +35,10 @@ def ssim_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     y = (b.float().clamp(-1, 1) + 1) / 2
     x, y = x.reshape(-1, *x.shape[-3:]), y.reshape(-1, *y.shape[-3:])
     size = ssim_window(*x.shape[-2:])
-    coords = torch.arange(size, dtype=torch.float32) - size // 2
+    coords = torch.arange(size, dtype=torch.float32, device=x.device) - size // 2  # built where x is: no copy
     g = torch.exp(-(coords**2) / (2 * 1.5**2))
     g = (g / g.sum())
-    kernel = (g[:, None] * g[None, :]).expand(x.shape[1], 1, size, size).to(x.device)
+    kernel = (g[:, None] * g[None, :]).expand(x.shape[1], 1, size, size)
 
     def blur(z):
         return torch.nn.functional.conv2d(z, kernel, groups=z.shape[1])

@@ -41,6 +41,9 @@ class ReconstructConfig:
         holdout_every: every n-th generated cell (not in the first row or column) is held out.
         backend: rasterizer (``auto``: gsplat on CUDA, the torch compositor on CPU).
         seed: seeds the fit's initialisation and cell sampling.
+        compile: run the fit's per-step work around the rasterizer (the temporal MLP and
+            view offsets before it, the L1, SSIM and smoothness terms after it) under
+            ``torch.compile`` (:mod:`~fourreal.reconstruction.fit`).
         export: also write each grid's per-frame exports into ``<grid>/export/`` (every time
             step: 3DGS PLY, point cloud and fused mesh, and a sweep mp4; see
             :mod:`~fourreal.reconstruction.export`).
@@ -66,6 +69,7 @@ class ReconstructConfig:
     holdout_every: int = 5
     backend: Literal["auto", "gsplat", "torch"] = "auto"
     seed: int = 0
+    compile: bool = False
     export: bool = False
 
     def __post_init__(self) -> None:

@@ -58,12 +58,13 @@ class TimeDeformation(nn.Module):
         return self.out(self.net(torch.cat([encode(p / self.scale, self.pf), encode(tt, self.tf)], -1))) * self.scale
 
     def forward(self, p: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
-        """Offsets ``[N, 3]`` of canonical points ``p [N, 3]`` at normalised time ``t`` in [0, 1]."""
-        return self.at_times(p, [t])[0]
+        """Offsets ``[N, 3]`` of canonical points ``p [N, 3]`` at normalised time ``t`` in [0, 1]
+        (a float or a one-element tensor, which stays on its device)."""
+        return self.at_times(p, t)[0]
 
     def at_times(self, p: torch.Tensor, times) -> torch.Tensor:
-        """Offsets ``[B, N, 3]`` of ``p [N, 3]`` at ``B`` normalised times, in one batched
-        evaluation (``f(p, 0)`` computed once for all of them)."""
+        """Offsets ``[B, N, 3]`` of ``p [N, 3]`` at ``B`` normalised times (a list or a tensor
+        ``[B]``), in one batched evaluation (``f(p, 0)`` computed once for all of them)."""
         t = torch.as_tensor(times, dtype=p.dtype, device=p.device).reshape(-1, 1, 1)
         at_zero = self.raw(p, torch.zeros(1, 1, dtype=p.dtype, device=p.device))
         return self.raw(p.expand(t.shape[0], *p.shape), t) - at_zero
@@ -115,11 +116,16 @@ class Deformable(torch.nn.Module):
         p = self.gaussians.means
         return p + self.view_offset(view) + self.deform(p, t)
 
+    def means_at(self, offsets: torch.Tensor, times) -> torch.Tensor:
+        """``[B, N, 3]`` positions ``p + Δp_i^v + Δp^t(p, t)`` (Eq. 11) of ``B`` cells given their
+        view offsets ``offsets [B, N, 3]`` and normalised times (a list or a tensor ``[B]``)."""
+        p = self.gaussians.means
+        return p + offsets + self.deform.at_times(p, times)
+
     def render_cells(self, cells: list[tuple[float, float]], Ks: torch.Tensor, height: int, width: int,
                      background: torch.Tensor, backend: str) -> torch.Tensor:
         """``[B, H, W, 3]`` renders of ``cells`` = (view, time index) pairs with intrinsics ``Ks [B, 3, 3]``."""
-        p = self.gaussians.means
         offsets = torch.stack([self.view_offset(v) for v, _ in cells])
-        means = p + offsets + self.deform.at_times(p, [self.normalised_time(t) for _, t in cells])
+        means = self.means_at(offsets, [self.normalised_time(t) for _, t in cells])
         g = self.gaussians
         return render(means, g.scales, g.colors, g.opacities, Ks, height, width, background, backend)[0]

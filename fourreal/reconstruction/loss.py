@@ -1,28 +1,28 @@
 """The loss of the deformable fit (supplementary Sec. 6): photometric L1 + SSIM on the
-rendered cells and a smoothness penalty on the temporal offsets over neighbouring times."""
+rendered cells and a smoothness penalty on the temporal offsets over neighbouring times.
+
+:func:`reconstruction_loss` is a pure tensor function (no host reads, no randomness of its
+own), so the fit can run it eagerly or under ``torch.compile`` (``reconstruct.compile``)."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from fourreal.evaluation.metrics import ssim_tensor
-from fourreal.reconstruction.config import ReconstructConfig
-from fourreal.reconstruction.deformation import Deformable
+from fourreal.reconstruction.deformation import TimeDeformation
 
 
-def reconstruction_loss(pred: torch.Tensor, truth: torch.Tensor, model: Deformable, times: int,
-                        rng: np.random.Generator, cfg: ReconstructConfig) -> torch.Tensor:
+def reconstruction_loss(pred: torch.Tensor, truth: torch.Tensor, deform: TimeDeformation, means: torch.Tensor,
+                        smooth_times: torch.Tensor | None, extent: float, ssim_weight: float,
+                        smooth_weight: float) -> torch.Tensor:
     """The scalar loss of one fit step: ``(1 - ssim_weight) L1 + ssim_weight (1 - SSIM)`` of
     renders ``pred [B, H, W, 3]`` against the grid's cells ``truth [B, H, W, 3]`` (both in
-    [0, 1]), plus, when ``smooth_weight > 0`` and the grid has ``times > 1``, ``smooth_weight``
-    times the mean squared step of ``Δp^t`` between time ``j`` and ``j + 1`` (``j`` drawn from
-    ``rng``), over the cloud's squared extent."""
-    loss = (1 - cfg.ssim_weight) * (pred - truth).abs().mean()
-    loss = loss + cfg.ssim_weight * (1 - ssim_tensor(pred.permute(0, 3, 1, 2) * 2 - 1, truth.permute(0, 3, 1, 2) * 2 - 1))
-    if cfg.smooth_weight > 0 and times > 1:
-        j = int(rng.integers(0, times - 1))
-        p = model.gaussians.means
-        step = model.deform(p, (j + 1) / (times - 1)) - model.deform(p, j / (times - 1))
-        loss = loss + cfg.smooth_weight * step.pow(2).sum(-1).mean() / model.deform.extent**2
+    [0, 1]), plus, when ``smooth_times`` (two neighbouring normalised times ``[2]``) is given,
+    ``smooth_weight`` times the mean squared step of ``deform`` (``Δp^t``) of the canonical
+    ``means [N, 3]`` between them, over the cloud's squared ``extent``."""
+    loss = (1 - ssim_weight) * (pred - truth).abs().mean()
+    loss = loss + ssim_weight * (1 - ssim_tensor(pred.permute(0, 3, 1, 2) * 2 - 1, truth.permute(0, 3, 1, 2) * 2 - 1))
+    if smooth_times is not None:
+        step = deform(means, smooth_times[1]) - deform(means, smooth_times[0])
+        loss = loss + smooth_weight * step.pow(2).sum(-1).mean() / extent**2
     return loss
