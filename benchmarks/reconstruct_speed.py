@@ -74,6 +74,28 @@ def plain_gsplat_fit(rgb: np.ndarray, Ks: np.ndarray, points: int, steps: int, c
     return steps * cuda_time(step, steps, warmup=5)
 
 
+def load_scene(path: str, scale: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The benchmark's scene: the grid at ``path`` as ``rgb [V, T, H, W, 3]`` uint8, ``depth
+    [V, T, H, W]`` and intrinsics ``[V, 3, 3]``, upsampled by ``scale`` (frames bicubic, depth
+    nearest, intrinsics scaled) when ``scale > 1``."""
+    grid = load_grid(path)
+    rgb, depth, Ks = grid.rgb, grid.depth, grid.intrinsics.copy()
+    if scale > 1:
+        v, t, h, w = rgb.shape[:4]
+        size = (w * scale, h * scale)
+        rgb = np.stack([[cv2.resize(rgb[i, j], size, interpolation=cv2.INTER_CUBIC) for j in range(t)] for i in range(v)])
+        depth = np.stack([[cv2.resize(depth[i, j], size, interpolation=cv2.INTER_NEAREST) for j in range(t)] for i in range(v)])
+        Ks[:, :2] *= scale
+    return rgb, depth, Ks
+
+
+def benchmark_config(fit_steps: int, stride: int, **overrides) -> ReconstructConfig:
+    """The benchmark's reconstruction settings: ``fit_steps`` fit steps, seeds every ``stride``
+    pixels, 200 pruning steps, gsplat; ``overrides`` replace any field."""
+    return ReconstructConfig(**{"fit_steps": fit_steps, "prune_steps": 200, "stride": stride, "backend": "gsplat",
+                                **overrides})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--grid", required=True)
@@ -82,15 +104,8 @@ def main() -> None:
     parser.add_argument("--stride", type=int, default=2)
     args = parser.parse_args()
     diff = backends_agree()
-    grid = load_grid(args.grid)
-    rgb, depth, Ks = grid.rgb, grid.depth, grid.intrinsics.copy()
-    if args.scale > 1:
-        v, t, h, w = rgb.shape[:4]
-        size = (w * args.scale, h * args.scale)
-        rgb = np.stack([[cv2.resize(rgb[i, j], size, interpolation=cv2.INTER_CUBIC) for j in range(t)] for i in range(v)])
-        depth = np.stack([[cv2.resize(depth[i, j], size, interpolation=cv2.INTER_NEAREST) for j in range(t)] for i in range(v)])
-        Ks[:, :2] *= args.scale
-    cfg = ReconstructConfig(fit_steps=args.fit_steps, prune_steps=200, stride=args.stride, backend="gsplat")
+    rgb, depth, Ks = load_scene(args.grid, args.scale)
+    cfg = benchmark_config(args.fit_steps, args.stride)
     torch.cuda.synchronize()
     start = time.perf_counter()
     result = reconstruct(rgb, depth, Ks, cfg, progress=False)

@@ -1,0 +1,141 @@
+"""Where the deformable fit's time goes: ``--steps`` fit steps under ``torch.profiler``.
+
+    python benchmarks/reconstruct_profile.py --grid data/render/grids/test/NAME.grid.npz --steps 200 [--compile]
+
+The scene and settings are :mod:`reconstruct_speed`'s (same grid, ``--scale``, ``--stride``):
+canonical init and floater pruning, ``--warmup`` fit steps (compilation with ``--compile``),
+then the profiled steps. Prints the top ops by self device time and that time grouped into
+the parts of a step (:data:`GROUPS`): forward ops by the code that ran them (the Python
+frames around them), backward ops by the forward op that recorded them (autograd sequence numbers).
+Device time is CUDA time; on the CPU (``--backend torch``, a smoke check) it is CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+
+import torch
+from torch.autograd import DeviceType
+from torch.autograd.profiler_util import FunctionEvent
+from torch.profiler import ProfilerActivity, profile
+
+from fourreal.reconstruction.config import compute_device
+from fourreal.reconstruction.fit import fit
+from fourreal.reconstruction.init import background_color, canonical_init
+from fourreal.reconstruction.prune import prune_floaters
+from reconstruct_speed import benchmark_config, load_scene
+
+GROUPS = ("rasterization", "deformation MLP", "offsets", "SSIM", "smoothness", "optimizer", "other")
+"""The parts of a fit step the time is grouped into."""
+
+_BACKWARD = "autograd::engine::evaluate_function: "
+
+
+def frames_group(frames: list[str]) -> str | None:
+    """The group of an op called from the Python frames ``frames`` (``file(line): function``
+    as the profiler names them, any order), or None when no frame tells. Compiled regions
+    run inside the function that was compiled, so under ``--compile``
+    :func:`~fourreal.reconstruction.fit.cell_positions` counts as deformation MLP (offsets
+    included) and :func:`~fourreal.reconstruction.loss.reconstruction_loss` as SSIM
+    (smoothness and L1 included)."""
+    text = " | ".join(frames)
+    compiled = "_dynamo" in text or "_inductor" in text
+    if "torch/optim/" in text:
+        return "optimizer"
+    if "gaussians.py" in text and ": render" in text or "gsplat" in text:
+        return "rasterization"
+    if ": ssim_" in text:
+        return "SSIM"
+    if ": reconstruction_loss" in text:
+        return "SSIM" if compiled else "smoothness" if "deformation.py" in text else "other"
+    if ": cell_positions" in text:
+        return "deformation MLP" if compiled or ": at_times" in text else "offsets"
+    return None
+
+
+def group_of(event: FunctionEvent, forward_groups: dict[int, str]) -> str:
+    """The group of a profiled op: a backward op takes its forward op's (by autograd sequence
+    number, :func:`forward_group_map`), a forward op that of the Python frames it ran in
+    (the Python-function events above it)."""
+    frames, e = list(event.stack), event
+    while e is not None:
+        if e.name.startswith(_BACKWARD):
+            name = e.name[len(_BACKWARD):].lower()
+            return forward_groups.get(e.sequence_nr, "rasterization" if "rasteriz" in name or "projection" in name
+                                      else "other")
+        frames.append(e.name)
+        e = e.cpu_parent
+    return frames_group(frames) or "other"
+
+
+def forward_group_map(events: list[FunctionEvent]) -> dict[int, str]:
+    """``{autograd sequence number: group}`` of the forward ops (those that recorded a
+    backward node: a sequence number, no backward evaluation above them)."""
+    groups = {}
+    for e in events:
+        if e.sequence_nr >= 0 and not e.is_python_function:
+            group = group_of(e, {})
+            if not _in_backward(e):
+                groups.setdefault(e.sequence_nr, group)
+    return groups
+
+
+def _in_backward(event: FunctionEvent) -> bool:
+    """Whether ``event`` runs inside a backward node's evaluation."""
+    e = event
+    while e is not None and not e.name.startswith(_BACKWARD):
+        e = e.cpu_parent
+    return e is not None
+
+
+def self_time_us(event: FunctionEvent, cuda: bool) -> float:
+    """``event``'s self time in microseconds: its kernels' on CUDA, its own CPU time on the CPU."""
+    return event.self_device_time_total if cuda else event.self_cpu_time_total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--grid", required=True)
+    parser.add_argument("--scale", type=int, default=1, help="upsample frames, depth and intrinsics by this factor")
+    parser.add_argument("--stride", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=200, help="profiled fit steps")
+    parser.add_argument("--warmup", type=int, default=20, help="fit steps before profiling (compiles with --compile)")
+    parser.add_argument("--compile", action="store_true", help="reconstruct.compile: true")
+    parser.add_argument("--backend", default="gsplat", choices=["gsplat", "torch"], help="torch: a CPU smoke check")
+    parser.add_argument("--top", type=int, default=25, help="rows of the top-ops table")
+    args = parser.parse_args()
+    rgb, depth, Ks = load_scene(args.grid, args.scale)
+    cfg = benchmark_config(args.steps, args.stride, backend=args.backend, compile=args.compile)
+    cuda = compute_device(cfg).type == "cuda"
+    bg = background_color(rgb[:, 0], depth[:, 0])
+    canonical, _ = prune_floaters(canonical_init(rgb[:, 0], depth[:, 0], Ks, cfg), rgb[:, 0], Ks, bg, cfg)
+    model, _, _ = fit(rgb, Ks, canonical, bg, cfg, progress=False, steps=args.warmup)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities, with_stack=True) as prof:
+        fit(rgb, Ks, canonical, bg, cfg, progress=False, model=model)
+        if cuda:
+            torch.cuda.synchronize()
+    # ops only: Python-function events (with_stack) nest around them; kernels count in their ops' device time
+    events = [e for e in prof.events() if e.device_type == DeviceType.CPU and not e.is_python_function]
+    unit = "CUDA" if cuda else "CPU"
+    forward_groups = forward_group_map(events)
+    by_op: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])  # name: [self time, calls]
+    totals: dict[str, float] = defaultdict(float)
+    for e in events:
+        by_op[e.name][0] += self_time_us(e, cuda)
+        by_op[e.name][1] += 1
+        totals[group_of(e, forward_groups)] += self_time_us(e, cuda)
+    print(f"top {args.top} ops by self {unit} time ({args.steps} steps)")
+    for name, (us, calls) in sorted(by_op.items(), key=lambda kv: -kv[1][0])[:args.top]:
+        print(f"  {us / 1e3:10.1f} ms  {calls:7d} calls  {name[:90]}")
+    whole = sum(totals.values()) or 1.0
+    print(f"{len(canonical.cloud)} Gaussians, {args.steps} steps, compile={args.compile}: self {unit} time by part")
+    for name in GROUPS:
+        print(f"  {name:<16} {totals[name] / 1e3:10.1f} ms  {totals[name] / args.steps:8.1f} us/step  "
+              f"{100 * totals[name] / whole:5.1f} %")
+    print(f"  {'total':<16} {whole / 1e3:10.1f} ms  {whole / args.steps:8.1f} us/step")
+
+
+if __name__ == "__main__":
+    main()
