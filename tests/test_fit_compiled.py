@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fourreal.reconstruction.deformation import Deformable
-from fourreal.reconstruction.fit import cell_positions
+from fourreal.reconstruction.fit import cell_positions, read_losses
 from fourreal.reconstruction.gaussians import GaussianCloud, render
 from fourreal.reconstruction.init import Canonical
 from fourreal.reconstruction.loss import reconstruction_loss
@@ -45,6 +45,22 @@ def step_loss(model: Deformable, positions, loss_of) -> tuple[torch.Tensor, dict
     loss = loss_of(pred, truth, model.deform, g.means, torch.tensor([1 / 3, 2 / 3]), model.deform.extent, 0.2, 0.1)
     loss.backward()
     return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+def test_cell_positions_are_eq11_of_each_cell():
+    """The fit's batched positions (offsets gathered by view, one MLP evaluation for all
+    cells) are :meth:`Deformable.positions` of each cell."""
+    model = tiny_model()
+    views, times = torch.tensor([0, 2, 1]), torch.tensor([1 / 3, 1.0, 0.0])
+    batched = cell_positions(model, views, times)
+    for k in range(3):
+        torch.testing.assert_close(batched[k], model.positions(int(views[k]), float(times[k])), rtol=1e-6, atol=1e-7)
+
+
+def test_losses_are_read_back_together_and_checked():
+    assert read_losses([torch.tensor(0.5), torch.tensor(0.25)], 1) == [0.5, 0.25]
+    with pytest.raises(FloatingPointError, match="nan at step 52"):
+        read_losses([torch.tensor(0.5), torch.tensor(float("nan"))], 51)
 
 
 @pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,

@@ -56,6 +56,13 @@ def read_losses(pending: list[torch.Tensor], first_step: int) -> list[float]:
     return values
 
 
+def to_device(indices: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``indices [B]`` as a tensor on ``device``; on CUDA copied through pinned memory without
+    the host waiting (a plain copy from pageable memory synchronises the stream)."""
+    x = torch.from_numpy(indices)
+    return x.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else x
+
+
 READ_EVERY = 50
 """The fit reads its losses back from the device (and checks them) every this many steps and
 at the end; in between the host never waits for the device."""
@@ -75,8 +82,8 @@ def fit(rgb: np.ndarray, Ks: np.ndarray, canonical: Canonical, background: np.nd
     ``cells`` to fit (only those cells of ``rgb`` are read), ``learn_offsets`` to optimise
     the per-view offsets too, and a ``regularizer(model, rng)`` loss (e.g. SDS) added each step.
 
-    Each step copies the picked cells' indices to the device and nothing back: the cells'
-    views, times, intrinsics and targets are gathered there, and the losses are read back
+    Each step copies the picked cells' indices to the device (:func:`to_device`) and nothing
+    back: the cells' views, times, intrinsics and targets are gathered there, and the losses are read back
     every :data:`READ_EVERY` steps (:func:`read_losses`)."""
     dev = compute_device(cfg)
     v, t, h, w = rgb.shape[:4]
@@ -86,7 +93,7 @@ def fit(rgb: np.ndarray, Ks: np.ndarray, canonical: Canonical, background: np.nd
     target = torch.as_tensor(rgb, dtype=torch.float32, device=dev) / 255
     K = torch.as_tensor(Ks, dtype=torch.float32, device=dev)
     bg = torch.as_tensor(background, dtype=torch.float32, device=dev)
-    cell_view, cell_time = torch.as_tensor(train_cells, device=dev).T  # [C] each: the training cells
+    cell_view, cell_time = torch.as_tensor(train_cells, device=dev).T  # [C] each: the cells' views, time indices
     time_of = torch.as_tensor([model.normalised_time(j) for j in range(t)], dtype=torch.float32, device=dev)  # [T]
     extent = model.deform.extent  # read once: the loss takes it as a constant
     positions, loss_of = cell_positions, reconstruction_loss
@@ -98,8 +105,7 @@ def fit(rgb: np.ndarray, Ks: np.ndarray, canonical: Canonical, background: np.nd
     g = model.gaussians
     total = steps or cfg.fit_steps
     for step in tqdm(range(total), desc="deformable fit", unit="step", disable=not progress, mininterval=5.0):
-        pick = torch.as_tensor(rng.choice(len(train_cells), size=min(cfg.batch_cells, len(train_cells)), replace=False),
-                               device=dev)
+        pick = to_device(rng.choice(len(train_cells), size=min(cfg.batch_cells, len(train_cells)), replace=False), dev)
         views, times = cell_view[pick], cell_time[pick]
         means = positions(model, views, time_of[times])
         pred = render(means, g.scales, g.colors, g.opacities, K[views], h, w, bg, cfg.backend)[0]
