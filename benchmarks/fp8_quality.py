@@ -37,7 +37,7 @@ from fourreal.models.fp8 import convert_to_fp8
 from fourreal.models.model4d import Model4D
 from fourreal.sampling.grid_windows import sample_grids
 from fourreal.sampling.precision import describe_device, fp8_supported
-from fourreal.sampling.sample_4d import Sample4DConfig, load_truths, model_velocity
+from fourreal.sampling.sample_4d import Sample4DConfig, load_truths, model_velocity, sampling_device
 from fourreal.training.model_files import load_model4d, training_window
 
 TARGET_DB = 35.0  # fp8 against bf16 over the generated cells
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"{args.grids}: no grids (*.grid.npz)")
     cfg = Sample4DConfig(views=window, times=window, height=height, width=width)
     truths = {name: truth.rgb for name, truth in load_truths(paths, cfg).items()}
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = sampling_device()
     model = load_model4d(directory).to(device).eval()
     result = compare(model, truths, window, args.steps, args.sampler, args.seed, args.batch)
     record = {"device": describe_device(device), "bundle": str(args.bundle), "grids_dir": str(args.grids),

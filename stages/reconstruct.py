@@ -26,6 +26,7 @@ from tqdm import tqdm
 from fourreal.formats.files import atomic_dir, write_json
 from fourreal.formats.grid import load_grid
 from fourreal.reconstruction.config import ReconstructConfig
+from fourreal.reconstruction.export import export_frames
 from fourreal.reconstruction.output import write_reconstruction
 from fourreal.reconstruction.pipeline import reconstruct
 from fourreal.reconstruction.sources import GridDepth, grid_jobs, source_means
@@ -65,9 +66,7 @@ def main() -> None:
                 continue
             write_reconstruction(result, grid.rgb, grid.intrinsics, tmp / name, prev, name.replace("/", "__"), cfg,
                                  grid.meta.get("fps", 8.0))
-            if cfg.export:  # open3d (meshes, point clouds) is imported only for exports
-                from fourreal.reconstruction.export import export_frames
-
+            if cfg.export:
                 export_frames(result["model"], grid.intrinsics, *grid.shape[2:4], result["background"],
                               tmp / name / "export", backend=cfg.backend, fps=grid.meta.get("fps", 8.0), where=str(path))
             scores[name] = {**result["scores"], **result["stats"]}

@@ -191,14 +191,14 @@ def video_to_4d(cfg: VideoTo4DConfig, reconstruct_cfg, progress: bool = True) ->
     from fourreal.models.depth import load_depth_model, predict_depth
     from fourreal.reconstruction.pipeline import reconstruct
     from fourreal.sampling.grid_windows import sample_grid
-    from fourreal.sampling.sample_4d import model_velocity, resolve_window
+    from fourreal.sampling.sample_4d import model_velocity, resolve_window, sampling_device
     from fourreal.training.model_files import load_model, load_model4d
 
     window = resolve_window(cfg.window, cfg.model_4d, force=cfg.force_window, key="video_to_4d.window",
                             force_key="video_to_4d.force_window")
     timings = {}
     start = time.perf_counter()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = sampling_device()
     precision = resolve_precision(cfg.precision, device, key="video_to_4d.precision")
     frames, is_image = read_input(cfg.input, cfg)
     base = load_model(cfg.base_model).to(device)
