@@ -1,9 +1,10 @@
 """End-to-end 4D generation time: input videos -> 8x8 grid at 72x128 -> upsampled -> on disk.
 
-    python benchmarks/end_to_end_4d.py --steps 30 --compile
+    python benchmarks/end_to_end_4d.py --steps 30 --compile [--precision fp8]
 
 Random weights (timing only): the paper-size soft-sync 4D model (24 blocks x 1024 channels)
-samples the grid from a given first row and column (bf16, one 8x8 window), the upsampler
+samples the grid from a given first row and column (bf16, or with ``--precision fp8`` its
+block and sync linear layers in FP8; one 8x8 window), the upsampler
 (``--upsampler-preset``, x``--scale``) upsamples every cell row by row, and the uint8 grid is
 written as a ``.grid.npz``. Prints one JSON line with the time of each part. Run
 ``--warmup 1`` (default) so compilation is not counted. Anchor, in the same run: the
@@ -24,8 +25,10 @@ import torch
 from anchors import PlainStack, cuda_time
 from fourreal.formats.grid import Grid, save_grid
 from fourreal.models.dit import PRESETS, DiT
+from fourreal.models.fp8 import convert_to_fp8
 from fourreal.models.model4d import Model4D
 from fourreal.sampling.grid_windows import sample_grid
+from fourreal.sampling.precision import describe_device, fp8_supported
 from fourreal.sampling.video_sampling import upsample_grid
 from fourreal.training.data import to_uint8
 from fourreal.training.train_configs import TrainUpsamplerConfig
@@ -43,9 +46,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="4D denoising steps")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--precision", choices=["bf16", "fp8"], default="bf16",
+                        help="the 4D model's linear layers in bf16 or in FP8 (the upsampler and anchor stay bf16)")
     args = parser.parse_args()
     dev = torch.device("cuda")
     model = Model4D(DiT(PRESETS[args.preset]), args.architecture).to(dev).eval().to(torch.bfloat16)
+    if args.precision == "fp8":
+        if not fp8_supported(dev):
+            raise SystemExit(f"--precision fp8 needs compute capability 8.9+ (found {describe_device(dev)})")
+        convert_to_fp8(model)
     up_cfg = TrainUpsamplerConfig(preset=args.upsampler_preset, scale=args.scale, sample_steps=args.upsampler_steps)
     upsampler = DiT(up_cfg.model_config()).to(dev).eval().to(torch.bfloat16)
     net4d = torch.compile(model) if args.compile else model
@@ -89,7 +98,7 @@ def main() -> None:
         anchor_grid_s = args.steps * cuda_time(lambda: anchor_net(streams, c), 5)
     print(json.dumps({
         "device": torch.cuda.get_device_name(), "architecture": args.architecture, "preset": args.preset,
-        "grid": f"{n}x{n}", "steps": args.steps, "compile": args.compile,
+        "precision": args.precision, "grid": f"{n}x{n}", "steps": args.steps, "compile": args.compile,
         "upsampler": f"{args.upsampler_preset} x{args.scale}, {args.upsampler_steps} steps, {args.chunk} frames a call",
         **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in times.items()},
         "peak_memory_gib": round(peak, 2),

@@ -1,12 +1,13 @@
 """Reconstruction on the GPU: gsplat against the CPU compositor, and the time of a full fit.
 
-    python benchmarks/reconstruct_speed.py --grid data/render/grids/test/NAME.grid.npz --fit-steps 2000
+    python benchmarks/reconstruct_speed.py --grid data/render/grids/test/NAME.grid.npz --fit-steps 2000 [--compile]
 
 1. Renders a small random scene with gsplat and with the pure-torch compositor (the CPU
    path) and reports their largest difference.
 2. Reconstructs the grid (tracking + canonical init, floater pruning, deformable fit) with
    gsplat, optionally upsampling the grid by ``--scale`` first (to time the paper's
-   288x512), and prints timings and PSNRs as one JSON line.
+   288x512), and prints timings and PSNRs as one JSON line. ``--compile`` sets
+   ``reconstruct.compile: true`` (the compiled cell positions and loss).
 3. Anchor, in the same run: plain gsplat fitting as many static Gaussians to the same
    cells (same count, frame size, cells a step, steps; Adam on means, scales, colours and
    opacities, L1 loss) with nothing else: the floor the deformable fit's time compares to.
@@ -102,10 +103,11 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=1, help="upsample frames, depth and intrinsics by this factor")
     parser.add_argument("--fit-steps", type=int, default=2000)
     parser.add_argument("--stride", type=int, default=2)
+    parser.add_argument("--compile", action="store_true", help="reconstruct.compile: true")
     args = parser.parse_args()
     diff = backends_agree()
     rgb, depth, Ks = load_scene(args.grid, args.scale)
-    cfg = benchmark_config(args.fit_steps, args.stride)
+    cfg = benchmark_config(args.fit_steps, args.stride, compile=args.compile)
     torch.cuda.synchronize()
     start = time.perf_counter()
     result = reconstruct(rgb, depth, Ks, cfg, progress=False)
@@ -113,7 +115,7 @@ def main() -> None:
     total = time.perf_counter() - start
     anchor = plain_gsplat_fit(rgb, Ks, int(result["stats"]["final_points"]), args.fit_steps, cfg.batch_cells)
     fit_s = result["timings"].get("fit_s")
-    print(json.dumps({"device": torch.cuda.get_device_name(), "grid": args.grid, "size": list(rgb.shape[:4]),
+    print(json.dumps({"device": torch.cuda.get_device_name(), "grid": args.grid, "size": list(rgb.shape[:4]), "compile": args.compile,
                       "gsplat_vs_torch_max_abs_diff": float(f"{diff:.3g}"), "fit_steps": args.fit_steps,
                       "total_s": round(total, 2), **result["timings"], **result["scores"], **result["stats"],
                       "anchor_plain_gsplat_fit_s": round(anchor, 2),
