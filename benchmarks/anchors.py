@@ -4,7 +4,8 @@ The anchor is the textbook DiT block at the same width and depth: pre-norm adaLN
 modulation, ``F.scaled_dot_product_attention`` over all tokens, a 4x SwiGLU MLP; no rotary
 embeddings, no QK norm, no sync layers, no patch embedding or head. Its cost is what any
 implementation of the same model size pays; the project's model is reported as a ratio
-to it.
+to it. Beside the anchors: the helpers the benchmarks share (timing, attention kernel choice,
+the FP8 conversion of a model under test).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from fourreal.models.fp8 import convert_to_fp8
+from fourreal.sampling.precision import describe_device, fp8_supported
 
 # scaled-dot-product attention kernels by name; "default" leaves the choice to PyTorch
 ATTENTION_KERNELS = ("default", "cudnn", "flash", "efficient")
@@ -79,3 +83,11 @@ def cuda_time(fn: Callable[[], object], steps: int, warmup: int = 3) -> float:
         fn()
     torch.cuda.synchronize()
     return (time.perf_counter() - start) / steps
+
+
+def to_fp8_or_exit(model: nn.Module, device: torch.device) -> None:
+    """Convert ``model``'s block and sync linear layers to FP8 in place
+    (:func:`fourreal.models.fp8.convert_to_fp8`), or exit naming ``device`` when it cannot run them."""
+    if not fp8_supported(device):
+        raise SystemExit(f"--precision fp8 needs compute capability 8.9+ (found {describe_device(device)})")
+    convert_to_fp8(model)

@@ -22,13 +22,11 @@ from pathlib import Path
 
 import torch
 
-from anchors import PlainStack, cuda_time
+from anchors import PlainStack, cuda_time, to_fp8_or_exit
 from fourreal.formats.grid import Grid, save_grid
 from fourreal.models.dit import PRESETS, DiT
-from fourreal.models.fp8 import convert_to_fp8
 from fourreal.models.model4d import Model4D
 from fourreal.sampling.grid_windows import sample_grid
-from fourreal.sampling.precision import describe_device, fp8_supported
 from fourreal.sampling.video_sampling import upsample_grid
 from fourreal.training.data import to_uint8
 from fourreal.training.train_configs import TrainUpsamplerConfig
@@ -52,9 +50,7 @@ def main() -> None:
     dev = torch.device("cuda")
     model = Model4D(DiT(PRESETS[args.preset]), args.architecture).to(dev).eval().to(torch.bfloat16)
     if args.precision == "fp8":
-        if not fp8_supported(dev):
-            raise SystemExit(f"--precision fp8 needs compute capability 8.9+ (found {describe_device(dev)})")
-        convert_to_fp8(model)
+        to_fp8_or_exit(model, dev)
     up_cfg = TrainUpsamplerConfig(preset=args.upsampler_preset, scale=args.scale, sample_steps=args.upsampler_steps)
     upsampler = DiT(up_cfg.model_config()).to(dev).eval().to(torch.bfloat16)
     net4d = torch.compile(model) if args.compile else model

@@ -25,11 +25,9 @@ import json
 
 import torch
 
-from anchors import ATTENTION_KERNELS, PlainStack, attention_kernel, cuda_time, plain_flops
+from anchors import ATTENTION_KERNELS, PlainStack, attention_kernel, cuda_time, plain_flops, to_fp8_or_exit
 from fourreal.models.dit import PRESETS, DiT, count_parameters
-from fourreal.models.fp8 import convert_to_fp8
 from fourreal.models.model4d import Model4D
-from fourreal.sampling.precision import describe_device, fp8_supported
 from fourreal.training.flops import matmul_ceiling, model4d_forward_flops
 
 
@@ -57,9 +55,7 @@ def main() -> None:
     model = Model4D(DiT(cfg), args.architecture).to(dev).eval().to(bf16)
     parameters = count_parameters(model)  # before FP8 layers turn weights into buffers
     if args.precision == "fp8":
-        if not fp8_supported(dev):
-            raise SystemExit(f"--precision fp8 needs compute capability 8.9+ (found {describe_device(dev)})")
-        convert_to_fp8(model)
+        to_fp8_or_exit(model, dev)
     net = torch.compile(model) if args.compile else model
     x = torch.randn(1, v, t, 3, h, w, device=dev, dtype=bf16)
     mask = torch.zeros(1, v, t, device=dev)

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 HERE = Path(__file__).parent
 
 
-def run_two(out: Path, mode: str, *args: str, procs: int = 2) -> str:
+def run_torchrun(out: Path, mode: str, *args: str, procs: int = 2) -> str:
     """``tests/ddp_train.py OUT MODE ARGS`` under torchrun with ``procs`` CPU processes; its output."""
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={procs}", "--standalone",
            str(HERE / "ddp_train.py"), str(out), mode, *args]
@@ -27,9 +27,9 @@ def run_two(out: Path, mode: str, *args: str, procs: int = 2) -> str:
 
 
 def test_ddp_and_fsdp_train_the_same_weights(tmp_path):
-    ddp = run_two(tmp_path / "ddp", "ddp")
+    ddp = run_torchrun(tmp_path / "ddp", "ddp")
     assert "WORLD=2 RESUMED=0 STEPS=4 REPLICAS_EQUAL=True SHARDED=False EXPORT=DiT" in ddp
-    fsdp = run_two(tmp_path / "fsdp", "fsdp")
+    fsdp = run_torchrun(tmp_path / "fsdp", "fsdp")
     assert "WORLD=2 RESUMED=0 STEPS=4" in fsdp and "SHARDED=True EXPORT=DiT" in fsdp
     for mode in ("ddp", "fsdp"):
         assert [p.name for p in list_checkpoints(tmp_path / mode / "checkpoints")] == ["step_0000002", "step_0000004"]
@@ -47,9 +47,9 @@ def test_a_run_resumes_on_another_number_of_processes(tmp_path):
     tensors, whatever the number of processes that wrote it) and stops at its next one; the
     last ends the 6 steps, and every call moved the weights."""
     out = tmp_path / "resumed"
-    assert "WORLD=1 RESUMED=0 STEPS=2" in run_two(out, "ddp", "6", "stop", procs=1)
-    assert "WORLD=2 RESUMED=2 STEPS=4 REPLICAS_EQUAL=True SHARDED=True" in run_two(out, "fsdp", "6", "stop")
-    assert "WORLD=1 RESUMED=4 STEPS=6" in run_two(out, "ddp", "6", procs=1)
+    assert "WORLD=1 RESUMED=0 STEPS=2" in run_torchrun(out, "ddp", "6", "stop", procs=1)
+    assert "WORLD=2 RESUMED=2 STEPS=4 REPLICAS_EQUAL=True SHARDED=True" in run_torchrun(out, "fsdp", "6", "stop")
+    assert "WORLD=1 RESUMED=4 STEPS=6" in run_torchrun(out, "ddp", "6", procs=1)
     names = [p.name for p in list_checkpoints(out / "checkpoints")]
     assert names[-1] == "step_0000006", names
     weights = {n: load_tensors(out / "checkpoints" / n, "model") for n in names}
