@@ -13,6 +13,7 @@ Device time is CUDA time; on the CPU (``--backend torch``, a smoke check) it is 
 from __future__ import annotations
 
 import argparse
+import re
 from collections import defaultdict
 
 import torch
@@ -74,11 +75,22 @@ def forward_group_map(events: list[FunctionEvent]) -> dict[int, str]:
     backward node: a sequence number, no backward evaluation above them)."""
     groups = {}
     for e in events:
-        if e.sequence_nr >= 0 and not e.is_python_function:
+        if e.sequence_nr >= 0 and not is_python_frame(e):
             group = group_of(e, {})
             if not _in_backward(e):
                 groups.setdefault(e.sequence_nr, group)
     return groups
+
+
+_PYTHON_FRAME = re.compile(r"\.py\(\d+\): |^<built-in |^nn\.Module: ")
+"""Names the profiler gives Python frames (``with_stack``) rather than ops."""
+
+
+def is_python_frame(event: FunctionEvent) -> bool:
+    """Whether ``event`` is a Python frame around ops, not an op: the event's own flag where
+    torch has one, else its name (``file.py(123): func``, ``<built-in ...>``)."""
+    flag = getattr(event, "is_python_function", None)
+    return bool(flag) if flag is not None else bool(_PYTHON_FRAME.search(event.name))
 
 
 def _in_backward(event: FunctionEvent) -> bool:
@@ -117,7 +129,7 @@ def main() -> None:
         if cuda:
             torch.cuda.synchronize()
     # ops only: Python-function events (with_stack) nest around them; kernels count in their ops' device time
-    events = [e for e in prof.events() if e.device_type == DeviceType.CPU and not e.is_python_function]
+    events = [e for e in prof.events() if e.device_type == DeviceType.CPU and not is_python_frame(e)]
     unit = "CUDA" if cuda else "CPU"
     forward_groups = forward_group_map(events)
     by_op: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])  # name: [self time, calls]

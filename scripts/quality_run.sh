@@ -35,9 +35,9 @@
 # TO4D: video files that `fourreal to4d` turns into 4D scenes with the workspace's models
 #   (base, soft 4D, the bundle's depth network), one after another once evaluate is done,
 #   into $WC/to4d/<name> (collected: metrics, details, run.json, previews).
-# A `.whl` directory in the checkout (gsplat's wheel; open3d's in parts) is installed into
-#   $WORK/site first (scripts/install_wheels.sh); gsplat builds its CUDA kernels into
-#   $WORK/torch_ext once, while the stages run.
+# A `.whl` directory in the checkout (gsplat's wheel; open3d and its needs packed by
+#   scripts/pack_site.sh) is installed into $WORK/site first (scripts/install_wheels.sh);
+#   gsplat builds its CUDA kernels into $WORK/torch_ext once, while the stages run.
 #
 # $OUT receives a.back.tar.NN (the collected paths, parts of 15.9 MiB: `cat a.back.tar.* | tar
 # x`), c.back.tar.NN and meta.tgz (each job's status and logs); collect at most six parts.
@@ -51,6 +51,7 @@ WORK=${WORK:-/tmp}; IN=$WORK/in; WA=$WORK/wsa; WC=$WORK/${SAMPLE_WS:-wsc}
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 bash scripts/install_wheels.sh $WORK
 [ -d $WORK/site ] && export PYTHONPATH=$PWD:$WORK/site
+[ -d $WORK/site/_syslibs ] && export LD_LIBRARY_PATH=$WORK/site/_syslibs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export TORCH_EXTENSIONS_DIR=$WORK/torch_ext MAX_JOBS=16 TORCH_CUDA_ARCH_LIST=9.0
 if [ -d $WORK/site/gsplat ] && [ ! -e $WORK/gsplat_built ]; then  # its CUDA kernels build once, beside the stages
   (python -c "from gsplat.cuda._backend import _C; assert _C is not None" > $WORK/gsplat_build.log 2>&1 \

@@ -7,7 +7,7 @@ import yaml
 
 from fourreal.data_making.pseudo4d import (
     Pseudo4DConfig, affines_valid, fit_motion, grid_seed, make_pseudo4d_grid, motion_to_affines, sample_motion,
-    warp_frame,
+    warp_frame, write_pseudo4d_grids,
 )
 from fourreal.formats.clip import Clip, save_clip
 from fourreal.formats.grid import list_grids, load_grid
@@ -148,3 +148,21 @@ def test_test_grids_per_clip_is_validated():
     with pytest.raises(ConfigError) as exc:
         Pseudo4DConfig(test_grids_per_clip=0)
     assert exc.value.key == "test_grids_per_clip" and Pseudo4DConfig().test_grids_per_clip == 1
+
+
+def test_the_grids_are_the_same_on_one_cpu_and_on_several(tmp_path, monkeypatch):
+    clips = []
+    for i in range(5):
+        clips.append(tmp_path / f"c{i}_00000.clip.npz")
+        save_clip(clips[-1], Clip(rgb=random_clip(t=3, seed=i), meta={"source": f"c{i}", "fps": 8.0}))
+    cfg = Pseudo4DConfig(num_views=3)
+    made = {}
+    for cpus in (1, 4):
+        monkeypatch.setattr("os.sched_getaffinity", lambda pid, n=cpus: set(range(n)))
+        out = tmp_path / f"out{cpus}"
+        made[cpus] = [(name, grid.rgb) for name, grid in write_pseudo4d_grids(clips, 2, str(out), cfg, "grids")]
+    assert [n for n, _ in made[4]] == [n for n, _ in made[1]] == [f"c{i}_00000_g{k}" for i in range(5) for k in range(2)]
+    for (_, one), (_, several) in zip(made[1], made[4]):
+        np.testing.assert_array_equal(one, several)
+    for name, _ in made[1]:  # the same files, byte for byte (what dvc.lock records)
+        assert (tmp_path / f"out1/{name}.grid.npz").read_bytes() == (tmp_path / f"out4/{name}.grid.npz").read_bytes()

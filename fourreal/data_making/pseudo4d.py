@@ -18,8 +18,10 @@ stage's grids and held-out grids).
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,20 +177,32 @@ def make_pseudo4d_grid(clip: np.ndarray, cfg: Pseudo4DConfig, rng: np.random.Gen
     return Grid(rgb=rgb, cond_mask=default_cond_mask(*rgb.shape[:2]), meta=meta)
 
 
+def _clip_grids(path: Path, per_clip: int, out: Path, cfg: Pseudo4DConfig) -> list[tuple[str, Grid]]:
+    """The ``per_clip`` grids of one clip file, each saved under ``out``: ``[(name, grid)]``."""
+    clip = load_clip(path)
+    name = path.name.removesuffix(".clip.npz")
+    made = []
+    for k in range(per_clip):
+        seed = grid_seed(cfg.seed, name, k)
+        grid = make_pseudo4d_grid(clip.rgb, cfg, np.random.default_rng(seed))
+        grid.meta.update(source=clip.meta.get("source", name), clip=name, seed=seed, fps=clip.meta.get("fps"),
+                         kind="pseudo4d")
+        save_grid(out / f"{name}_g{k}.grid.npz", grid)
+        made.append((f"{name}_g{k}", grid))
+    return made
+
+
 def write_pseudo4d_grids(clips: list[Path], per_clip: int, final: str, cfg: Pseudo4DConfig,
                          desc: str) -> Iterator[tuple[str, Grid]]:
     """Make ``per_clip`` grids ``<clip>_g<k>`` (``rgb [V, T, H, W, 3]``) of every clip file,
     seeded by :func:`grid_seed`, save each under ``final`` and yield
-    ``(name, grid)``. ``final`` is written atomically: it is replaced as a whole once the
-    iteration completes (an empty directory without clips)."""
-    with atomic_dir(final) as tmp:
-        for path in tqdm(clips, desc=desc, unit="clip"):
-            clip = load_clip(path)
-            name = path.name.removesuffix(".clip.npz")
-            for k in range(per_clip):
-                seed = grid_seed(cfg.seed, name, k)
-                grid = make_pseudo4d_grid(clip.rgb, cfg, np.random.default_rng(seed))
-                grid.meta.update(source=clip.meta.get("source", name), clip=name, seed=seed, fps=clip.meta.get("fps"),
-                                 kind="pseudo4d")
-                save_grid(tmp / f"{name}_g{k}.grid.npz", grid)
-                yield f"{name}_g{k}", grid
+    ``(name, grid)`` in the order of ``clips``. Clips are made on threads, one per CPU this
+    process may use (OpenCV's warps and the compressed writes release the GIL); each grid
+    depends only on its clip and seed, so the files are the same on any number of CPUs.
+    ``final`` is written atomically: it is replaced as a whole once the iteration completes
+    (an empty directory without clips)."""
+    workers = max(1, min(len(clips), len(os.sched_getaffinity(0))))
+    with atomic_dir(final) as tmp, ThreadPoolExecutor(max_workers=workers) as pool:
+        for made in tqdm(pool.map(lambda path: _clip_grids(path, per_clip, tmp, cfg), clips), total=len(clips),
+                         desc=desc, unit="clip"):
+            yield from made
