@@ -239,3 +239,30 @@ def test_the_stage_s_grids_their_depth_and_the_per_source_means(tmp_path):
         GridDepth(replace(cfg, depth="grid"))(Grid(rgb=rgb), "x")
     scores = {"src/a": {k: 1.0 for k in SUMMARY_KEYS}, "src/b": {k: 3.0 for k in SUMMARY_KEYS}}
     assert source_means(scores, ["src/a", "src/b", "gen/c"]) == {"src": {k: 2.0 for k in SUMMARY_KEYS}}
+
+
+def test_the_split_first_layer_is_the_mlp_on_the_concatenated_encodings():
+    """raw() applies the first layer to the position and time encodings apart; it must equal
+    the plain MLP on their concatenation, in value and in every weight's gradient, and the
+    smoothness step must equal the difference of two offsets."""
+    from fourreal.reconstruction.deformation import encode
+
+    torch.manual_seed(0)
+    deform = TimeDeformation(extent=0.5)
+    torch.nn.init.normal_(deform.out.weight, std=0.1)
+    p, times = torch.randn(30, 3), torch.tensor([0.0, 0.25, 1.0])
+
+    def plain(p, t):
+        x = torch.cat([encode(p / deform.scale, deform.pf), encode(t.expand(*p.shape[:-1], 1), deform.tf)], -1)
+        return deform.out(deform.net(x)) * deform.scale
+
+    ours = deform.raw(p, times.reshape(-1, 1, 1))
+    ref = plain(p.expand(3, *p.shape), times.reshape(-1, 1, 1))
+    torch.testing.assert_close(ours, ref)
+    grads = torch.autograd.grad(ours.square().sum(), list(deform.parameters()))
+    grads_ref = torch.autograd.grad(ref.square().sum(), list(deform.parameters()))
+    for g, g_ref in zip(grads, grads_ref):
+        torch.testing.assert_close(g, g_ref)
+    assert ours.abs().max() > 0.01
+    pair = torch.tensor([0.25, 0.5])
+    torch.testing.assert_close(deform.steps(p, pair), deform(p, 0.5) - deform(p, 0.25))

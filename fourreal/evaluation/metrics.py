@@ -38,13 +38,15 @@ def ssim_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     coords = torch.arange(size, dtype=torch.float32, device=x.device) - size // 2  # built where x is: no copy
     g = torch.exp(-(coords**2) / (2 * 1.5**2))
     g = (g / g.sum())
-    kernel = (g[:, None] * g[None, :]).expand(x.shape[1], 1, size, size)
-
-    def blur(z):
-        return torch.nn.functional.conv2d(z, kernel, groups=z.shape[1])
-
-    mx, my = blur(x), blur(y)
-    vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    # the five local means in one separable blur (the 2D window is g's outer product):
+    # a column then a row pass over every channel of x, y, x², y², xy
+    c = x.shape[1]
+    stats = torch.cat([x, y, x * x, y * y, x * y], 1)  # [N, 5C, H, W]
+    k = stats.shape[1]
+    blurred = torch.nn.functional.conv2d(stats, g.view(1, 1, size, 1).expand(k, 1, size, 1), groups=k)
+    blurred = torch.nn.functional.conv2d(blurred, g.view(1, 1, 1, size).expand(k, 1, 1, size), groups=k)
+    mx, my, mxx, myy, mxy = blurred.split(c, 1)
+    vx, vy, cxy = mxx - mx**2, myy - my**2, mxy - mx * my
     c1, c2 = 0.01**2, 0.03**2
     return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
 

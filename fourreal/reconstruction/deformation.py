@@ -53,9 +53,15 @@ class TimeDeformation(nn.Module):
         return float(self.scale)
 
     def raw(self, p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """``f(p, t)`` of points ``p [..., N, 3]`` at times ``t`` (broadcast to ``[..., N, 1]``): ``[..., N, 3]``."""
-        tt = t.expand(*p.shape[:-1], 1)
-        return self.out(self.net(torch.cat([encode(p / self.scale, self.pf), encode(tt, self.tf)], -1))) * self.scale
+        """``f(p, t)`` of points ``p [N, 3]`` (or ``[..., N, 3]``) at times ``t`` (``[..., 1, 1]``,
+        broadcast against ``p``): ``[..., N, 3]``. The first layer is applied to the position
+        and the time encodings apart and summed (the same product as on their concatenation),
+        so the positions are encoded once however many times are asked for."""
+        first = self.net[0]
+        split = 3 * (1 + 2 * self.pf)
+        h = (torch.nn.functional.linear(encode(p / self.scale, self.pf), first.weight[:, :split])
+             + torch.nn.functional.linear(encode(t, self.tf), first.weight[:, split:], first.bias))
+        return self.out(self.net[1:](h)) * self.scale
 
     def forward(self, p: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
         """Offsets ``[N, 3]`` of canonical points ``p [N, 3]`` at normalised time ``t`` in [0, 1]
@@ -64,10 +70,17 @@ class TimeDeformation(nn.Module):
 
     def at_times(self, p: torch.Tensor, times) -> torch.Tensor:
         """Offsets ``[B, N, 3]`` of ``p [N, 3]`` at ``B`` normalised times (a list or a tensor
-        ``[B]``), in one batched evaluation (``f(p, 0)`` computed once for all of them)."""
+        ``[B]``): ``f`` at time 0 and at the ``B`` times in one batched evaluation; exactly
+        zero at time 0 (a batched product need not give equal rows for equal inputs)."""
         t = torch.as_tensor(times, dtype=p.dtype, device=p.device).reshape(-1, 1, 1)
-        at_zero = self.raw(p, torch.zeros(1, 1, dtype=p.dtype, device=p.device))
-        return self.raw(p.expand(t.shape[0], *p.shape), t) - at_zero
+        f = self.raw(p, torch.cat([torch.zeros_like(t[:1]), t]))
+        return torch.where(t == 0, 0.0, f[1:] - f[:1])
+
+    def steps(self, p: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+        """``Δp^t(p, times[1]) - Δp^t(p, times[0])`` of ``p [N, 3]`` for two normalised times
+        ``times [2]``: ``[N, 3]`` (``f`` at time 0 cancels; two evaluations in one batch)."""
+        f = self.raw(p, times.reshape(2, 1, 1))
+        return f[1] - f[0]
 
 
 class Deformable(torch.nn.Module):

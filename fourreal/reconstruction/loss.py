@@ -23,6 +23,6 @@ def reconstruction_loss(pred: torch.Tensor, truth: torch.Tensor, deform: TimeDef
     loss = (1 - ssim_weight) * (pred - truth).abs().mean()
     loss = loss + ssim_weight * (1 - ssim_tensor(pred.permute(0, 3, 1, 2) * 2 - 1, truth.permute(0, 3, 1, 2) * 2 - 1))
     if smooth_times is not None:
-        step = deform(means, smooth_times[1]) - deform(means, smooth_times[0])
+        step = deform.steps(means, smooth_times)
         loss = loss + smooth_weight * step.pow(2).sum(-1).mean() / extent**2
     return loss
