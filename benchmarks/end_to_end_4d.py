@@ -27,7 +27,7 @@ from fourreal.formats.grid import Grid, save_grid
 from fourreal.models.dit import PRESETS, DiT
 from fourreal.models.model4d import Model4D
 from fourreal.sampling.grid_windows import sample_grid
-from fourreal.sampling.video_sampling import upsample_grid
+from fourreal.sampling.video_sampling import UPSAMPLE_PIECES_CUDA, upsample_grid
 from fourreal.training.data import to_uint8
 from fourreal.training.train_configs import TrainUpsamplerConfig
 
@@ -39,7 +39,8 @@ def main() -> None:
     parser.add_argument("--upsampler-preset", default="small")
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--upsampler-steps", type=int, default=10)
-    parser.add_argument("--chunk", type=int, default=2, help="frames per upsampler call")
+    parser.add_argument("--chunk", type=int, default=2, help="frames per upsampled piece")
+    parser.add_argument("--pieces", type=int, default=UPSAMPLE_PIECES_CUDA, help="pieces per upsampler call")
     parser.add_argument("--size", type=int, default=8, help="grid side (views = times)")
     parser.add_argument("--steps", type=int, default=30, help="4D denoising steps")
     parser.add_argument("--compile", action="store_true")
@@ -71,7 +72,7 @@ def main() -> None:
         torch.cuda.synchronize()
         t1 = time.perf_counter()
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            big = upsample_grid(up_net, grid, up_cfg, chunk=args.chunk)
+            big = upsample_grid(up_net, grid, up_cfg, chunk=args.chunk, batch=args.pieces)
         torch.cuda.synchronize()
         t2 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
@@ -95,7 +96,8 @@ def main() -> None:
     print(json.dumps({
         "device": torch.cuda.get_device_name(), "architecture": args.architecture, "preset": args.preset,
         "precision": args.precision, "grid": f"{n}x{n}", "steps": args.steps, "compile": args.compile,
-        "upsampler": f"{args.upsampler_preset} x{args.scale}, {args.upsampler_steps} steps, {args.chunk} frames a call",
+        "upsampler": f"{args.upsampler_preset} x{args.scale}, {args.upsampler_steps} steps, {args.chunk} frames a piece, "
+                     f"{args.pieces} pieces a call",
         **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in times.items()},
         "peak_memory_gib": round(peak, 2),
         "anchor_grid_s": round(anchor_grid_s, 2), "grid_time_ratio_to_anchor": round(times["grid_s"] / anchor_grid_s, 3),

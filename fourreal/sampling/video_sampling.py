@@ -14,7 +14,7 @@ import torch
 
 from fourreal.evaluation.metrics import psnr
 from fourreal.models.dit import CONTEXTS, NULL_CONTEXT, DiT
-from fourreal.sampling.flow_solver import guided, sample
+from fourreal.sampling.flow_solver import guided, initial_noise, sample
 from fourreal.training.data import VideoBatch, resize_video, to_uint8
 from fourreal.training.train_configs import TrainUpsamplerConfig
 
@@ -77,8 +77,10 @@ def extend_autoregressively(model: DiT, first: torch.Tensor, frames: int, chunk:
 
 
 @torch.no_grad()
-def upsample(model: DiT, low: torch.Tensor, cfg: TrainUpsamplerConfig, context: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """Upsample ``low [B, F, 3, h, w]`` (in [-1, 1]) to ``[B, F, 3, h * scale, w * scale]``."""
+def upsample(model: DiT, low: torch.Tensor, cfg: TrainUpsamplerConfig, context: torch.Tensor, seed: int = 0,
+             noise: torch.Tensor | None = None) -> torch.Tensor:
+    """Upsample ``low [B, F, 3, h, w]`` (in [-1, 1]) to ``[B, F, 3, h * scale, w * scale]``,
+    from the initial noise of ``seed`` or from ``noise`` (shaped like the output)."""
     b, f, c, h, w = low.shape
     device = next(model.parameters()).device
     bilinear = resize_video(low.to(device), h * cfg.scale, w * cfg.scale)
@@ -88,21 +90,40 @@ def upsample(model: DiT, low: torch.Tensor, cfg: TrainUpsamplerConfig, context: 
     def velocity(x, s):
         return model(x, s, context, mask=zeros, extra=bilinear)
 
-    residual = sample(velocity, bilinear.shape, cfg.sample_steps, "euler", seed=seed, device=device, progress=False)
+    residual = sample(velocity, bilinear.shape, cfg.sample_steps, "euler", seed=seed, device=device, progress=False,
+                      noise=noise)
     return bilinear + cfg.residual_scale * residual
 
 
+UPSAMPLE_PIECES_CUDA = 16
+"""Pieces of a grid :func:`upsample_grid` puts through the upsampler in one call on a GPU
+(one at a time on the CPU, where a batch of full-size pieces would not fit in memory)."""
+
+
 @torch.no_grad()
-def upsample_grid(model: DiT, grid: torch.Tensor, cfg: TrainUpsamplerConfig, chunk: int = 2, seed: int = 0) -> torch.Tensor:
+def upsample_grid(model: DiT, grid: torch.Tensor, cfg: TrainUpsamplerConfig, chunk: int = 2, seed: int = 0,
+                  batch: int | None = None) -> torch.Tensor:
     """Upsample every cell of a grid ``[V, T, 3, h, w]`` to ``[V, T, 3, h * scale, w * scale]``,
-    row by row as dynamic videos, ``chunk`` frames at a time (the upsampler's training length)."""
-    v, t = grid.shape[:2]
-    rows = []
-    for i in range(v):
-        parts = [upsample(model, grid[i, j:j + chunk][None], cfg, torch.tensor([CONTEXTS["dynamic"]]), seed=seed + i * t + j)[0]
-                 for j in range(0, t, chunk)]
-        rows.append(torch.cat(parts).cpu())
-    return torch.stack(rows)
+    row by row as dynamic videos cut into pieces of ``chunk`` frames (the upsampler's training
+    length). Up to ``batch`` pieces of one length go through the model together (default:
+    :data:`UPSAMPLE_PIECES_CUDA` on a GPU, 1 on the CPU); each piece starts from the noise of
+    its own seed (``seed + row * T + first frame``), so the batch changes nothing but rounding."""
+    v, t, c, h, w = grid.shape
+    device = next(model.parameters()).device
+    batch = batch or (UPSAMPLE_PIECES_CUDA if device.type == "cuda" else 1)
+    out = torch.empty(v, t, c, h * cfg.scale, w * cfg.scale)
+    pieces = [(i, j, min(chunk, t - j)) for i in range(v) for j in range(0, t, chunk)]
+    for length in sorted({n for _, _, n in pieces}):
+        same = [(i, j) for i, j, n in pieces if n == length]
+        for k in range(0, len(same), batch):
+            part = same[k:k + batch]
+            low = torch.stack([grid[i, j:j + length] for i, j in part])
+            noise = torch.cat([initial_noise((1, length, c, h * cfg.scale, w * cfg.scale), seed + i * t + j)
+                               for i, j in part])
+            context = torch.full((len(part),), CONTEXTS["dynamic"])
+            for (i, j), up in zip(part, upsample(model, low, cfg, context, noise=noise).cpu()):
+                out[i, j:j + length] = up
+    return out
 
 
 class ContinuationScores(NamedTuple):
