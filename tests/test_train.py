@@ -70,6 +70,20 @@ def test_a_finished_run_rerun_reports_the_same_final_loss(tmp_path):
     assert first.final_loss == float(last)  # as loss.csv records it, so rounding it again agrees too
 
 
+def test_a_time_limit_stops_a_run_before_its_end_but_not_at_it(tmp_path, caplog):
+    """A run past its time limit stops at its next log step and says to rerun; one whose
+    limit passes only by its last step has finished and says nothing of the kind."""
+    videos = toy_videos()
+    for steps, log_every, expected in ((4, 2, 2), (2, 2, 2)):
+        cfg = OptimConfig(phases=[Phase(steps, 8, 8, 3, 2)], warmup=1, checkpoint_every=2, log_every=log_every,
+                          time_limit_s=1e-6)
+        caplog.clear()
+        summary = train(small_model(), cfg, tmp_path / str(steps), lambda p, r, d: videos.batch(2, 3, 8, 8, r),
+                        lambda m, b, g: video_loss(m, b, g, cfg))
+        assert summary.steps == expected
+        assert ("rerun to continue" in caplog.text) == (expected < steps)
+
+
 def test_loss_falls_on_the_logged_curve(tmp_path):
     run(tmp_path, lr=1e-2, phases=[Phase(60, 8, 8, 3, 8)])
     losses = [float(r["loss"]) for r in csv.DictReader(open(tmp_path / "loss.csv"))]

@@ -136,7 +136,8 @@ def train(model: nn.Module, cfg: OptimConfig, out_dir: str | Path, make_batch: B
         out_of_time = False
         if log_now or save_now:
             meter.read(step, out)  # waits for the GPU; raises on NaN before anything is saved
-            out_of_time = _out_of_time(cfg.time_limit_s, start, world, device)
+            # the last step needs no stop: a run that ends there has finished, however long it took
+            out_of_time = step < cfg.total_steps and _out_of_time(cfg.time_limit_s, start, world, device)
         if rank == 0 and log_now:
             logs.write(step, meter.mean(cfg.log_every), lr)
         fault_point("train_step")
