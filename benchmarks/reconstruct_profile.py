@@ -5,15 +5,15 @@
 The scene and settings are :mod:`reconstruct_speed`'s (same grid, ``--scale``, ``--stride``):
 canonical init and floater pruning, ``--warmup`` fit steps (compilation with ``--compile``),
 then the profiled steps. Prints the top ops by self device time and that time grouped into
-the parts of a step (:data:`GROUPS`): forward ops by the code that ran them (the Python
-frames around them), backward ops by the forward op that recorded them (autograd sequence numbers).
-Device time is CUDA time; on the CPU (``--backend torch``, a smoke check) it is CPU time.
+the parts of a step (:data:`GROUPS`): forward ops by the innermost named range around them
+(the fit's ``fit.*`` ranges, torch's ``Optimizer.*``; :func:`range_group`), backward ops by the
+forward op that recorded them (autograd sequence numbers). Device time is CUDA time; on the
+CPU (``--backend torch``, a smoke check) it is CPU time.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 from collections import defaultdict
 
 import torch
@@ -31,66 +31,54 @@ GROUPS = ("rasterization", "deformation MLP", "offsets", "SSIM", "smoothness", "
 """The parts of a fit step the time is grouped into."""
 
 _BACKWARD = "autograd::engine::evaluate_function: "
+_RANGES = {"fit.render": "rasterization", "fit.deformation": "deformation MLP", "fit.ssim": "SSIM",
+           "fit.smoothness": "smoothness"}
 
 
-def frames_group(frames: list[str]) -> str | None:
-    """The group of an op called from the Python frames ``frames`` (``file(line): function``
-    as the profiler names them, any order), or None when no frame tells. Compiled regions
-    run inside the function that was compiled, so under ``--compile``
-    :func:`~fourreal.reconstruction.fit.cell_positions` counts as deformation MLP (offsets
-    included) and :func:`~fourreal.reconstruction.loss.reconstruction_loss` as SSIM
-    (smoothness and L1 included)."""
-    text = " | ".join(frames)
-    compiled = "_dynamo" in text or "_inductor" in text
-    if "torch/optim/" in text:
-        return "optimizer"
-    if "gaussians.py" in text and ": render" in text or "gsplat" in text:
-        return "rasterization"
-    if ": ssim_" in text:
-        return "SSIM"
-    if ": reconstruction_loss" in text:
-        return "SSIM" if compiled else "smoothness" if "deformation.py" in text else "other"
-    if ": cell_positions" in text:
-        return "deformation MLP" if compiled or ": at_times" in text else "offsets"
-    return None
+def range_group(name: str, compiled: bool) -> str | None:
+    """The group of ops run inside the named range ``name``, or None when ``name`` is no such
+    range. Ranges inside a compiled region are dropped, so under ``--compile`` the whole of
+    ``fit.positions`` counts as deformation MLP (offsets included) and the whole of
+    ``fit.loss`` as SSIM (smoothness and L1 included); run eagerly, what ``fit.positions``
+    runs outside ``fit.deformation`` is the offsets, and ``fit.loss`` outside its parts the L1."""
+    if name in _RANGES:
+        return _RANGES[name]
+    if name == "fit.positions":
+        return "deformation MLP" if compiled else "offsets"
+    if name == "fit.loss":
+        return "SSIM" if compiled else "other"
+    return "optimizer" if name.startswith("Optimizer.") else None
 
 
-def group_of(event: FunctionEvent, forward_groups: dict[int, str]) -> str:
+def group_of(event: FunctionEvent, forward_groups: dict[int, str], compiled: bool) -> str:
     """The group of a profiled op: a backward op takes its forward op's (by autograd sequence
-    number, :func:`forward_group_map`), a forward op that of the Python frames it ran in
-    (the Python-function events above it)."""
-    frames, e = list(event.stack), event
+    number, :func:`forward_group_map`), a forward op that of the innermost range around it."""
+    e = event
     while e is not None:
         if e.name.startswith(_BACKWARD):
             name = e.name[len(_BACKWARD):].lower()
             return forward_groups.get(e.sequence_nr, "rasterization" if "rasteriz" in name or "projection" in name
                                       else "other")
-        frames.append(e.name)
+        group = range_group(e.name, compiled)
+        if group is not None:
+            return group
         e = e.cpu_parent
-    return frames_group(frames) or "other"
+    return "other"
 
 
-def forward_group_map(events: list[FunctionEvent]) -> dict[int, str]:
+def forward_group_map(events: list[FunctionEvent], compiled: bool) -> dict[int, str]:
     """``{autograd sequence number: group}`` of the forward ops (those that recorded a
     backward node: a sequence number, no backward evaluation above them)."""
     groups = {}
     for e in events:
-        if e.sequence_nr >= 0 and not is_python_frame(e):
-            group = group_of(e, {})
-            if not _in_backward(e):
-                groups.setdefault(e.sequence_nr, group)
+        if e.sequence_nr >= 0 and not _in_backward(e):
+            groups.setdefault(e.sequence_nr, group_of(e, {}, compiled))
     return groups
 
 
-_PYTHON_FRAME = re.compile(r"\.py\(\d+\): |^<built-in |^nn\.Module: ")
-"""Names the profiler gives Python frames (``with_stack``) rather than ops."""
-
-
-def is_python_frame(event: FunctionEvent) -> bool:
-    """Whether ``event`` is a Python frame around ops, not an op: the event's own flag where
-    torch has one, else its name (``file.py(123): func``, ``<built-in ...>``)."""
-    flag = getattr(event, "is_python_function", None)
-    return bool(flag) if flag is not None else bool(_PYTHON_FRAME.search(event.name))
+def is_op(event: FunctionEvent) -> bool:
+    """Whether ``event`` is an op on the host (not a named range, not a device kernel)."""
+    return event.device_type == DeviceType.CPU and not getattr(event, "is_user_annotation", False)
 
 
 def _in_backward(event: FunctionEvent) -> bool:
@@ -124,20 +112,19 @@ def main() -> None:
     canonical, _ = prune_floaters(canonical_init(rgb[:, 0], depth[:, 0], Ks, cfg), rgb[:, 0], Ks, bg, cfg)
     model, _, _ = fit(rgb, Ks, canonical, bg, cfg, progress=False, steps=args.warmup)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    with profile(activities=activities, with_stack=True) as prof:
+    with profile(activities=activities) as prof:
         fit(rgb, Ks, canonical, bg, cfg, progress=False, model=model)
         if cuda:
             torch.cuda.synchronize()
-    # ops only: Python-function events (with_stack) nest around them; kernels count in their ops' device time
-    events = [e for e in prof.events() if e.device_type == DeviceType.CPU and not is_python_frame(e)]
+    events = [e for e in prof.events() if is_op(e)]  # kernels count in their ops' device time
     unit = "CUDA" if cuda else "CPU"
-    forward_groups = forward_group_map(events)
+    forward_groups = forward_group_map(events, args.compile)
     by_op: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])  # name: [self time, calls]
     totals: dict[str, float] = defaultdict(float)
     for e in events:
         by_op[e.name][0] += self_time_us(e, cuda)
         by_op[e.name][1] += 1
-        totals[group_of(e, forward_groups)] += self_time_us(e, cuda)
+        totals[group_of(e, forward_groups, args.compile)] += self_time_us(e, cuda)
     print(f"top {args.top} ops by self {unit} time ({args.steps} steps)")
     for name, (us, calls) in sorted(by_op.items(), key=lambda kv: -kv[1][0])[:args.top]:
         print(f"  {us / 1e3:10.1f} ms  {calls:7d} calls  {name[:90]}")

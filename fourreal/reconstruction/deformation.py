@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.profiler import record_function
 
 from fourreal.reconstruction.gaussians import GaussianCloud, Gaussians, render
 from fourreal.reconstruction.init import Canonical
@@ -133,7 +134,9 @@ class Deformable(torch.nn.Module):
         """``[B, N, 3]`` positions ``p + Δp_i^v + Δp^t(p, t)`` (Eq. 11) of ``B`` cells given their
         view offsets ``offsets [B, N, 3]`` and normalised times (a list or a tensor ``[B]``)."""
         p = self.gaussians.means
-        return p + offsets + self.deform.at_times(p, times)
+        with record_function("fit.deformation"):  # a profiler range (benchmarks/reconstruct_profile.py)
+            moved = self.deform.at_times(p, times)
+        return p + offsets + moved
 
     def render_cells(self, cells: list[tuple[float, float]], Ks: torch.Tensor, height: int, width: int,
                      background: torch.Tensor, backend: str) -> torch.Tensor:

@@ -1,0 +1,43 @@
+"""benchmarks/ssim_speed.py: every SSIM candidate it times computes the library's SSIM."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from fourreal.evaluation.metrics import ssim_tensor
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _load():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("ssim_speed", REPO / "benchmarks" / "ssim_speed.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+
+
+@pytest.mark.parametrize("blur", ["blur_conv", "blur_shift", "blur_matmul"])
+@pytest.mark.parametrize("split", [False, True])
+def test_candidates_match_the_library(blur, split):
+    bench = _load()
+    gen = torch.Generator().manual_seed(0)
+    y = torch.rand(2, 3, 24, 30, generator=gen)
+    x = (y + 0.1 * torch.randn(2, 3, 24, 30, generator=gen)).clamp(0, 1).requires_grad_(True)
+    g = bench.window(torch.device("cpu"))
+    fn = bench.ssim_with(getattr(bench, blur), split)
+    for candidate in (fn, bench.renders_layout(fn)):
+        value = candidate(x, y, g)
+        (grad,) = torch.autograd.grad(value, x)
+        x_ref = x.detach().clone().requires_grad_(True)
+        reference = ssim_tensor(x_ref * 2 - 1, y * 2 - 1)
+        (grad_ref,) = torch.autograd.grad(reference, x_ref)
+        assert 0.3 < float(reference) < 0.99
+        torch.testing.assert_close(value, reference, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(grad, grad_ref, rtol=1e-4, atol=1e-8)
