@@ -5,7 +5,6 @@ warnings, validation) and a tiny 4D model sampled in emulated fp8 against fp32."
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import logging
 import math
@@ -34,7 +33,7 @@ from fourreal.training.data import to_uint8
 from fourreal.training.model_files import export_model, model4d_config
 from fourreal.training.optim import OptimConfig, Phase
 
-from conftest import REPO, moving_square_frames, write_video
+from conftest import REPO, load_benchmark, moving_square_frames, write_video
 
 # e4m3 keeps 3 mantissa bits: a normal value rounds to within 2^-4 of itself (relative); below
 # 2^-6 (the smallest normal) the step is 2^-9, so the rounding error is at most 2^-10 absolute.
@@ -425,15 +424,8 @@ def test_a_tiny_4d_model_sampled_in_emulated_fp8_is_close_to_fp32():
 # ---------------------------------------------------------------------------- the quality benchmark
 
 
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("fp8_quality", REPO / "benchmarks" / "fp8_quality.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_fp8_quality_benchmark_runs_emulated_on_the_cpu(tmp_path, capsys):
-    bench = load_benchmark()
+    bench = load_benchmark("fp8_quality")
     model = tiny_4d("soft", std=0.05)
     export_model(tmp_path / "bundle" / "model_4d", model,
                  model4d_config(model, OptimConfig(phases=[Phase(1, 16, 16, 4, 1)])), 15.0)
@@ -463,7 +455,7 @@ def test_the_fp8_quality_benchmark_runs_emulated_on_the_cpu(tmp_path, capsys):
 
 def test_the_benchmark_compares_the_same_noise():
     """With nothing converted (dim 24, hard syncs), fp8 and the reference are the same model: the same grids."""
-    bench = load_benchmark()
+    bench = load_benchmark("fp8_quality")
     model = tiny_4d("hard", dim=24, std=0.05)
     result = bench.compare(model, {"a": grid_inputs()}, window=4, steps=2)
     assert result["fp8_layers"] == 0 and result["per_grid"]["a"]["fp8_vs_reference_psnr"] == math.inf

@@ -1,10 +1,6 @@
 """benchmarks/reconstruct_profile.py: the profiled time of a fit step grouped into its parts
 by the fit's named ranges (forward ops) and autograd sequence numbers (backward ops)."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
@@ -14,18 +10,7 @@ from fourreal.reconstruction.fit import fit
 from fourreal.reconstruction.gaussians import GaussianCloud
 from fourreal.reconstruction.init import Canonical
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _load():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location("reconstruct_profile", REPO / "benchmarks" / "reconstruct_profile.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+from conftest import load_benchmark
 
 
 def _groups(prof, rp, compiled=False) -> dict[str, float]:
@@ -39,7 +24,7 @@ def _groups(prof, rp, compiled=False) -> dict[str, float]:
 
 
 def test_backward_ops_take_the_group_of_their_forward_range():
-    rp = _load()
+    rp = load_benchmark("reconstruct_profile")
     x, w = torch.randn(64, 64, requires_grad=True), torch.randn(64, 64)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         with record_function("fit.render"):
@@ -66,7 +51,7 @@ def test_backward_ops_take_the_group_of_their_forward_range():
 def test_a_profiled_fit_shows_every_part():
     """Three steps of the library's fit on 12 Gaussians, 2 views x 3 times of 10x12: each
     part of a step (its named ranges in the fit, the loss and the deformation) gets time."""
-    rp = _load()
+    rp = load_benchmark("reconstruct_profile")
     rng = np.random.default_rng(0)
     n = 12
     cloud = GaussianCloud(np.c_[rng.uniform(-0.3, 0.3, (n, 2)), rng.uniform(1.5, 2.5, n)].astype(np.float32),

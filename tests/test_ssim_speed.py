@@ -1,32 +1,17 @@
 """benchmarks/ssim_speed.py: every SSIM candidate it times computes the library's SSIM."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from fourreal.evaluation.metrics import ssim_tensor
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _load():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location("ssim_speed", REPO / "benchmarks" / "ssim_speed.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+from conftest import load_benchmark
 
 
 @pytest.mark.parametrize("blur", ["blur_conv", "blur_shift", "blur_matmul"])
 @pytest.mark.parametrize("split", [False, True])
 def test_candidates_match_the_library(blur, split):
-    bench = _load()
+    bench = load_benchmark("ssim_speed")
     gen = torch.Generator().manual_seed(0)
     y = torch.rand(2, 3, 24, 30, generator=gen)
     x = (y + 0.1 * torch.randn(2, 3, 24, 30, generator=gen)).clamp(0, 1).requires_grad_(True)
