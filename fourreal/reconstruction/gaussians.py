@@ -125,8 +125,10 @@ def _render_gsplat(means, scales, colors, opacities, Ks, height, width, backgrou
 
 def _render_torch(means, scales, colors, opacities, Ks, height, width, background):
     """Depth-sorted alpha compositing with gsplat's projection, 0.3-pixel blur and alpha
-    rules, sparse: each Gaussian touches only the pixels of its 3-sigma box, and every
-    pixel's transmittance is a segmented cumulative sum of ``log(1 - alpha)`` (float64)."""
+    rules, sparse: each Gaussian touches only the pixels of its own 3-sigma box (Gaussians
+    are taken in groups of similar radius, each group evaluated over its largest box, so
+    one large Gaussian does not widen the box of every small one), and every pixel's
+    transmittance is a segmented cumulative sum of ``log(1 - alpha)`` (float64)."""
     from gsplat.cuda._torch_impl import _fully_fused_projection
 
     dev = means.device
@@ -140,21 +142,8 @@ def _render_torch(means, scales, colors, opacities, Ks, height, width, backgroun
         visible = (radii > 0).all(-1)
         rank = torch.empty(n, dtype=torch.long, device=dev)
         rank[torch.argsort(torch.where(visible, depth, torch.full_like(depth, float("inf"))))] = torch.arange(n, device=dev)
-        r = min(int(radii[visible].max()), max(height, width)) if visible.any() else 0
-        span = torch.arange(-r, r + 1, device=dev)
-        dy, dx = torch.meshgrid(span, span, indexing="ij")
-        base = torch.floor(mean2d.detach()).long()  # [n, 2]
-        px = base[:, None, 0] + dx.reshape(1, -1)  # [n, K]
-        py = base[:, None, 1] + dy.reshape(1, -1)
-        d0 = px + 0.5 - mean2d[:, None, 0]
-        d1 = py + 0.5 - mean2d[:, None, 1]
-        a, b, c = conic[:, None, 0], conic[:, None, 1], conic[:, None, 2]
-        sigma = 0.5 * (a * d0**2 + c * d1**2) + b * d0 * d1
-        alpha = (opacities[:, None] * torch.exp(-sigma)).clamp(max=0.999)
-        keep = (visible[:, None] & (px >= 0) & (px < width) & (py >= 0) & (py < height) & (sigma >= 0)
-                & (alpha >= 1 / 255))
-        g_idx = torch.arange(n, device=dev)[:, None].expand_as(px)[keep]
-        pid, alpha = (py * width + px)[keep], alpha[keep]
+        radii = radii.clamp(max=max(height, width))
+        pid, alpha, g_idx = _splat_pixels(visible, radii, mean2d, conic, opacities, height, width)
         order = torch.argsort(pid * n + rank[g_idx])
         pid, alpha, g_idx = pid[order], alpha[order], g_idx[order]
         log1m = torch.log1p(-alpha.double())
@@ -171,6 +160,47 @@ def _render_torch(means, scales, colors, opacities, Ks, height, width, backgroun
         rgbs.append(rgb.reshape(height, width, 3))
         alphas.append(acc.reshape(height, width))
     return torch.stack(rgbs), torch.stack(alphas)
+
+
+def _splat_pixels(visible: torch.Tensor, radii: torch.Tensor, mean2d: torch.Tensor, conic: torch.Tensor,
+                  opacities: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The (pixel, Gaussian) pairs of one camera that :func:`_render_torch` composites: the
+    pixels of each visible Gaussian's box (``radii [n, 2]``, x and y, around ``mean2d [n, 2]``)
+    inside the frame, where its ``alpha = opacity exp(-sigma)`` (``conic [n, 3]``) is at least
+    1/255. Returns flat pixel indices ``[P]``, alphas ``[P]`` (clamped to 0.999) and Gaussian
+    indices ``[P]``. Gaussians are grouped by radius (up to 2, 4, 8, ... pixels) and each
+    group is evaluated over its largest box: the pairs do not depend on the grouping."""
+    box = radii.max(-1).values
+    pids, alphas, idxs = [], [], []
+    lower, upper = 0, 2
+    while True:
+        members = (visible & (box > lower) & (box <= upper)).nonzero()[:, 0]
+        if len(members):
+            r = int(box[members].max())
+            span = torch.arange(-r, r + 1, device=radii.device)
+            dy, dx = torch.meshgrid(span, span, indexing="ij")
+            dx, dy = dx.reshape(1, -1), dy.reshape(1, -1)
+            m2d, con = mean2d[members], conic[members]
+            base = torch.floor(m2d.detach()).long()  # [m, 2]
+            px, py = base[:, None, 0] + dx, base[:, None, 1] + dy  # [m, K]
+            d0 = px + 0.5 - m2d[:, None, 0]
+            d1 = py + 0.5 - m2d[:, None, 1]
+            a, b, c = con[:, None, 0], con[:, None, 1], con[:, None, 2]
+            sigma = 0.5 * (a * d0**2 + c * d1**2) + b * d0 * d1
+            alpha = (opacities[members][:, None] * torch.exp(-sigma)).clamp(max=0.999)
+            own = radii[members]
+            keep = ((dx.abs() <= own[:, None, 0]) & (dy.abs() <= own[:, None, 1]) & (px >= 0) & (px < width)
+                    & (py >= 0) & (py < height) & (sigma >= 0) & (alpha >= 1 / 255))
+            pids.append((py * width + px)[keep])
+            alphas.append(alpha[keep])
+            idxs.append(members[:, None].expand_as(px)[keep])
+        if not bool((visible & (box > upper)).any()):
+            break
+        lower, upper = upper, 2 * upper
+    if not pids:
+        empty = torch.zeros(0, dtype=torch.long, device=radii.device)
+        return empty, torch.zeros(0, device=radii.device, dtype=mean2d.dtype), empty
+    return torch.cat(pids), torch.cat(alphas), torch.cat(idxs)
 
 
 SPLAT_FIELDS = ("x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1",
