@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.profiler import record_function
 
 from fourreal.reconstruction.gaussians import GaussianCloud, Gaussians, render
 from fourreal.reconstruction.init import Canonical
+from fourreal.reconstruction.profiling import fit_range
 
 
 def encode(x: torch.Tensor, frequencies: int) -> torch.Tensor:
@@ -134,7 +134,7 @@ class Deformable(torch.nn.Module):
         """``[B, N, 3]`` positions ``p + Δp_i^v + Δp^t(p, t)`` (Eq. 11) of ``B`` cells given their
         view offsets ``offsets [B, N, 3]`` and normalised times (a list or a tensor ``[B]``)."""
         p = self.gaussians.means
-        with record_function("fit.deformation"):  # a profiler range (benchmarks/reconstruct_profile.py)
+        with fit_range("fit.deformation"):
             moved = self.deform.at_times(p, times)
         return p + offsets + moved
 

@@ -11,7 +11,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch.profiler import record_function
 from tqdm import tqdm
 
 from fourreal.reconstruction.config import ReconstructConfig, compute_device
@@ -19,6 +18,7 @@ from fourreal.reconstruction.deformation import Deformable
 from fourreal.reconstruction.gaussians import render
 from fourreal.reconstruction.init import Canonical
 from fourreal.reconstruction.loss import reconstruction_loss
+from fourreal.reconstruction.profiling import fit_range
 from fourreal.reconstruction.scoring import holdout_mask
 
 
@@ -87,8 +87,7 @@ def fit(rgb: np.ndarray, Ks: np.ndarray, canonical: Canonical, background: np.nd
     Each step copies the picked cells' indices to the device (:func:`to_device`) and nothing
     back: the cells' views, times, intrinsics and targets are gathered there, and the losses are read back
     every :data:`READ_EVERY` steps (:func:`read_losses`). The step's parts run in named profiler
-    ranges (``fit.positions``, ``fit.render``, ``fit.loss``), which ``benchmarks/reconstruct_profile.py``
-    groups its time by."""
+    ranges (``fit.positions``, ``fit.render``, ``fit.loss``; :mod:`fourreal.reconstruction.profiling`)."""
     dev = compute_device(cfg)
     v, t, h, w = rgb.shape[:4]
     model = (model or Deformable(canonical, t, learn_offsets)).to(dev)
@@ -111,13 +110,13 @@ def fit(rgb: np.ndarray, Ks: np.ndarray, canonical: Canonical, background: np.nd
     for step in tqdm(range(total), desc="deformable fit", unit="step", disable=not progress, mininterval=5.0):
         pick = to_device(rng.choice(len(train_cells), size=min(cfg.batch_cells, len(train_cells)), replace=False), dev)
         views, times = cell_view[pick], cell_time[pick]
-        with record_function("fit.positions"):
+        with fit_range("fit.positions"):
             means = positions(model, views, time_of[times])
-        with record_function("fit.render"):
+        with fit_range("fit.render"):
             pred = render(means, g.scales, g.colors, g.opacities, K[views], h, w, bg, cfg.backend)[0]
         j = int(rng.integers(0, t - 1)) if cfg.smooth_weight > 0 and t > 1 else None
         smooth_times = None if j is None else time_of[j:j + 2]
-        with record_function("fit.loss"):
+        with fit_range("fit.loss"):
             loss = loss_of(pred, target[views, times], model.deform, g.means, smooth_times, extent, cfg.ssim_weight,
                            cfg.smooth_weight)
         if regularizer is not None:

@@ -3,16 +3,16 @@ rendered cells and a smoothness penalty on the temporal offsets over neighbourin
 
 :func:`reconstruction_loss` is a pure tensor function (no host reads, no randomness of its
 own), so the fit can run it eagerly or under ``torch.compile`` (``reconstruct.compile``). Its
-parts run in named profiler ranges (``fit.ssim``, ``fit.smoothness``; no-ops unless a profiler
-records, and dropped inside a compiled region) that ``benchmarks/reconstruct_profile.py`` reads."""
+parts run in named profiler ranges (``fit.ssim``, ``fit.smoothness``;
+:mod:`fourreal.reconstruction.profiling`)."""
 
 from __future__ import annotations
 
 import torch
-from torch.profiler import record_function
 
 from fourreal.evaluation.metrics import ssim_tensor
 from fourreal.reconstruction.deformation import TimeDeformation
+from fourreal.reconstruction.profiling import fit_range
 
 
 def reconstruction_loss(pred: torch.Tensor, truth: torch.Tensor, deform: TimeDeformation, means: torch.Tensor,
@@ -24,11 +24,11 @@ def reconstruction_loss(pred: torch.Tensor, truth: torch.Tensor, deform: TimeDef
     ``smooth_weight`` times the mean squared step of ``deform`` (``Δp^t``) of the canonical
     ``means [N, 3]`` between them, over the cloud's squared ``extent``."""
     loss = (1 - ssim_weight) * (pred - truth).abs().mean()
-    with record_function("fit.ssim"):
+    with fit_range("fit.ssim"):
         ssim = ssim_tensor(pred.permute(0, 3, 1, 2) * 2 - 1, truth.permute(0, 3, 1, 2) * 2 - 1)
     loss = loss + ssim_weight * (1 - ssim)
     if smooth_times is not None:
-        with record_function("fit.smoothness"):
+        with fit_range("fit.smoothness"):
             step = deform.steps(means, smooth_times)
             loss = loss + smooth_weight * step.pow(2).sum(-1).mean() / extent**2
     return loss
