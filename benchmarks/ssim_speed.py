@@ -22,17 +22,10 @@ import torch
 import torch.nn.functional as F
 
 from anchors import cuda_time
-from fourreal.evaluation.metrics import ssim_tensor
+from fourreal.evaluation.metrics import ssim_from_means, ssim_tensor, ssim_weights
 
-SIZE, SIGMA = 11, 1.5
-C1, C2 = 0.01**2, 0.03**2
-
-
-def window(device: torch.device) -> torch.Tensor:
-    """The normalised 1D Gaussian window ``[SIZE]``."""
-    coords = torch.arange(SIZE, dtype=torch.float32, device=device) - SIZE // 2
-    g = torch.exp(-(coords**2) / (2 * SIGMA**2))
-    return g / g.sum()
+SIZE = 11
+"""The window side at the fit's frame sizes (:func:`fourreal.evaluation.metrics.ssim_window`)."""
 
 
 def blur_conv(stats: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -71,8 +64,7 @@ def ssim_with(blur, split: bool):
                 my, myy = blur(torch.cat([y, y * y], 1), g).split(c, 1)
         else:
             mx, my, mxx, myy, mxy = blur(torch.cat([x, y, x * x, y * y, x * y], 1), g).split(c, 1)
-        vx, vy, cxy = mxx - mx**2, myy - my**2, mxy - mx * my
-        return (((2 * mx * my + C1) * (2 * cxy + C2)) / ((mx**2 + my**2 + C1) * (vx + vy + C2))).mean()
+        return ssim_from_means(mx, my, mxx, myy, mxy).mean()
     return fn
 
 
@@ -96,7 +88,7 @@ def main() -> None:
     shape = (args.cells, 3, args.height, args.width)
     y = torch.rand(shape, device=device, generator=gen)
     x0 = (y + 0.1 * torch.randn(shape, device=device, generator=gen)).clamp(0, 1)
-    g = window(device)
+    g = ssim_weights(SIZE, device)
     candidates = {
         "conv (anchor)": ssim_with(blur_conv, False),
         "conv, renders' layout": renders_layout(ssim_with(blur_conv, False)),

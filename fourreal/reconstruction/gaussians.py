@@ -171,9 +171,10 @@ def _splat_pixels(visible: torch.Tensor, radii: torch.Tensor, mean2d: torch.Tens
     indices ``[P]``. Gaussians are grouped by radius (up to 2, 4, 8, ... pixels) and each
     group is evaluated over its largest box: the pairs do not depend on the grouping."""
     box = radii.max(-1).values
+    top = int(box[visible].max()) if visible.any() else 0
     pids, alphas, idxs = [], [], []
     lower, upper = 0, 2
-    while True:
+    while lower < top:
         members = (visible & (box > lower) & (box <= upper)).nonzero()[:, 0]
         if len(members):
             r = int(box[members].max())
@@ -194,8 +195,6 @@ def _splat_pixels(visible: torch.Tensor, radii: torch.Tensor, mean2d: torch.Tens
             pids.append((py * width + px)[keep])
             alphas.append(alpha[keep])
             idxs.append(members[:, None].expand_as(px)[keep])
-        if not bool((visible & (box > upper)).any()):
-            break
         lower, upper = upper, 2 * upper
     if not pids:
         empty = torch.zeros(0, dtype=torch.long, device=radii.device)
