@@ -173,7 +173,7 @@ PY
       $bundle/model_4d.tmp/config.json && mv $bundle/model_4d.tmp $bundle/model_4d
   fi
   for video in $TO4D; do
-    name=$(basename ${video%.*}); dest=$WC/to4d/$name
+    name=$(basename "$video"); name=${name%.*}; dest=$WC/to4d/$name
     [ -f $dest/metrics.json ] && continue
     [ $(left) -gt 120 ] || break
     echo "to4d $video ($(left) s left)"

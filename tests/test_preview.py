@@ -62,3 +62,10 @@ def test_mp4_bytes_are_the_same_for_the_same_frames(tmp_path):
         write_mp4(tmp_path / f"{i}.mp4", frames)
         encoded.add((tmp_path / f"{i}.mp4").read_bytes())
     assert len(encoded) == 1
+
+
+def test_mp4_is_left_out_with_a_warning_without_pyav(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(__import__("sys").modules, "av", None)  # importing av now fails
+    write_mp4(tmp_path / "x.mp4", np.zeros((2, 8, 8, 3), np.uint8))
+    assert not (tmp_path / "x.mp4").exists()
+    assert "PyAV is not installed" in capsys.readouterr().out

@@ -9,7 +9,7 @@ from fourreal.reconstruction.config import ReconstructConfig
 from fourreal.reconstruction.deformation import Deformable, TimeDeformation
 from fourreal.reconstruction.gaussians import SH_C0, SPLAT_FIELDS, GaussianCloud, render, write_splat_ply
 from fourreal.reconstruction.geometry import fit_rigid, pixel_grid, project, unproject
-from fourreal.reconstruction.init import Canonical
+from fourreal.reconstruction.init import Canonical, canonical_init
 from fourreal.reconstruction.points import estimate_normals, statistical_inliers, voxel_representatives
 from fourreal.reconstruction.prune import prune_floaters
 from fourreal.reconstruction.scoring import holdout_mask
@@ -62,6 +62,16 @@ def test_tracks_follow_a_synthetic_translation():
     shuffled[2] = 255 - shuffled[2]  # an inconsistent frame: its tracks fail the forward-backward check
     _, bad = track(shuffled, 1, uv)
     assert bad[2].mean() < valid[2].mean()
+
+    none, lost = track(frames, 1, np.zeros((0, 2)))  # a keyframe with no depth gives no pixels to follow
+    assert none.shape == (4, 0, 2) and lost.shape == (4, 0)
+
+
+def test_canonical_init_skips_a_keyframe_without_depth():
+    rgb, depth, Ks = textured_square_grid(5, 1, 16, 24)
+    depth[0] = 0.0  # a view (a keyframe) where the depth network saw nothing
+    canonical = canonical_init(rgb[:, 0], depth[:, 0], Ks, ReconstructConfig(keyframes=3, stride=1))
+    assert canonical.stats["seed_points"] >= 8 and canonical.offsets.shape[0] == 5
 
 
 def brute_force(means, scales, colors, opacities, K, h, w, bg):

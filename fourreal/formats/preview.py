@@ -88,8 +88,13 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float = 8.0, crf: int =
     The same frames give the same bytes: x264's macroblock-tree rate control (``mbtree``)
     makes content-dependent decisions from memory it has not initialised (identical frames
     encoded twice in one process came out different), so it is off; at preview sizes it
-    changes the quality imperceptibly."""
-    import av  # only needed here: machines without PyAV can still write PNG previews
+    changes the quality imperceptibly. Without PyAV (the ``av`` package) it only prints a
+    warning: PNG previews do not need it."""
+    try:
+        import av
+    except ImportError:
+        print(f"warning: PyAV is not installed, so {path} is not written (pip install av)", flush=True)
+        return
 
     n, h, w, _ = frames.shape
     with atomic_path(path) as tmp:

@@ -14,7 +14,8 @@ from fourreal.reconstruction.optical_flow import dense_flow
 
 def _sample_flow(flow: np.ndarray, uv: np.ndarray) -> np.ndarray:
     """Bilinear flow vectors ``[N, 2]`` at pixel positions ``uv [N, 2]`` (centres at +0.5)."""
-    h, w = flow.shape[:2]
+    if len(uv) == 0:  # OpenCV refuses an empty map
+        return np.zeros((0, 2))
     mapx = (uv[:, 0] - 0.5).astype(np.float32).reshape(-1, 1)
     mapy = (uv[:, 1] - 0.5).astype(np.float32).reshape(-1, 1)
     out = cv2.remap(flow, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
