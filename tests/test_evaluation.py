@@ -6,7 +6,7 @@ import torch
 
 from fourreal.evaluation.consistency import epipolar_distance, matching_consistency, sfm_consistency, warp_error
 from fourreal.evaluation.fvd import NA, feature_stats, frechet_distance, fvd, i3d_features, load_i3d
-from fourreal.evaluation.tables import TABLE1, table2_columns, variant_metrics, write_table
+from fourreal.evaluation.tables import TABLE1, psnr_on_grids, table2_columns, variant_metrics, write_table
 from fourreal.formats.checkpoint import CheckpointError
 
 
@@ -191,3 +191,19 @@ def test_videoscore_with_a_small_random_scorer_of_the_same_interface(tmp_path):
     grid = np.stack([videos[0]] * 3)  # [V, T, H, W, 3]
     row = variant_metrics([grid], [None], [1.0], video_scorer=model)
     assert row["videoscore_time"] == pytest.approx(4 / 3) and row["videoscore_visual_quality_view"] == pytest.approx(4.0)
+
+
+def test_the_margin_over_a_baseline_is_taken_on_the_grids_it_ran_on():
+    from stages.evaluate import headline
+
+    soft = {"easy": {"psnr": 30.0}, "hard": {"psnr": 20.0}, "other": {"psnr": 22.0}}
+    assert psnr_on_grids(soft, {"hard": {}, "missing": {}}) == 20.0
+    assert psnr_on_grids(soft, {"missing": {}}) is None
+    details = {"soft": {"psnr": 24.0, "ssim": 0.8, "warp_error_time": 1.0},
+               "4real": {"psnr": 21.0, "main_psnr_on_these_grids": psnr_on_grids(soft, {"hard": {}})},
+               "copy": {"psnr": 23.0}}  # ran on every grid: compared with the overall PSNR
+    # over all grids soft leads 4Real by 3 dB; on 4Real's one grid it trails by 1 dB
+    assert headline(details, ["soft"], ["4real", "copy"]) == {
+        "psnr": 24.0, "ssim": 0.8, "warp_error_time": 1.0, "baseline_psnr": 21.0, "margin_db": -1.0}
+    assert headline(details, ["soft"], ["copy"])["margin_db"] == 1.0
+    assert "margin_db" not in headline(details, ["soft"], [])

@@ -135,6 +135,14 @@ def variant_metrics(grids: list[np.ndarray], intrinsics: list[np.ndarray | None]
     return out
 
 
+def psnr_on_grids(scores: dict[str, dict[str, float]], grids) -> float | None:
+    """Mean PSNR of a variant's per-grid ``scores`` (grid name -> ``psnr``, ``ssim``) over the
+    ``grids`` it was scored on too: how it compares with a baseline run on fewer grids (4Real
+    optimises only ``baseline_4real.max_grids`` of them). None when it shares none."""
+    shared = [scores[g]["psnr"] for g in grids if g in scores]
+    return float(np.mean(shared)) if shared else None
+
+
 TABLE1 = [("FVD real (time)", "fvd_real_time"), ("FVD input (time)", "fvd_input_time"),
           ("FVD real (view)", "fvd_real_view"), ("FVD input (view)", "fvd_input_view"),
           ("CLIP-I", "clip_score"), ("VideoScore (time)", "videoscore_time"), ("VideoScore (view)", "videoscore_view"),
