@@ -7,8 +7,7 @@
 2. Reconstructs the grid (tracking + canonical init, floater pruning, deformable fit) with
    gsplat, optionally upsampling the grid by ``--scale`` first (to time the paper's
    288x512), and prints timings and PSNRs as one JSON line. ``--compile`` sets
-   ``reconstruct.compile: true`` (the compiled cell positions and loss); ``--compile-mode
-   reduce-overhead`` replays them as CUDA graphs.
+   ``reconstruct.compile: true`` (the compiled cell positions and loss).
    Then the same reconstruction again in the same process (``warm_fit_s``): the fit with
    its compiled code (``--compile``) and every kernel already loaded, what each further grid
    of a run costs.
@@ -108,12 +107,10 @@ def main() -> None:
     parser.add_argument("--fit-steps", type=int, default=2000)
     parser.add_argument("--stride", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="reconstruct.compile: true")
-    parser.add_argument("--compile-mode", default="default", choices=["default", "reduce-overhead"],
-                        help="reconstruct.compile_mode (with --compile)")
     args = parser.parse_args()
     diff = backends_agree()
     rgb, depth, Ks = load_scene(args.grid, args.scale)
-    cfg = benchmark_config(args.fit_steps, args.stride, compile=args.compile, compile_mode=args.compile_mode)
+    cfg = benchmark_config(args.fit_steps, args.stride, compile=args.compile)
     torch.cuda.synchronize()
     start = time.perf_counter()
     result = reconstruct(rgb, depth, Ks, cfg, progress=False)
@@ -124,7 +121,6 @@ def main() -> None:
     anchor = plain_gsplat_fit(rgb, Ks, int(result["stats"]["final_points"]), args.fit_steps, cfg.batch_cells)
     fit_s = result["timings"].get("fit_s")
     print(json.dumps({"device": torch.cuda.get_device_name(), "grid": args.grid, "size": list(rgb.shape[:4]), "compile": args.compile,
-                      "compile_mode": args.compile_mode,
                       "gsplat_vs_torch_max_abs_diff": float(f"{diff:.3g}"), "fit_steps": args.fit_steps,
                       "total_s": round(total, 2), **result["timings"], **result["scores"], **result["stats"],
                       "anchor_plain_gsplat_fit_s": round(anchor, 2),

@@ -75,13 +75,3 @@ def test_compiled_step_matches_eager():
     assert grads.keys() == compiled_grads.keys()
     for name in grads:  # Gaussians, per-view offsets and every layer of the temporal MLP
         torch.testing.assert_close(compiled_grads[name], grads[name], rtol=1e-4, atol=1e-6, msg=name)
-
-
-def test_compile_mode_is_checked():
-    from fourreal.reconstruction.config import ReconstructConfig
-    from fourreal.running.config import ConfigError, from_dict
-
-    assert from_dict(ReconstructConfig, {"compile_mode": "reduce-overhead"}, "params.yaml: reconstruct").compile_mode \
-        == "reduce-overhead"
-    with pytest.raises(ConfigError, match="compile_mode: must be one of"):
-        from_dict(ReconstructConfig, {"compile_mode": "max-autotune"}, "params.yaml: reconstruct")

@@ -44,9 +44,6 @@ class ReconstructConfig:
         compile: run the fit's per-step work around the rasterizer (the temporal MLP and
             view offsets before it, the L1, SSIM and smoothness terms after it) under
             ``torch.compile`` (:mod:`~fourreal.reconstruction.fit`).
-        compile_mode: ``torch.compile``'s mode with ``compile``: ``default``, or
-            ``reduce-overhead``, which also replays the compiled parts as CUDA graphs (fewer
-            kernel launches a step; on the CPU it is the same as ``default``).
         export: also write each grid's per-frame exports into ``<grid>/export/`` (every time
             step: 3DGS PLY, point cloud and fused mesh, and a sweep mp4; see
             :mod:`~fourreal.reconstruction.export`).
@@ -73,7 +70,6 @@ class ReconstructConfig:
     backend: Literal["auto", "gsplat", "torch"] = "auto"
     seed: int = 0
     compile: bool = False
-    compile_mode: Literal["default", "reduce-overhead"] = "default"
     export: bool = False
 
     def __post_init__(self) -> None:

@@ -101,8 +101,7 @@ def fit(rgb: np.ndarray, Ks: np.ndarray, canonical: Canonical, background: np.nd
     extent = model.deform.extent  # read once: the loss takes it as a constant
     positions, loss_of = cell_positions, reconstruction_loss
     if cfg.compile:
-        mode = None if cfg.compile_mode == "default" else cfg.compile_mode
-        positions, loss_of = torch.compile(positions, mode=mode), torch.compile(loss_of, mode=mode)
+        positions, loss_of = torch.compile(positions), torch.compile(loss_of)
     opt = optimizer(model, cfg)
     rng = np.random.default_rng(cfg.seed)
     losses, pending = [], []
@@ -125,7 +124,7 @@ def fit(rgb: np.ndarray, Ks: np.ndarray, canonical: Canonical, background: np.nd
         opt.zero_grad()
         loss.backward()
         opt.step()
-        pending.append(loss.detach().clone())  # a CUDA graph's output is overwritten by its next replay
+        pending.append(loss.detach())
         if len(pending) == READ_EVERY or step == total - 1:
             losses += read_losses(pending, step + 2 - len(pending))
             pending.clear()
