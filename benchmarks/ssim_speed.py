@@ -22,33 +22,30 @@ import torch
 import torch.nn.functional as F
 
 from anchors import cuda_time
-from fourreal.evaluation.metrics import ssim_from_means, ssim_tensor, ssim_weights
-
-SIZE = 11
-"""The window side at the fit's frame sizes (:func:`fourreal.evaluation.metrics.ssim_window`)."""
-
+from fourreal.evaluation.metrics import ssim_from_means, ssim_tensor, ssim_weights, ssim_window
 
 def blur_conv(stats: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """``[N, K, H, W]`` -> ``[N, K, H - 10, W - 10]``: depthwise conv2d, H then W (the anchor)."""
-    k = stats.shape[1]
-    out = F.conv2d(stats, g.view(1, 1, SIZE, 1).expand(k, 1, SIZE, 1), groups=k)
-    return F.conv2d(out, g.view(1, 1, 1, SIZE).expand(k, 1, 1, SIZE), groups=k)
+    k, size = stats.shape[1], len(g)
+    out = F.conv2d(stats, g.view(1, 1, size, 1).expand(k, 1, size, 1), groups=k)
+    return F.conv2d(out, g.view(1, 1, 1, size).expand(k, 1, 1, size), groups=k)
 
 
 def blur_shift(stats: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """The same blur as a weighted sum of 11 shifted slices per axis."""
-    h, w = stats.shape[-2] - SIZE + 1, stats.shape[-1] - SIZE + 1
-    out = sum(g[i] * stats[..., i:i + h, :] for i in range(SIZE))
-    return sum(g[i] * out[..., i:i + w] for i in range(SIZE))
+    size = len(g)
+    h, w = stats.shape[-2] - size + 1, stats.shape[-1] - size + 1
+    out = sum(g[i] * stats[..., i:i + h, :] for i in range(size))
+    return sum(g[i] * out[..., i:i + w] for i in range(size))
 
 
 def blur_matmul(stats: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """The same blur as two matmuls with banded matrices (fp32, no TF32)."""
-    n_h, n_w = stats.shape[-2], stats.shape[-1]
-    band_h = torch.zeros(n_h - SIZE + 1, n_h, device=stats.device)
-    band_w = torch.zeros(n_w, n_w - SIZE + 1, device=stats.device)
-    rows_h, cols_w = torch.arange(n_h - SIZE + 1), torch.arange(n_w - SIZE + 1)
-    for i in range(SIZE):
+    n_h, n_w, size = stats.shape[-2], stats.shape[-1], len(g)
+    band_h = torch.zeros(n_h - size + 1, n_h, device=stats.device)
+    band_w = torch.zeros(n_w, n_w - size + 1, device=stats.device)
+    rows_h, cols_w = torch.arange(n_h - size + 1), torch.arange(n_w - size + 1)
+    for i in range(size):
         band_h[rows_h, rows_h + i] = g[i]
         band_w[cols_w + i, cols_w] = g[i]
     return band_h @ stats @ band_w
@@ -88,7 +85,7 @@ def main() -> None:
     shape = (args.cells, 3, args.height, args.width)
     y = torch.rand(shape, device=device, generator=gen)
     x0 = (y + 0.1 * torch.randn(shape, device=device, generator=gen)).clamp(0, 1)
-    g = ssim_weights(SIZE, device)
+    g = ssim_weights(ssim_window(args.height, args.width), device)
     candidates = {
         "conv (anchor)": ssim_with(blur_conv, False),
         "conv, renders' layout": renders_layout(ssim_with(blur_conv, False)),

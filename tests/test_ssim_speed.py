@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fourreal.evaluation.metrics import ssim_tensor, ssim_weights
+from fourreal.evaluation.metrics import ssim_tensor, ssim_weights, ssim_window
 
 from conftest import load_benchmark
 
@@ -15,7 +15,7 @@ def test_candidates_match_the_library(blur, split):
     gen = torch.Generator().manual_seed(0)
     y = torch.rand(2, 3, 24, 30, generator=gen)
     x = (y + 0.1 * torch.randn(2, 3, 24, 30, generator=gen)).clamp(0, 1).requires_grad_(True)
-    g = ssim_weights(bench.SIZE, "cpu")
+    g = ssim_weights(ssim_window(*y.shape[-2:]), "cpu")
     fn = bench.ssim_with(getattr(bench, blur), split)
     for candidate in (fn, bench.renders_layout(fn)):
         value = candidate(x, y, g)
