@@ -8,12 +8,15 @@ then the profiled steps. Prints the top ops by self device time and that time gr
 the parts of a step (:data:`GROUPS`): forward ops by the innermost named range around them
 (the fit's ``fit.*`` ranges, torch's ``Optimizer.*``; :func:`range_group`), backward ops by the
 forward op that recorded them (autograd sequence numbers). Device time is CUDA time; on the
-CPU (``--backend torch``, a smoke check) it is CPU time.
+CPU (``--backend torch``, a smoke check) it is CPU time. Then the host's side (:func:`host_report`):
+wall time per step, the host time spent in each named range and the top ops by self host
+time, which is where a step that launches more than the device runs goes.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from collections import defaultdict
 
 import torch
@@ -94,6 +97,32 @@ def self_time_us(event: FunctionEvent, cuda: bool) -> float:
     return event.self_device_time_total if cuda else event.self_cpu_time_total
 
 
+def host_report(events: list[FunctionEvent], steps: int, wall_us: float, top: int) -> list[str]:
+    """Lines on the host's time of ``steps`` profiled steps that took ``wall_us``: the wall time
+    per step, the host time per step inside each named range (``fit.*``, ``Optimizer.*``,
+    backward evaluation; children included) and the ``top`` ops by self host time."""
+    ranges: dict[str, float] = defaultdict(float)
+    by_op: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])  # name: [self host time, calls]
+    for e in events:
+        if e.device_type != DeviceType.CPU:
+            continue
+        name = e.name
+        if name.startswith(_BACKWARD):
+            if e.cpu_parent is None or not _in_backward(e.cpu_parent):  # outermost evaluations only
+                ranges["backward (autograd)"] += e.cpu_time_total
+        elif name.startswith("fit.") or name.startswith("Optimizer.step"):
+            ranges[name] += e.cpu_time_total
+        by_op[name][0] += e.self_cpu_time_total
+        by_op[name][1] += 1
+    lines = [f"host: {wall_us / steps:8.1f} us wall per step"]
+    for name, us in sorted(ranges.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {name:<40} {us / steps:8.1f} us/step host (children included)")
+    lines.append(f"top {top} ops by self host time")
+    for name, (us, calls) in sorted(by_op.items(), key=lambda kv: -kv[1][0])[:top]:
+        lines.append(f"  {us / 1e3:10.1f} ms  {calls:7d} calls  {name[:90]}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--grid", required=True)
@@ -113,10 +142,13 @@ def main() -> None:
     model, _, _ = fit(rgb, Ks, canonical, bg, cfg, progress=False, steps=args.warmup)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=activities) as prof:
+        start = time.perf_counter()
         fit(rgb, Ks, canonical, bg, cfg, progress=False, model=model)
         if cuda:
             torch.cuda.synchronize()
-    events = [e for e in prof.events() if is_op(e)]  # kernels count in their ops' device time
+        wall_us = (time.perf_counter() - start) * 1e6
+    every = list(prof.events())
+    events = [e for e in every if is_op(e)]  # kernels count in their ops' device time
     unit = "CUDA" if cuda else "CPU"
     forward_groups = forward_group_map(events, args.compile)
     by_op: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])  # name: [self time, calls]
@@ -134,6 +166,7 @@ def main() -> None:
         print(f"  {name:<16} {totals[name] / 1e3:10.1f} ms  {totals[name] / args.steps:8.1f} us/step  "
               f"{100 * totals[name] / whole:5.1f} %")
     print(f"  {'total':<16} {whole / 1e3:10.1f} ms  {whole / args.steps:8.1f} us/step")
+    print("\n".join(host_report(every, args.steps, wall_us, args.top)))
 
 
 if __name__ == "__main__":
