@@ -66,3 +66,12 @@ def test_a_profiled_fit_shows_every_part():
     totals = _groups(prof, rp)
     for part in ("rasterization", "deformation MLP", "offsets", "SSIM", "smoothness", "optimizer"):
         assert totals[part] > 0, part
+
+    lines = rp.host_report(list(prof.events()), 3, 3e5, top=4)
+    assert lines[0].split() == ["host:", "100000.0", "us", "wall", "per", "step"]
+    rows = [line.strip().rsplit(None, 5)[:2] for line in lines[1:lines.index("top 4 ops by self host time")]]
+    ranges = {name: float(us) for name, us in rows}
+    assert {"fit.render", "fit.loss", "fit.positions", "backward (autograd)"} <= set(ranges)
+    assert all(us > 0 for us in ranges.values())
+    assert ranges["fit.loss"] >= ranges["fit.ssim"]  # a range's host time includes the ranges inside it
+    assert len(lines) == 1 + len(ranges) + 1 + 4
